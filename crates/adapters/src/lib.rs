@@ -1,0 +1,2 @@
+//! Adapters for workspace-billing: ports to outside systems and projections. Work in progress.
+#![forbid(unsafe_code)]
