@@ -16,9 +16,15 @@ use billing_domain::{
 fn print_state(step: &str, workspace: &Workspace) {
     println!("== {step}");
     println!("   plan:              {}", workspace.plan().display_name());
-    println!("   upgrade step:      {}", workspace.upgrade_step().as_str());
+    println!(
+        "   upgrade step:      {}",
+        workspace.upgrade_step().as_str()
+    );
     let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-    println!("   site:              {}", or_dash(workspace.site().map(ToString::to_string)));
+    println!(
+        "   site:              {}",
+        or_dash(workspace.site().map(ToString::to_string))
+    );
     println!(
         "   bound user name:   {}",
         or_dash(workspace.bound_account().map(|a| a.user_name.to_string()))
@@ -73,7 +79,14 @@ async fn main() -> Result<(), DomainError> {
     print_state("a new workspace", &workspace);
 
     let site = SiteId::parse("us1")?;
-    run(&mut workspace, &services, "cmd-1", &owner, Action::RequestUpgrade { site }).await?;
+    run(
+        &mut workspace,
+        &services,
+        "cmd-1",
+        &owner,
+        Action::RequestUpgrade { site },
+    )
+    .await?;
     print_state("1. upgrade requested", &workspace);
 
     let unknown = Action::BindAccount {
@@ -108,6 +121,9 @@ async fn main() -> Result<(), DomainError> {
         account: Some(account),
     };
     run(&mut workspace, &services, "cmd-5", &owner, change).await?;
-    print_state("4. settlement changed to a subscribed AWS account", &workspace);
+    print_state(
+        "4. settlement changed to a subscribed AWS account",
+        &workspace,
+    );
     Ok(())
 }

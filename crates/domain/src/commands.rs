@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::values::{Actor, AgreementVersion, CloudAccount, Email, ExternalId, MethodId, SiteId, UserName};
+use crate::values::{
+    Actor, AgreementVersion, CloudAccount, Email, ExternalId, MethodId, SiteId, UserName,
+};
 
 /// A command to the workspace aggregate: who asks, under which command id, and what.
 ///

@@ -117,13 +117,13 @@ pub fn decide(
     }
     let by = command.actor.id.clone();
     let events = match &command.action {
-        Action::RequestUpgrade { site } => vec![WorkspaceEvent::UpgradeRequested(
-            UpgradeRequested {
+        Action::RequestUpgrade { site } => {
+            vec![WorkspaceEvent::UpgradeRequested(UpgradeRequested {
                 site: site.clone(),
                 by,
                 at: now,
-            },
-        )],
+            })]
+        }
         Action::BindAccount { .. } | Action::RegisterAndBindAccount { .. } => {
             let Some(account) = &facts.account else {
                 return Err(DomainError::VerificationMissing {

@@ -3,9 +3,7 @@
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::values::{
-    ActorId, CloudAccount, MethodId, Role, Settlement, SiteId, UserName,
-};
+use crate::values::{ActorId, CloudAccount, MethodId, Role, Settlement, SiteId, UserName};
 
 /// Why the domain refused a command, an event or a value.
 ///
@@ -32,7 +30,9 @@ pub enum DomainError {
         reason: &'static str,
     },
     /// Only the workspace owner may upgrade, bind, accept the agreement or change settlement.
-    #[error("not-workspace-owner: actor {actor} has role {role}; only the workspace owner may do this")]
+    #[error(
+        "not-workspace-owner: actor {actor} has role {role}; only the workspace owner may do this"
+    )]
     NotWorkspaceOwner {
         /// The actor who sent the command.
         actor: ActorId,

@@ -72,6 +72,6 @@ pub use site_policy::{
 };
 pub use state::{BoundAccount, Commercial, Plan, UpgradeStep, Workspace};
 pub use values::{
-    Actor, ActorId, AgreementVersion, CloudAccount, Email, ExternalId, MethodId, Role,
-    Settlement, SiteId, UserName, MAX_ID_LEN,
+    Actor, ActorId, AgreementVersion, CloudAccount, Email, ExternalId, MethodId, Role, Settlement,
+    SiteId, UserName, MAX_ID_LEN,
 };

@@ -239,11 +239,18 @@ pub async fn gather(lookup: Lookup, services: &WorkspaceServices) -> Result<Fact
         },
         Lookup::Cloud { current, target } => {
             if let Some((method, account)) = current {
-                facts.current_cloud_active =
-                    Some(services.marketplace.is_subscribed(&method, &account).await?);
+                facts.current_cloud_active = Some(
+                    services
+                        .marketplace
+                        .is_subscribed(&method, &account)
+                        .await?,
+                );
             }
             if let Some((method, account)) = target {
-                let subscribed = services.marketplace.is_subscribed(&method, &account).await?;
+                let subscribed = services
+                    .marketplace
+                    .is_subscribed(&method, &account)
+                    .await?;
                 facts.target = Some(subscribed.then_some(VerifiedSubscription { method, account }));
             }
         }

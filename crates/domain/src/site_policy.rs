@@ -95,7 +95,9 @@ pub fn start_of_next_month(tz: Tz, instant: DateTime<Utc>) -> DateTime<Utc> {
     };
     // Walk forward a minute at a time over a gap (at most a few hours).
     for minutes in 0..(24 * 60) {
-        let naive = first.and_hms_opt(0, 0, 0).map(|t| t + chrono::Duration::minutes(minutes));
+        let naive = first
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t + chrono::Duration::minutes(minutes));
         let Some(naive) = naive else { break };
         match tz.from_local_datetime(&naive) {
             LocalResult::Single(t) => return t.with_timezone(&Utc),
@@ -335,7 +337,10 @@ mod tests {
             start_of_next_month(chrono_tz::Asia::Shanghai, t),
             utc("2026-02-28T16:00:00Z")
         );
-        assert_eq!(start_of_next_month(chrono_tz::UTC, t), utc("2026-02-01T00:00:00Z"));
+        assert_eq!(
+            start_of_next_month(chrono_tz::UTC, t),
+            utc("2026-02-01T00:00:00Z")
+        );
         // December rolls over into the next year; Los Angeles is UTC-8 in winter.
         assert_eq!(
             start_of_next_month(chrono_tz::America::Los_Angeles, utc("2026-12-15T00:00:00Z")),
@@ -348,13 +353,20 @@ mod tests {
         // America/Santiago moved its clocks forward at midnight on 2019-09-08 — not a month start;
         // America/Havana has had midnight DST gaps; use a synthetic check instead: the result is
         // always after the input and in the next local month.
-        for tz in [chrono_tz::America::Havana, chrono_tz::America::Santiago, chrono_tz::Asia::Tehran] {
+        for tz in [
+            chrono_tz::America::Havana,
+            chrono_tz::America::Santiago,
+            chrono_tz::Asia::Tehran,
+        ] {
             let mut t = utc("2015-01-01T00:00:00Z");
             while t < utc("2025-01-01T00:00:00Z") {
                 let next = start_of_next_month(tz, t);
                 assert!(next > t);
                 let (a, b) = (t.with_timezone(&tz), next.with_timezone(&tz));
-                assert_eq!((b.year() * 12 + b.month() as i32) - (a.year() * 12 + a.month() as i32), 1);
+                assert_eq!(
+                    (b.year() * 12 + b.month() as i32) - (a.year() * 12 + a.month() as i32),
+                    1
+                );
                 t += chrono::Duration::days(9);
             }
         }

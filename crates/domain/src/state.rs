@@ -236,9 +236,10 @@ impl Workspace {
     pub fn agreement_version(&self) -> Option<&AgreementVersion> {
         match &self.stage {
             Stage::Experience {
-                progress: Progress::Accepted {
-                    agreement_version, ..
-                },
+                progress:
+                    Progress::Accepted {
+                        agreement_version, ..
+                    },
             } => Some(agreement_version),
             Stage::Experience { .. } => None,
             Stage::Commercial(c) => Some(&c.agreement_version),
@@ -360,12 +361,13 @@ enum Next {
 fn progress_evolve(progress: &Progress, event: &WorkspaceEvent) -> Result<Next, DomainError> {
     let kind = event.event_type();
     match (progress, event) {
-        (Progress::NotRequested, WorkspaceEvent::UpgradeRequested(UpgradeRequested { site, at, .. })) => {
-            Ok(Next::Progress(Progress::Requested {
-                site: site.clone(),
-                requested_at: *at,
-            }))
-        }
+        (
+            Progress::NotRequested,
+            WorkspaceEvent::UpgradeRequested(UpgradeRequested { site, at, .. }),
+        ) => Ok(Next::Progress(Progress::Requested {
+            site: site.clone(),
+            requested_at: *at,
+        })),
         (Progress::Requested { site, .. }, WorkspaceEvent::AccountBound(e)) => {
             let AccountBound {
                 user_name,
@@ -464,7 +466,10 @@ fn evolve_commercial(c: &Commercial, event: &WorkspaceEvent) -> Result<Commercia
             if *from != c.settlement {
                 return Err(transition(
                     kind,
-                    format!("it changes from {from} but the workspace settles through {}", c.settlement),
+                    format!(
+                        "it changes from {from} but the workspace settles through {}",
+                        c.settlement
+                    ),
                 ));
             }
             if to == from {

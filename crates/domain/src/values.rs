@@ -278,7 +278,11 @@ impl FromStr for Role {
             "owner" => Ok(Role::Owner),
             "admin" => Ok(Role::Admin),
             "member" => Ok(Role::Member),
-            _ => Err(invalid("role", value, "must be one of owner, admin, member")),
+            _ => Err(invalid(
+                "role",
+                value,
+                "must be one of owner, admin, member",
+            )),
         }
     }
 }

@@ -1,7 +1,11 @@
-//! workspace-billing: the facade crate. It re-exports the domain, the stores and the adapters so a
-//! host application depends on one crate.
+#![doc = include_str!("../../../README.md")]
 #![forbid(unsafe_code)]
 
-pub use billing_adapters as adapters;
+/// The pure domain: aggregate, commands, events, rules, ports, site policy.
 pub use billing_domain as domain;
+
+/// Event stores.
 pub use billing_store as store;
+
+/// Adapters to outside systems and projections.
+pub use billing_adapters as adapters;

@@ -216,9 +216,9 @@ pub trait ReplayFrom {
 impl ReplayFrom for Workspace {
     #[track_caller]
     fn replay_from(state: &Workspace, events: &[WorkspaceEvent]) -> Workspace {
-        events
-            .iter()
-            .fold(state.clone(), |s, e| s.evolve(e).expect("emitted events evolve"))
+        events.iter().fold(state.clone(), |s, e| {
+            s.evolve(e).expect("emitted events evolve")
+        })
     }
 }
 
@@ -240,7 +240,9 @@ pub mod act {
         }
     }
     pub fn accept(v: &str) -> Action {
-        Action::AcceptAgreement { version: version(v) }
+        Action::AcceptAgreement {
+            version: version(v),
+        }
     }
     pub fn settle(m: &str, account: Option<CloudAccount>) -> Action {
         Action::ChangeSettlement {

@@ -56,7 +56,10 @@ fn accepting_the_agreement_upgrades_in_the_same_command() {
     let at = t("2026-11-01T00:00:00Z");
     let now = world.now();
     let state = world
-        .given(vec![ev::requested("us1", at), ev::bound(KNOWN_USER, "ec-000001", at)])
+        .given(vec![
+            ev::requested("us1", at),
+            ev::bound(KNOWN_USER, "ec-000001", at),
+        ])
         .when_owner(act::accept("2024-06"))
         .then_events(vec![
             ev::accepted("2024-06", now),
@@ -64,15 +67,25 @@ fn accepting_the_agreement_upgrades_in_the_same_command() {
         ]);
     assert_eq!(state.plan(), Plan::Commercial);
     assert_eq!(state.upgraded_at(), Some(now));
-    assert_eq!(state.data_visible_from(), Some(now), "Experience data is no longer viewable");
+    assert_eq!(
+        state.data_visible_from(),
+        Some(now),
+        "Experience data is no longer viewable"
+    );
     assert_eq!(state.settlement(), Some(&enterprise(KNOWN_USER)));
-    assert_eq!(state.settlement_changes(), 0, "the default does not count as a change");
+    assert_eq!(
+        state.settlement_changes(),
+        0,
+        "the default does not count as a change"
+    );
 }
 
 #[test]
 fn changing_to_a_subscribed_cloud_account_records_from_and_to() {
     let world = World::new();
-    world.marketplace.subscribe(&method("aws"), &cloud("123456789012", None));
+    world
+        .marketplace
+        .subscribe(&method("aws"), &cloud("123456789012", None));
     let upgraded = ev::upgrade("us1", t("2026-11-01T00:00:00Z"));
     let state = world
         .given(upgraded)
@@ -90,7 +103,9 @@ fn changing_to_a_subscribed_cloud_account_records_from_and_to() {
 fn alibaba_cloud_needs_uid_and_instance_on_cn1() {
     let world = World::new();
     let account = cloud("1688000012345678", Some("i-ali-1"));
-    world.marketplace.subscribe(&method("alibaba-cloud"), &account);
+    world
+        .marketplace
+        .subscribe(&method("alibaba-cloud"), &account);
     let state = world
         .given(ev::upgrade("cn1", t("2026-10-01T00:00:00Z")))
         .when_owner(act::settle("alibaba-cloud", Some(account.clone())))
@@ -102,7 +117,10 @@ fn alibaba_cloud_needs_uid_and_instance_on_cn1() {
             },
             world.now(),
         )]);
-    assert_eq!(state.settlement().unwrap().method(), method("alibaba-cloud"));
+    assert_eq!(
+        state.settlement().unwrap().method(),
+        method("alibaba-cloud")
+    );
 }
 
 #[test]
@@ -166,7 +184,10 @@ fn only_the_owner_may_run_any_command() {
     let histories = [
         vec![],
         vec![ev::requested("cn1", now)],
-        vec![ev::requested("cn1", now), ev::bound(KNOWN_USER, "ec-000001", now)],
+        vec![
+            ev::requested("cn1", now),
+            ev::bound(KNOWN_USER, "ec-000001", now),
+        ],
         ev::upgrade("cn1", now),
     ];
     for history in histories {
@@ -180,7 +201,10 @@ fn only_the_owner_may_run_any_command() {
             }
         }
     }
-    assert!(!world.expense_center.contains(&user("someone-new")), "nothing registered");
+    assert!(
+        !world.expense_center.contains(&user("someone-new")),
+        "nothing registered"
+    );
 }
 
 #[test]
@@ -223,7 +247,11 @@ fn every_upgrade_step_on_a_commercial_workspace_is_refused() {
 #[test]
 fn binding_or_accepting_before_the_request_is_refused() {
     let world = World::new();
-    for action in [act::bind(KNOWN_USER), act::register("someone-new"), act::accept("2024-06")] {
+    for action in [
+        act::bind(KNOWN_USER),
+        act::register("someone-new"),
+        act::accept("2024-06"),
+    ] {
         world
             .given(vec![])
             .when_owner(action)
@@ -265,8 +293,15 @@ fn a_bound_user_name_never_changes() {
     let world = World::new();
     world.expense_center.add(&user("globex"));
     let now = world.now();
-    let bound = vec![ev::requested("cn1", now), ev::bound(KNOWN_USER, "ec-000001", now)];
-    for action in [act::bind("globex"), act::register("someone-new"), act::bind(KNOWN_USER)] {
+    let bound = vec![
+        ev::requested("cn1", now),
+        ev::bound(KNOWN_USER, "ec-000001", now),
+    ];
+    for action in [
+        act::bind("globex"),
+        act::register("someone-new"),
+        act::bind(KNOWN_USER),
+    ] {
         let err = world
             .given(bound.clone())
             .when_owner(action)
@@ -282,7 +317,10 @@ fn settlement_before_the_upgrade_is_refused() {
     for history in [
         vec![],
         vec![ev::requested("cn1", now)],
-        vec![ev::requested("cn1", now), ev::bound(KNOWN_USER, "ec-000001", now)],
+        vec![
+            ev::requested("cn1", now),
+            ev::bound(KNOWN_USER, "ec-000001", now),
+        ],
     ] {
         world
             .given(history)
@@ -294,7 +332,9 @@ fn settlement_before_the_upgrade_is_refused() {
 #[test]
 fn a_method_the_site_does_not_allow_is_refused_naming_the_allowed_ones() {
     let world = World::new();
-    world.marketplace.subscribe(&method("aws"), &cloud("123456789012", None));
+    world
+        .marketplace
+        .subscribe(&method("aws"), &cloud("123456789012", None));
     let err = world
         .given(ev::upgrade("cn1", world.now()))
         .when_owner(act::settle("aws", Some(cloud("123456789012", None))))
@@ -323,7 +363,10 @@ fn a_method_the_site_does_not_allow_is_refused_naming_the_allowed_ones() {
 fn a_request_that_does_not_fit_its_method_is_bad_input() {
     let world = World::new();
     let cases = [
-        ("cn1", act::settle("alibaba-cloud", Some(cloud("1688", None)))),
+        (
+            "cn1",
+            act::settle("alibaba-cloud", Some(cloud("1688", None))),
+        ),
         ("cn1", act::settle("alibaba-cloud", None)),
         ("us1", act::settle("aws", Some(cloud("1234", Some("i-1"))))),
         ("us1", act::settle("enterprise", Some(cloud("1234", None)))),
@@ -385,8 +428,12 @@ fn a_second_change_in_the_same_calendar_month_is_refused_with_the_next_allowed_i
 #[test]
 fn leaving_an_active_cloud_subscription_is_refused() {
     let world = World::new();
-    world.marketplace.subscribe(&method("aws"), &cloud("123456789012", None));
-    world.marketplace.subscribe(&method("aws"), &cloud("210987654321", None));
+    world
+        .marketplace
+        .subscribe(&method("aws"), &cloud("123456789012", None));
+    world
+        .marketplace
+        .subscribe(&method("aws"), &cloud("210987654321", None));
     let mut given = ev::upgrade("us1", t("2026-09-01T00:00:00Z"));
     given.push(ev::changed(
         enterprise(KNOWN_USER),
@@ -403,7 +450,9 @@ fn leaving_an_active_cloud_subscription_is_refused() {
             .then_refused("cloud-settlement-locked-in");
         assert!(err.to_string().contains("123456789012"), "{err}");
     }
-    world.marketplace.unsubscribe(&method("aws"), &cloud("123456789012", None));
+    world
+        .marketplace
+        .unsubscribe(&method("aws"), &cloud("123456789012", None));
     world
         .given(given)
         .when_owner(act::settle("enterprise", None))
@@ -430,12 +479,22 @@ fn decide_refuses_facts_gathered_for_another_command() {
     let state = Workspace::replay(&[ev::requested("cn1", world.now())]).unwrap();
     let owner = Actor::new(actor_id("alice"), Role::Owner);
     let policy = SitePolicy::builtin();
-    let known = WorkspaceCommand::new(ExternalId::parse("c1").unwrap(), owner.clone(), act::bind(KNOWN_USER));
+    let known = WorkspaceCommand::new(
+        ExternalId::parse("c1").unwrap(),
+        owner.clone(),
+        act::bind(KNOWN_USER),
+    );
     let lookup = plan(&state, &known, &policy, world.now()).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let facts = rt.block_on(gather(lookup, &world.services)).unwrap();
     // Facts verified for acme-finance cannot bind another name.
-    let other = WorkspaceCommand::new(ExternalId::parse("c2").unwrap(), owner, act::bind("nobody-here"));
+    let other = WorkspaceCommand::new(
+        ExternalId::parse("c2").unwrap(),
+        owner,
+        act::bind("nobody-here"),
+    );
     let err = decide(&state, &other, &policy, world.now(), &facts).unwrap_err();
     assert_eq!(err.code(), "verification-missing");
     // And they do decide the command they were gathered for.
@@ -466,7 +525,10 @@ fn replay_refuses_an_upgrade_out_of_order() {
     let at = t("2026-11-01T00:00:00Z");
     let logs = [
         vec![ev::upgraded("cn1", KNOWN_USER, "2024-06", at)],
-        vec![ev::requested("cn1", at), ev::upgraded("cn1", KNOWN_USER, "2024-06", at)],
+        vec![
+            ev::requested("cn1", at),
+            ev::upgraded("cn1", KNOWN_USER, "2024-06", at),
+        ],
         vec![
             ev::requested("cn1", at),
             ev::bound(KNOWN_USER, "ec-000001", at),
@@ -496,7 +558,11 @@ fn replay_refuses_an_upgrade_out_of_order() {
         vec![ev::changed(enterprise(KNOWN_USER), aws("1"), at)],
     ];
     for log in logs {
-        assert_eq!(Workspace::replay(&log).unwrap_err().code(), "invalid-transition", "{log:?}");
+        assert_eq!(
+            Workspace::replay(&log).unwrap_err().code(),
+            "invalid-transition",
+            "{log:?}"
+        );
     }
 }
 
@@ -505,10 +571,20 @@ fn replay_refuses_a_settlement_change_that_does_not_start_from_the_current_one()
     let at = t("2026-11-01T00:00:00Z");
     let mut log = ev::upgrade("us1", at);
     log.push(ev::changed(aws("1"), enterprise(KNOWN_USER), at));
-    assert_eq!(Workspace::replay(&log).unwrap_err().code(), "invalid-transition");
+    assert_eq!(
+        Workspace::replay(&log).unwrap_err().code(),
+        "invalid-transition"
+    );
     let mut log = ev::upgrade("us1", at);
-    log.push(ev::changed(enterprise(KNOWN_USER), enterprise("globex"), at));
-    assert_eq!(Workspace::replay(&log).unwrap_err().code(), "invalid-transition");
+    log.push(ev::changed(
+        enterprise(KNOWN_USER),
+        enterprise("globex"),
+        at,
+    ));
+    assert_eq!(
+        Workspace::replay(&log).unwrap_err().code(),
+        "invalid-transition"
+    );
 }
 
 #[test]
@@ -547,9 +623,13 @@ fn the_cqrs_es_aggregate_runs_the_same_rules() {
     let world = World::new();
     let now = world.now();
     let owner = Actor::new(actor_id("alice"), Role::Owner);
-    let command = |action| WorkspaceCommand::new(ExternalId::parse("c1").unwrap(), owner.clone(), action);
+    let command =
+        |action| WorkspaceCommand::new(ExternalId::parse("c1").unwrap(), owner.clone(), action);
     TestFramework::<Workspace>::with(world.services.clone())
-        .given(vec![ev::requested("us1", now), ev::bound(KNOWN_USER, "ec-000001", now)])
+        .given(vec![
+            ev::requested("us1", now),
+            ev::bound(KNOWN_USER, "ec-000001", now),
+        ])
         .when(command(act::accept("2024-06")))
         .then_expect_events(vec![
             ev::accepted("2024-06", now),
@@ -567,7 +647,10 @@ fn the_cqrs_es_apply_never_turns_a_commercial_workspace_back() {
     let at = t("2026-11-01T00:00:00Z");
     let mut state = Workspace::replay(&ev::upgrade("cn1", at)).unwrap();
     let before = state.clone();
-    for event in [ev::requested("cn1", at), ev::upgraded("cn1", KNOWN_USER, "2024-06", at)] {
+    for event in [
+        ev::requested("cn1", at),
+        ev::upgraded("cn1", KNOWN_USER, "2024-06", at),
+    ] {
         state.apply(event);
         assert_eq!(state, before);
         assert_eq!(state.plan(), Plan::Commercial);

@@ -59,13 +59,23 @@ fn golden_files_guard_every_event_shape() {
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
             std::fs::write(&path, &shape).unwrap();
         }
-        let golden = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert_eq!(shape, golden, "the stored shape of {} changed", event.event_type());
+        let golden =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(
+            shape,
+            golden,
+            "the stored shape of {} changed",
+            event.event_type()
+        );
         let value: serde_json::Value = serde_json::from_str(&golden).unwrap();
         assert_eq!(value["event_version"], EVENT_VERSION);
         let back: WorkspaceEvent = serde_json::from_value(value["payload"].clone()).unwrap();
-        assert_eq!(back, event, "the golden payload of {} no longer reads", event.event_type());
+        assert_eq!(
+            back,
+            event,
+            "the golden payload of {} no longer reads",
+            event.event_type()
+        );
     }
 }
 
@@ -100,15 +110,17 @@ fn any_version() -> impl Strategy<Value = AgreementVersion> {
 fn any_settlement() -> impl Strategy<Value = Settlement> {
     prop_oneof![
         any_user().prop_map(|user_name| Settlement::Enterprise { user_name }),
-        (any_slug(), any_id(), proptest::option::of(any_id())).prop_map(|(m, account_id, instance_id)| {
-            Settlement::Cloud {
-                method: MethodId::parse(&m).unwrap(),
-                account: CloudAccount {
-                    account_id,
-                    instance_id,
-                },
+        (any_slug(), any_id(), proptest::option::of(any_id())).prop_map(
+            |(m, account_id, instance_id)| {
+                Settlement::Cloud {
+                    method: MethodId::parse(&m).unwrap(),
+                    account: CloudAccount {
+                        account_id,
+                        instance_id,
+                    },
+                }
             }
-        }),
+        ),
     ]
 }
 
@@ -139,8 +151,14 @@ pub fn any_event() -> impl Strategy<Value = WorkspaceEvent> {
                 at,
             })
         }),
-        (any_slug(), any_version(), any_settlement(), any_actor(), instant()).prop_map(
-            |(s, agreement_version, settlement, by, at)| {
+        (
+            any_slug(),
+            any_version(),
+            any_settlement(),
+            any_actor(),
+            instant()
+        )
+            .prop_map(|(s, agreement_version, settlement, by, at)| {
                 WorkspaceEvent::PlanUpgraded(PlanUpgraded {
                     site: SiteId::parse(&s).unwrap(),
                     agreement_version,
@@ -148,11 +166,12 @@ pub fn any_event() -> impl Strategy<Value = WorkspaceEvent> {
                     by,
                     at,
                 })
+            }),
+        (any_settlement(), any_settlement(), any_actor(), instant()).prop_map(
+            |(from, to, by, at)| {
+                WorkspaceEvent::SettlementChanged(SettlementChanged { from, to, by, at })
             }
         ),
-        (any_settlement(), any_settlement(), any_actor(), instant()).prop_map(|(from, to, by, at)| {
-            WorkspaceEvent::SettlementChanged(SettlementChanged { from, to, by, at })
-        }),
     ]
 }
 

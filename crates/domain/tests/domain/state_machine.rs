@@ -62,11 +62,24 @@ fn ali_accounts() -> Vec<CloudAccount> {
 
 #[derive(Clone, Debug)]
 enum Step {
-    Command { role: Role, action: Action },
-    Advance { seconds: i64 },
-    Subscribe { method: MethodId, account: CloudAccount },
-    Unsubscribe { method: MethodId, account: CloudAccount },
-    AccountCreatedElsewhere { user_name: UserName },
+    Command {
+        role: Role,
+        action: Action,
+    },
+    Advance {
+        seconds: i64,
+    },
+    Subscribe {
+        method: MethodId,
+        account: CloudAccount,
+    },
+    Unsubscribe {
+        method: MethodId,
+        account: CloudAccount,
+    },
+    AccountCreatedElsewhere {
+        user_name: UserName,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -108,7 +121,8 @@ impl Model {
                 }
                 next.site = Some(site.as_str().to_owned());
             }
-            Action::BindAccount { user_name } | Action::RegisterAndBindAccount { user_name, .. } => {
+            Action::BindAccount { user_name }
+            | Action::RegisterAndBindAccount { user_name, .. } => {
                 if self.commercial {
                     return Err("already-commercial");
                 }
@@ -121,7 +135,9 @@ impl Model {
                 let known = self.directory.contains(user_name);
                 match action {
                     Action::BindAccount { .. } if !known => return Err("unknown-user-name"),
-                    Action::RegisterAndBindAccount { .. } if known => return Err("user-name-taken"),
+                    Action::RegisterAndBindAccount { .. } if known => {
+                        return Err("user-name-taken")
+                    }
                     _ => {}
                 }
                 next.directory.insert(user_name.clone());
@@ -197,11 +213,16 @@ fn any_user_name() -> impl Strategy<Value = UserName> {
 
 /// A settlement change: mostly one that fits the site's methods, sometimes anything at all.
 fn settlement_request(site: Option<&str>) -> impl Strategy<Value = Action> {
-    let allowed = site.and_then(model_site).map_or(&["enterprise"][..], |(m, _)| m);
+    let allowed = site
+        .and_then(model_site)
+        .map_or(&["enterprise"][..], |(m, _)| m);
     let fitting: Vec<(&'static str, Option<CloudAccount>)> = allowed
         .iter()
         .flat_map(|m| match *m {
-            "aws" => aws_accounts().into_iter().map(|a| ("aws", Some(a))).collect::<Vec<_>>(),
+            "aws" => aws_accounts()
+                .into_iter()
+                .map(|a| ("aws", Some(a)))
+                .collect::<Vec<_>>(),
             "alibaba-cloud" => ali_accounts()
                 .into_iter()
                 .map(|a| ("alibaba-cloud", Some(a)))
@@ -248,20 +269,32 @@ fn marketplace_step(state: &Model) -> BoxedStrategy<Step> {
         .map(|a| ("aws", a))
         .chain(ali_accounts().into_iter().map(|a| ("alibaba-cloud", a)))
         .collect();
-    let allowed = state.site.as_deref().and_then(model_site).map_or(&[][..], |(m, _)| m);
-    let mut relevant: Vec<_> = all.iter().filter(|(m, _)| allowed.contains(m)).cloned().collect();
+    let allowed = state
+        .site
+        .as_deref()
+        .and_then(model_site)
+        .map_or(&[][..], |(m, _)| m);
+    let mut relevant: Vec<_> = all
+        .iter()
+        .filter(|(m, _)| allowed.contains(m))
+        .cloned()
+        .collect();
     if relevant.is_empty() {
         relevant = all.clone();
     }
     let change = |pairs: Vec<(&'static str, CloudAccount)>| {
-        (proptest::bool::weighted(0.6), proptest::sample::select(pairs)).prop_map(|(on, (m, account))| {
-            let method = MethodId::parse(m).unwrap();
-            if on {
-                Step::Subscribe { method, account }
-            } else {
-                Step::Unsubscribe { method, account }
-            }
-        })
+        (
+            proptest::bool::weighted(0.6),
+            proptest::sample::select(pairs),
+        )
+            .prop_map(|(on, (m, account))| {
+                let method = MethodId::parse(m).unwrap();
+                if on {
+                    Step::Subscribe { method, account }
+                } else {
+                    Step::Unsubscribe { method, account }
+                }
+            })
     };
     match &state.settlement {
         Some((m, Some(account))) => {
@@ -309,7 +342,8 @@ impl ReferenceStateMachine for WorkspaceMachine {
         let command = |action: BoxedStrategy<Action>| {
             (role(), action).prop_map(|(role, action)| Step::Command { role, action })
         };
-        let elsewhere = any_user_name().prop_map(|user_name| Step::AccountCreatedElsewhere { user_name });
+        let elsewhere =
+            any_user_name().prop_map(|user_name| Step::AccountCreatedElsewhere { user_name });
         // Weight the flow towards what the stage makes interesting, but keep every step possible.
         let next = match (state.commercial, &state.site, &state.bound) {
             (true, _, _) => 3,
@@ -317,7 +351,11 @@ impl ReferenceStateMachine for WorkspaceMachine {
             (false, Some(_), None) => 1,
             (false, Some(_), Some(_)) => 2,
         };
-        let (flow, settle, clock, market) = if state.commercial { (1, 5, 4, 3) } else { (8, 1, 1, 1) };
+        let (flow, settle, clock, market) = if state.commercial {
+            (1, 5, 4, 3)
+        } else {
+            (8, 1, 1, 1)
+        };
         prop_oneof![
             flow => command(flow_action(next).boxed()),
             settle => command(settlement_request(state.site.as_deref()).boxed()),
@@ -344,10 +382,14 @@ impl ReferenceStateMachine for WorkspaceMachine {
             },
             Step::Advance { seconds } => state.now += Duration::seconds(*seconds),
             Step::Subscribe { method, account } => {
-                state.subscriptions.insert((method.as_str().to_owned(), account.clone()));
+                state
+                    .subscriptions
+                    .insert((method.as_str().to_owned(), account.clone()));
             }
             Step::Unsubscribe { method, account } => {
-                state.subscriptions.remove(&(method.as_str().to_owned(), account.clone()));
+                state
+                    .subscriptions
+                    .remove(&(method.as_str().to_owned(), account.clone()));
             }
             Step::AccountCreatedElsewhere { user_name } => {
                 state.directory.insert(user_name.clone());
@@ -422,7 +464,9 @@ impl StateMachineTest for WorkspaceUnderTest {
                 }
             }
             Step::Advance { seconds } => sut.world.clock.advance(Duration::seconds(seconds)),
-            Step::Subscribe { method, account } => sut.world.marketplace.subscribe(&method, &account),
+            Step::Subscribe { method, account } => {
+                sut.world.marketplace.subscribe(&method, &account)
+            }
             Step::Unsubscribe { method, account } => {
                 sut.world.marketplace.unsubscribe(&method, &account)
             }
@@ -436,7 +480,12 @@ impl StateMachineTest for WorkspaceUnderTest {
     fn teardown(sut: Sut, _model: Model) {
         if std::env::var_os("SM_STATS").is_some() {
             let changes = sut.state.settlement_changes();
-            eprintln!("STATS commercial={} changes={} events={}", sut.ever_commercial, changes.min(3), sut.log.len());
+            eprintln!(
+                "STATS commercial={} changes={} events={}",
+                sut.ever_commercial,
+                changes.min(3),
+                sut.log.len()
+            );
         }
     }
 
@@ -445,15 +494,27 @@ impl StateMachineTest for WorkspaceUnderTest {
         // The aggregate and the model agree on what the workspace looks like.
         assert_eq!(state.plan() == Plan::Commercial, model.commercial);
         assert_eq!(state.site().map(|s| s.as_str().to_owned()), model.site);
-        assert_eq!(state.bound_account().map(|a| a.user_name.clone()), model.bound);
-        let settlement = state.settlement().map(|s| (s.method().as_str().to_owned(), s.cloud().map(|(_, a)| a.clone())));
+        assert_eq!(
+            state.bound_account().map(|a| a.user_name.clone()),
+            model.bound
+        );
+        let settlement = state.settlement().map(|s| {
+            (
+                s.method().as_str().to_owned(),
+                s.cloud().map(|(_, a)| a.clone()),
+            )
+        });
         assert_eq!(settlement, model.settlement);
 
         // I1: once commercial, every later state is commercial.
         if sut.ever_commercial {
             assert_eq!(state.plan(), Plan::Commercial);
         }
-        if sut.log.iter().any(|e| matches!(e, WorkspaceEvent::PlanUpgraded(_))) {
+        if sut
+            .log
+            .iter()
+            .any(|e| matches!(e, WorkspaceEvent::PlanUpgraded(_)))
+        {
             assert_eq!(state.plan(), Plan::Commercial);
             assert_eq!(state.data_visible_from(), state.upgraded_at());
         }
@@ -478,7 +539,13 @@ impl StateMachineTest for WorkspaceUnderTest {
         assert_eq!(&via_cqrs, state);
         let json = serde_json::to_string(state).unwrap();
         assert_eq!(&serde_json::from_str::<Workspace>(&json).unwrap(), state);
-        assert_eq!(state.settlement_changes() as usize, sut.log.iter().filter(|e| matches!(e, WorkspaceEvent::SettlementChanged(_))).count());
+        assert_eq!(
+            state.settlement_changes() as usize,
+            sut.log
+                .iter()
+                .filter(|e| matches!(e, WorkspaceEvent::SettlementChanged(_)))
+                .count()
+        );
     }
 }
 
@@ -491,10 +558,16 @@ fn check_at_emission(sut: &Sut, event: &WorkspaceEvent) {
         // account is subscribed.
         WorkspaceEvent::SettlementChanged(c) => {
             if let Some((m, a)) = c.from.cloud() {
-                assert!(!sut.world.marketplace.is_active(m, a), "left an active subscription");
+                assert!(
+                    !sut.world.marketplace.is_active(m, a),
+                    "left an active subscription"
+                );
             }
             if let Some((m, a)) = c.to.cloud() {
-                assert!(sut.world.marketplace.is_active(m, a), "chose an unsubscribed account");
+                assert!(
+                    sut.world.marketplace.is_active(m, a),
+                    "chose an unsubscribed account"
+                );
             }
         }
         _ => {}
@@ -529,7 +602,10 @@ fn check_once_a_month(state: &Workspace, log: &[WorkspaceEvent]) {
             _ => None,
         })
         .collect();
-    assert!(months.windows(2).all(|w| w[0] < w[1]), "two changes in one month: {months:?}");
+    assert!(
+        months.windows(2).all(|w| w[0] < w[1]),
+        "two changes in one month: {months:?}"
+    );
 }
 
 prop_state_machine! {
