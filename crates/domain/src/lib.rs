@@ -73,5 +73,5 @@ pub use site_policy::{
 pub use state::{BoundAccount, Commercial, Plan, UpgradeStep, Workspace};
 pub use values::{
     Actor, ActorId, AgreementVersion, CloudAccount, Email, ExternalId, MethodId, Role, Settlement,
-    SiteId, UserName, MAX_ID_LEN,
+    SiteId, UserName, WorkspaceId, MAX_ID_LEN,
 };

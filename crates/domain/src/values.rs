@@ -217,6 +217,28 @@ string_value!(
 );
 
 string_value!(
+    /// A workspace id (the aggregate id): 1 to 128 characters, letters, digits and `. _ : -`.
+    WorkspaceId,
+    "workspace",
+    |field, value| {
+        if value.is_empty() || value.len() > MAX_ID_LEN {
+            return Err(invalid(field, value, "must be 1 to 128 characters long"));
+        }
+        if !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
+        {
+            return Err(invalid(
+                field,
+                value,
+                "may contain only letters, digits and . _ : -",
+            ));
+        }
+        Ok(())
+    }
+);
+
+string_value!(
     /// An id at an outside system: a cloud account (Alibaba Cloud UID, AWS account id), a
     /// marketplace instance or an Expense Center account.
     ExternalId,
@@ -395,6 +417,10 @@ mod tests {
         }
         assert!(ExternalId::parse(&"1".repeat(129)).is_err());
         assert!(ExternalId::parse("123456789012").is_ok());
+        for bad in ["", "ws'1", "ws;drop", "ws 1", "ws\u{7}", "ws/1"] {
+            assert!(WorkspaceId::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(WorkspaceId::parse("acme:prod_1.eu-2").is_ok());
     }
 
     #[test]

@@ -1,0 +1,908 @@
+//! The SQL of both backends. Everything else in the crate is backend-neutral.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Row, SqlitePool};
+
+use crate::error::StoreError;
+use crate::record::AGGREGATE_TYPE;
+
+/// Embedded PostgreSQL migrations (`crates/store/migrations/postgres`).
+pub static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+/// Embedded SQLite migrations (`crates/store/migrations/sqlite`).
+pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// How durable SQLite commits are (`PRAGMA synchronous`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SqliteDurability {
+    /// `FULL`: a commit survives power loss (the default).
+    Full,
+    /// `NORMAL`: in WAL mode a commit survives a process crash but may be lost on power loss.
+    Normal,
+}
+
+/// Options for opening a store.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// The most connections the pool opens.
+    pub max_connections: u32,
+    /// How many workspaces' states the command cache keeps.
+    pub cache_capacity: usize,
+    /// SQLite's `synchronous` setting.
+    pub sqlite_durability: SqliteDurability,
+    /// How long to wait for a connection or a SQLite lock.
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            cache_capacity: 10_000,
+            sqlite_durability: SqliteDurability::Full,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Which database, with its pool.
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// PostgreSQL.
+    Postgres(PgPool),
+    /// SQLite.
+    Sqlite(SqlitePool),
+}
+
+/// A stored row of the `events` table, payload and metadata as their exact text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row7 {
+    /// The aggregate type.
+    pub aggregate_type: String,
+    /// The workspace id.
+    pub aggregate_id: String,
+    /// The sequence.
+    pub sequence: u64,
+    /// The event type.
+    pub event_type: String,
+    /// The event version.
+    pub event_version: String,
+    /// The payload text.
+    pub payload: String,
+    /// The metadata text.
+    pub metadata: String,
+}
+
+/// The head of one workspace's chain as the `heads` table records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// The workspace.
+    pub workspace: String,
+    /// Its newest sequence.
+    pub sequence: u64,
+    /// Its newest hash.
+    pub hash: String,
+}
+
+/// An idempotency record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandRecord {
+    /// The workspace the command wrote to.
+    pub workspace: String,
+    /// The hash of the command's content.
+    pub command_hash: String,
+    /// Its first event's sequence.
+    pub first_sequence: u64,
+    /// Its last event's sequence.
+    pub last_sequence: u64,
+}
+
+/// Everything one command appends, written in one statement (PostgreSQL) or one transaction
+/// (SQLite).
+#[derive(Debug)]
+pub struct Append<'a> {
+    /// The workspace.
+    pub workspace: &'a str,
+    /// The events, with consecutive sequences.
+    pub rows: Vec<NewRow>,
+    /// The new head hash (the last row's hash).
+    pub head_hash: &'a str,
+    /// The command id.
+    pub command_id: &'a str,
+    /// The command's content hash.
+    pub command_hash: &'a str,
+}
+
+/// One event to append.
+#[derive(Debug)]
+pub struct NewRow {
+    /// The sequence.
+    pub sequence: u64,
+    /// The event type.
+    pub event_type: &'static str,
+    /// The event version.
+    pub event_version: &'static str,
+    /// The payload text.
+    pub payload: String,
+    /// The metadata text.
+    pub metadata: String,
+}
+
+/// Why an append did not happen.
+#[derive(Debug)]
+pub enum AppendError {
+    /// Another writer appended to the workspace first.
+    Conflict,
+    /// The command id already wrote events.
+    DuplicateCommand,
+    /// Anything else.
+    Store(StoreError),
+}
+
+fn seq_i64(sequence: u64) -> i64 {
+    // Sequences are counted from 1 by one per event; they cannot reach 2^63.
+    i64::try_from(sequence).unwrap_or(i64::MAX)
+}
+
+fn seq_u64(sequence: i64) -> u64 {
+    u64::try_from(sequence).unwrap_or(0)
+}
+
+fn classify(err: sqlx::Error) -> AppendError {
+    if let sqlx::Error::Database(db) = &err {
+        if db.is_unique_violation() {
+            let constraint = db.constraint().unwrap_or_default();
+            let message = db.message();
+            if constraint == "commands_pkey" || message.contains("commands.command_id") {
+                return AppendError::DuplicateCommand;
+            }
+            return AppendError::Conflict;
+        }
+    }
+    AppendError::Store(StoreError::from(err))
+}
+
+impl Db {
+    /// Connects to `url` and applies the embedded migrations.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidUrl`] for a URL that is neither `postgres://…` nor `sqlite:…`,
+    /// [`StoreError::Unavailable`] when the database does not answer, [`StoreError::Migration`]
+    /// when the schema cannot be brought up to date.
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let connect = PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl {
+                url: redact(url),
+                reason: e.to_string(),
+            })?;
+            let pool = PgPoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(options.busy_timeout)
+                // A broken connection shows up as an error on use; a ping per acquire costs a
+                // round trip per command.
+                .test_before_acquire(false)
+                .connect_with(connect)
+                .await
+                .map_err(|e| StoreError::Unavailable {
+                    url: redact(url),
+                    reason: e.to_string(),
+                })?;
+            Db::Postgres(pool)
+        } else if url.starts_with("sqlite:") {
+            let memory = url.contains(":memory:") || url.contains("mode=memory");
+            let connect = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::InvalidUrl {
+                    url: url.to_owned(),
+                    reason: e.to_string(),
+                })?
+                .create_if_missing(true)
+                .journal_mode(if memory {
+                    SqliteJournalMode::Memory
+                } else {
+                    SqliteJournalMode::Wal
+                })
+                .synchronous(match options.sqlite_durability {
+                    SqliteDurability::Full => SqliteSynchronous::Full,
+                    SqliteDurability::Normal => SqliteSynchronous::Normal,
+                })
+                .busy_timeout(options.busy_timeout)
+                .foreign_keys(true);
+            let mut pool = SqlitePoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(options.busy_timeout)
+                .test_before_acquire(false);
+            if memory {
+                // An in-memory database lives as long as one of its connections.
+                pool = pool
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None);
+            }
+            let pool = pool
+                .connect_with(connect)
+                .await
+                .map_err(|e| StoreError::Unavailable {
+                    url: url.to_owned(),
+                    reason: e.to_string(),
+                })?;
+            Db::Sqlite(pool)
+        } else {
+            return Err(StoreError::InvalidUrl {
+                url: redact(url),
+                reason: "expected postgres://…, sqlite://PATH or sqlite::memory:".into(),
+            });
+        };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Applies the embedded migrations (PostgreSQL serializes concurrent runs with an advisory
+    /// lock).
+    ///
+    /// # Errors
+    /// [`StoreError::Migration`].
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Db::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await?,
+            Db::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Which backend, as a word.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Postgres(_) => "postgres",
+            Db::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// One workspace's events in sequence order, and its recorded head.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn load_stream(
+        &self,
+        workspace: &str,
+    ) -> Result<(Vec<Row7>, Option<Head>), StoreError> {
+        let rows = match self {
+            Db::Postgres(pool) => sqlx::query(
+                "SELECT sequence, event_type, event_version, payload::text, metadata::text \
+                     FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence",
+            )
+            .bind(AGGREGATE_TYPE)
+            .bind(workspace)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|r| row7_tail(workspace, &r))
+            .collect::<Result<Vec<_>, _>>()?,
+            Db::Sqlite(pool) => sqlx::query(
+                "SELECT sequence, event_type, event_version, payload, metadata \
+                 FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 ORDER BY sequence",
+            )
+            .bind(AGGREGATE_TYPE)
+            .bind(workspace)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|r| row7_tail(workspace, &r))
+            .collect::<Result<Vec<_>, _>>()?,
+        };
+        let head = self.head(workspace).await?;
+        Ok((rows, head))
+    }
+
+    /// The recorded head of one workspace.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn head(&self, workspace: &str) -> Result<Option<Head>, StoreError> {
+        let row = match self {
+            Db::Postgres(pool) => sqlx::query_as::<_, (i64, String)>(
+                "SELECT sequence, hash FROM heads WHERE aggregate_type = $1 AND aggregate_id = $2",
+            )
+            .bind(AGGREGATE_TYPE)
+            .bind(workspace)
+            .fetch_optional(pool)
+            .await?,
+            Db::Sqlite(pool) => sqlx::query_as::<_, (i64, String)>(
+                "SELECT sequence, hash FROM heads WHERE aggregate_type = ?1 AND aggregate_id = ?2",
+            )
+            .bind(AGGREGATE_TYPE)
+            .bind(workspace)
+            .fetch_optional(pool)
+            .await?,
+        };
+        Ok(row.map(|(sequence, hash)| Head {
+            workspace: workspace.to_owned(),
+            sequence: seq_u64(sequence),
+            hash,
+        }))
+    }
+
+    /// The idempotency record of `command_id` and the head sequence of `workspace`, in one
+    /// round trip.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn command_and_head(
+        &self,
+        command_id: &str,
+        workspace: &str,
+    ) -> Result<(Option<CommandRecord>, u64), StoreError> {
+        type R = (
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+        );
+        let sql_pg = "SELECT c.aggregate_id, c.command_hash, c.first_sequence, c.last_sequence, \
+             (SELECT sequence FROM heads WHERE aggregate_type = $1 AND aggregate_id = $3) \
+             FROM (SELECT 1) AS one LEFT JOIN commands c ON c.command_id = $2";
+        let sql_lite = "SELECT c.aggregate_id, c.command_hash, c.first_sequence, c.last_sequence, \
+             (SELECT sequence FROM heads WHERE aggregate_type = ?1 AND aggregate_id = ?3) \
+             FROM (SELECT 1) AS one LEFT JOIN commands c ON c.command_id = ?2";
+        let row: R = match self {
+            Db::Postgres(pool) => {
+                sqlx::query_as(sql_pg)
+                    .bind(AGGREGATE_TYPE)
+                    .bind(command_id)
+                    .bind(workspace)
+                    .fetch_one(pool)
+                    .await?
+            }
+            Db::Sqlite(pool) => {
+                sqlx::query_as(sql_lite)
+                    .bind(AGGREGATE_TYPE)
+                    .bind(command_id)
+                    .bind(workspace)
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
+        let record = match row {
+            (Some(workspace), Some(command_hash), Some(first), Some(last), _) => {
+                Some(CommandRecord {
+                    workspace,
+                    command_hash,
+                    first_sequence: seq_u64(first),
+                    last_sequence: seq_u64(last),
+                })
+            }
+            _ => None,
+        };
+        Ok((record, row.4.map_or(0, seq_u64)))
+    }
+
+    /// Events `first..=last` of one workspace.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn events_range(
+        &self,
+        workspace: &str,
+        first: u64,
+        last: u64,
+    ) -> Result<Vec<Row7>, StoreError> {
+        let rows = match self {
+            Db::Postgres(pool) => sqlx::query(
+                "SELECT sequence, event_type, event_version, payload::text, metadata::text FROM events \
+                 WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence BETWEEN $3 AND $4 ORDER BY sequence",
+            )
+            .bind(AGGREGATE_TYPE)
+            .bind(workspace)
+            .bind(seq_i64(first))
+            .bind(seq_i64(last))
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| row7_tail(workspace, r))
+            .collect::<Result<Vec<_>, _>>()?,
+            Db::Sqlite(pool) => sqlx::query(
+                "SELECT sequence, event_type, event_version, payload, metadata FROM events \
+                 WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence BETWEEN ?3 AND ?4 ORDER BY sequence",
+            )
+            .bind(AGGREGATE_TYPE)
+            .bind(workspace)
+            .bind(seq_i64(first))
+            .bind(seq_i64(last))
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| row7_tail(workspace, r))
+            .collect::<Result<Vec<_>, _>>()?,
+        };
+        Ok(rows)
+    }
+
+    /// Appends one command's events, moves the head and records the command id — all or
+    /// nothing, in one round trip on PostgreSQL.
+    ///
+    /// # Errors
+    /// [`AppendError::Conflict`] when the first sequence is taken (a concurrent writer),
+    /// [`AppendError::DuplicateCommand`] when the command id already wrote events.
+    pub async fn append(&self, append: &Append<'_>) -> Result<(), AppendError> {
+        let (Some(first), Some(last)) = (append.rows.first(), append.rows.last()) else {
+            return Ok(());
+        };
+        let (first_seq, last_seq) = (seq_i64(first.sequence), seq_i64(last.sequence));
+        match self {
+            Db::Postgres(pool) => {
+                let sequences: Vec<i64> = append.rows.iter().map(|r| seq_i64(r.sequence)).collect();
+                let types: Vec<&str> = append.rows.iter().map(|r| r.event_type).collect();
+                let versions: Vec<&str> = append.rows.iter().map(|r| r.event_version).collect();
+                let payloads: Vec<&str> = append.rows.iter().map(|r| r.payload.as_str()).collect();
+                let metadata: Vec<&str> = append.rows.iter().map(|r| r.metadata.as_str()).collect();
+                sqlx::query(
+                    "WITH new_events AS ( \
+                       INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+                       SELECT $1, $2, e.s, e.t, e.v, e.p::json, e.m::json \
+                       FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[]) AS e(s, t, v, p, m) \
+                       RETURNING 1), \
+                     new_head AS ( \
+                       INSERT INTO heads (aggregate_type, aggregate_id, sequence, hash) VALUES ($1, $2, $8, $9) \
+                       ON CONFLICT (aggregate_type, aggregate_id) \
+                       DO UPDATE SET sequence = EXCLUDED.sequence, hash = EXCLUDED.hash \
+                       RETURNING 1), \
+                     new_command AS ( \
+                       INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence) \
+                       VALUES ($10, $1, $2, $11, $12, $8) RETURNING 1) \
+                     SELECT (SELECT count(*) FROM new_events) + (SELECT count(*) FROM new_head) + (SELECT count(*) FROM new_command)",
+                )
+                .bind(AGGREGATE_TYPE)
+                .bind(append.workspace)
+                .bind(&sequences)
+                .bind(&types)
+                .bind(&versions)
+                .bind(&payloads)
+                .bind(&metadata)
+                .bind(last_seq)
+                .bind(append.head_hash)
+                .bind(append.command_id)
+                .bind(append.command_hash)
+                .bind(first_seq)
+                .execute(pool)
+                .await
+                .map_err(classify)?;
+            }
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(classify)?;
+                let mut sql = String::from(
+                    "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ",
+                );
+                for i in 0..append.rows.len() {
+                    if i > 0 {
+                        sql.push(',');
+                    }
+                    sql.push_str("(?,?,?,?,?,?,?)");
+                }
+                let mut insert = sqlx::query(&sql);
+                for row in &append.rows {
+                    insert = insert
+                        .bind(AGGREGATE_TYPE)
+                        .bind(append.workspace)
+                        .bind(seq_i64(row.sequence))
+                        .bind(row.event_type)
+                        .bind(row.event_version)
+                        .bind(row.payload.as_str())
+                        .bind(row.metadata.as_str());
+                }
+                insert.execute(&mut *tx).await.map_err(classify)?;
+                sqlx::query(
+                    "INSERT INTO heads (aggregate_type, aggregate_id, sequence, hash) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET sequence = excluded.sequence, hash = excluded.hash",
+                )
+                .bind(AGGREGATE_TYPE)
+                .bind(append.workspace)
+                .bind(last_seq)
+                .bind(append.head_hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+                sqlx::query(
+                    "INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .bind(append.command_id)
+                .bind(AGGREGATE_TYPE)
+                .bind(append.workspace)
+                .bind(append.command_hash)
+                .bind(first_seq)
+                .bind(last_seq)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+                tx.commit().await.map_err(classify)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every event, ordered by workspace id (byte order) then sequence, streamed.
+    pub fn stream_all(&self) -> BoxStream<'_, Result<Row7, StoreError>> {
+        match self {
+            Db::Postgres(pool) => sqlx::query(
+                "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload::text, metadata::text \
+                 FROM events ORDER BY aggregate_type, aggregate_id, sequence",
+            )
+            .fetch(pool)
+            .map(|r| r.map_err(StoreError::from).and_then(|r| row7(&r)))
+            .boxed(),
+            Db::Sqlite(pool) => sqlx::query(
+                "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata \
+                 FROM events ORDER BY aggregate_type, aggregate_id, sequence",
+            )
+            .fetch(pool)
+            .map(|r| r.map_err(StoreError::from).and_then(|r| row7(&r)))
+            .boxed(),
+        }
+    }
+
+    /// Every recorded head, ordered by workspace id, streamed.
+    pub fn stream_heads(&self) -> BoxStream<'_, Result<Head, StoreError>> {
+        let map = |r: Result<(String, i64, String), sqlx::Error>| {
+            r.map(|(workspace, sequence, hash)| Head {
+                workspace,
+                sequence: seq_u64(sequence),
+                hash,
+            })
+            .map_err(StoreError::from)
+        };
+        match self {
+            Db::Postgres(pool) => sqlx::query_as(
+                "SELECT aggregate_id, sequence, hash FROM heads WHERE aggregate_type = $1 ORDER BY aggregate_id",
+            )
+            .bind(AGGREGATE_TYPE)
+            .fetch(pool)
+            .map(map)
+            .boxed(),
+            Db::Sqlite(pool) => sqlx::query_as(
+                "SELECT aggregate_id, sequence, hash FROM heads WHERE aggregate_type = ?1 ORDER BY aggregate_id",
+            )
+            .bind(AGGREGATE_TYPE)
+            .fetch(pool)
+            .map(map)
+            .boxed(),
+        }
+    }
+
+    /// How many events the store holds.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn count_events(&self) -> Result<u64, StoreError> {
+        let n: i64 = match self {
+            Db::Postgres(pool) => {
+                sqlx::query_scalar("SELECT count(*) FROM events")
+                    .fetch_one(pool)
+                    .await?
+            }
+            Db::Sqlite(pool) => {
+                sqlx::query_scalar("SELECT count(*) FROM events")
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
+        Ok(seq_u64(n))
+    }
+
+    /// Writes a whole verified import in one transaction: all rows, heads and command records,
+    /// or nothing.
+    ///
+    /// # Errors
+    /// [`StoreError::NotEmpty`] when the store already holds events; [`StoreError::Database`].
+    pub async fn import<'s>(
+        &self,
+        mut rows: BoxStream<'s, Result<Row7, StoreError>>,
+        mut progress: impl FnMut(u64),
+    ) -> Result<u64, StoreError> {
+        const BATCH: usize = 500;
+        let mut written = 0u64;
+        let mut batch: Vec<Row7> = Vec::with_capacity(BATCH);
+        let mut commands = CommandSpans::default();
+        let mut heads: Vec<(String, i64, String)> = Vec::new();
+        let mut last_head: Option<(String, i64, String)> = None;
+        macro_rules! run {
+            ($tx:ident, $flush:ident) => {{
+                while let Some(row) = rows.try_next().await? {
+                    let hash = metadata_field(&row.metadata, "hash");
+                    let command_id = metadata_field(&row.metadata, "command_id");
+                    let command_hash = metadata_field(&row.metadata, "command_hash");
+                    match &mut last_head {
+                        Some((ws, seq, h)) if *ws == row.aggregate_id => {
+                            *seq = seq_i64(row.sequence);
+                            *h = hash.clone();
+                        }
+                        _ => {
+                            if let Some(done) = last_head.take() {
+                                heads.push(done);
+                            }
+                            last_head = Some((
+                                row.aggregate_id.clone(),
+                                seq_i64(row.sequence),
+                                hash.clone(),
+                            ));
+                        }
+                    }
+                    commands.push(&row.aggregate_id, row.sequence, command_id, command_hash);
+                    batch.push(row);
+                    if batch.len() >= BATCH {
+                        $flush(&mut $tx, &mut batch, &mut heads, &mut commands, false).await?;
+                        written += BATCH as u64;
+                        progress(written);
+                    }
+                }
+                if let Some(done) = last_head.take() {
+                    heads.push(done);
+                }
+                let n = batch.len() as u64;
+                $flush(&mut $tx, &mut batch, &mut heads, &mut commands, true).await?;
+                written += n;
+                progress(written);
+            }};
+        }
+        match self {
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                // Nothing else may write while the import checks emptiness and fills the store.
+                sqlx::query("LOCK TABLE events, heads, commands IN EXCLUSIVE MODE")
+                    .execute(&mut *tx)
+                    .await?;
+                let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events)")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if any {
+                    return Err(StoreError::NotEmpty);
+                }
+                run!(tx, flush_pg);
+                tx.commit().await?;
+            }
+            Db::Sqlite(pool) => {
+                // IMMEDIATE: take the write lock before checking emptiness.
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events)")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if any {
+                    return Err(StoreError::NotEmpty);
+                }
+                run!(tx, flush_sqlite);
+                tx.commit().await?;
+            }
+        }
+        Ok(written)
+    }
+}
+
+/// Groups consecutive events of one command into idempotency records.
+#[derive(Default)]
+struct CommandSpans {
+    open: Option<(String, String, String, u64, u64)>,
+    done: Vec<(String, String, String, u64, u64)>,
+}
+
+impl CommandSpans {
+    fn push(&mut self, workspace: &str, sequence: u64, command_id: String, command_hash: String) {
+        match &mut self.open {
+            Some((id, ws, _, _, last)) if *id == command_id && ws == workspace => *last = sequence,
+            _ => {
+                if let Some(done) = self.open.take() {
+                    self.done.push(done);
+                }
+                self.open = Some((
+                    command_id,
+                    workspace.to_owned(),
+                    command_hash,
+                    sequence,
+                    sequence,
+                ));
+            }
+        }
+    }
+
+    fn take(&mut self, all: bool) -> Vec<(String, String, String, u64, u64)> {
+        if all {
+            if let Some(done) = self.open.take() {
+                self.done.push(done);
+            }
+        }
+        std::mem::take(&mut self.done)
+    }
+}
+
+fn metadata_field(metadata: &str, key: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(metadata)
+        .ok()
+        .and_then(|v| v.get(key).and_then(|f| f.as_str().map(str::to_owned)))
+        .unwrap_or_default()
+}
+
+async fn flush_pg(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    batch: &mut Vec<Row7>,
+    heads: &mut Vec<(String, i64, String)>,
+    commands: &mut CommandSpans,
+    all: bool,
+) -> Result<(), StoreError> {
+    if !batch.is_empty() {
+        let ids: Vec<&str> = batch.iter().map(|r| r.aggregate_id.as_str()).collect();
+        let seqs: Vec<i64> = batch.iter().map(|r| seq_i64(r.sequence)).collect();
+        let types: Vec<&str> = batch.iter().map(|r| r.event_type.as_str()).collect();
+        let versions: Vec<&str> = batch.iter().map(|r| r.event_version.as_str()).collect();
+        let payloads: Vec<&str> = batch.iter().map(|r| r.payload.as_str()).collect();
+        let metas: Vec<&str> = batch.iter().map(|r| r.metadata.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+             SELECT $1, e.i, e.s, e.t, e.v, e.p::json, e.m::json \
+             FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[]) AS e(i, s, t, v, p, m)",
+        )
+        .bind(AGGREGATE_TYPE)
+        .bind(&ids)
+        .bind(&seqs)
+        .bind(&types)
+        .bind(&versions)
+        .bind(&payloads)
+        .bind(&metas)
+        .execute(&mut **tx)
+        .await?;
+        batch.clear();
+    }
+    if !heads.is_empty() {
+        let ids: Vec<&str> = heads.iter().map(|h| h.0.as_str()).collect();
+        let seqs: Vec<i64> = heads.iter().map(|h| h.1).collect();
+        let hashes: Vec<&str> = heads.iter().map(|h| h.2.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO heads (aggregate_type, aggregate_id, sequence, hash) \
+             SELECT $1, h.i, h.s, h.h FROM UNNEST($2::text[], $3::bigint[], $4::text[]) AS h(i, s, h)",
+        )
+        .bind(AGGREGATE_TYPE)
+        .bind(&ids)
+        .bind(&seqs)
+        .bind(&hashes)
+        .execute(&mut **tx)
+        .await?;
+        heads.clear();
+    }
+    let spans = commands.take(all);
+    if !spans.is_empty() {
+        let ids: Vec<&str> = spans.iter().map(|c| c.0.as_str()).collect();
+        let wss: Vec<&str> = spans.iter().map(|c| c.1.as_str()).collect();
+        let hashes: Vec<&str> = spans.iter().map(|c| c.2.as_str()).collect();
+        let firsts: Vec<i64> = spans.iter().map(|c| seq_i64(c.3)).collect();
+        let lasts: Vec<i64> = spans.iter().map(|c| seq_i64(c.4)).collect();
+        sqlx::query(
+            "INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence) \
+             SELECT c.i, $1, c.w, c.h, c.f, c.l FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[]) AS c(i, w, h, f, l)",
+        )
+        .bind(AGGREGATE_TYPE)
+        .bind(&ids)
+        .bind(&wss)
+        .bind(&hashes)
+        .bind(&firsts)
+        .bind(&lasts)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn flush_sqlite(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    batch: &mut Vec<Row7>,
+    heads: &mut Vec<(String, i64, String)>,
+    commands: &mut CommandSpans,
+    all: bool,
+) -> Result<(), StoreError> {
+    for chunk in batch.chunks(100) {
+        let mut sql = String::from(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            sql.push_str(if i == 0 {
+                "(?,?,?,?,?,?,?)"
+            } else {
+                ",(?,?,?,?,?,?,?)"
+            });
+        }
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q
+                .bind(AGGREGATE_TYPE)
+                .bind(r.aggregate_id.as_str())
+                .bind(seq_i64(r.sequence))
+                .bind(r.event_type.as_str())
+                .bind(r.event_version.as_str())
+                .bind(r.payload.as_str())
+                .bind(r.metadata.as_str());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    batch.clear();
+    for (ws, seq, hash) in heads.drain(..) {
+        sqlx::query("INSERT INTO heads (aggregate_type, aggregate_id, sequence, hash) VALUES (?1, ?2, ?3, ?4)")
+            .bind(AGGREGATE_TYPE)
+            .bind(ws)
+            .bind(seq)
+            .bind(hash)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for (id, ws, hash, first, last) in commands.take(all) {
+        sqlx::query(
+            "INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(id)
+        .bind(AGGREGATE_TYPE)
+        .bind(ws)
+        .bind(hash)
+        .bind(seq_i64(first))
+        .bind(seq_i64(last))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+fn get<'r, R: Row, T>(row: &'r R, index: usize) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    row.try_get(index).map_err(StoreError::from)
+}
+
+fn row7<R: Row>(row: &R) -> Result<Row7, StoreError>
+where
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    Ok(Row7 {
+        aggregate_type: get(row, 0)?,
+        aggregate_id: get(row, 1)?,
+        sequence: seq_u64(get::<R, i64>(row, 2)?),
+        event_type: get(row, 3)?,
+        event_version: get(row, 4)?,
+        payload: get(row, 5)?,
+        metadata: get(row, 6)?,
+    })
+}
+
+fn row7_tail<R: Row>(workspace: &str, row: &R) -> Result<Row7, StoreError>
+where
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    Ok(Row7 {
+        aggregate_type: AGGREGATE_TYPE.to_owned(),
+        aggregate_id: workspace.to_owned(),
+        sequence: seq_u64(get::<R, i64>(row, 0)?),
+        event_type: get(row, 1)?,
+        event_version: get(row, 2)?,
+        payload: get(row, 3)?,
+        metadata: get(row, 4)?,
+    })
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

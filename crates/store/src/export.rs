@@ -1,0 +1,175 @@
+//! JSON Lines export and import (SPEC §5): one stored event per line, ordered by workspace then
+//! sequence; both stream, so memory stays flat however large the store.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+use futures_util::{stream, StreamExt, TryStreamExt};
+use serde_json::value::RawValue;
+
+use crate::db::Row7;
+use crate::error::StoreError;
+use crate::record::EventLine;
+use crate::store::BillingStore;
+use crate::verify::{Finding, Summary, Verifier};
+
+/// What an import wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Events written.
+    pub events: u64,
+    /// The verification summary of the file.
+    pub summary: Summary,
+}
+
+/// Writes one row as a JSON Lines line (with its newline) into `out`.
+///
+/// # Errors
+/// [`StoreError::Integrity`] when stored payload or metadata is not JSON.
+pub fn write_line(row: &Row7, out: &mut Vec<u8>) -> Result<(), StoreError> {
+    let raw = |text: &str, what: &str| {
+        RawValue::from_string(text.to_owned()).map_err(|e| StoreError::Integrity {
+            workspace: row.aggregate_id.clone(),
+            detail: format!("sequence {}: stored {what} is not JSON: {e}", row.sequence),
+        })
+    };
+    let line = EventLine {
+        aggregate_type: row.aggregate_type.clone(),
+        aggregate_id: row.aggregate_id.clone(),
+        sequence: row.sequence,
+        event_type: row.event_type.clone(),
+        event_version: row.event_version.clone(),
+        payload: raw(&row.payload, "payload")?,
+        metadata: raw(&row.metadata, "metadata")?,
+    };
+    serde_json::to_writer(&mut *out, &line).map_err(|e| StoreError::Integrity {
+        workspace: row.aggregate_id.clone(),
+        detail: e.to_string(),
+    })?;
+    out.push(b'\n');
+    Ok(())
+}
+
+impl BillingStore {
+    /// Streams every event as JSON Lines into `out`, ordered by workspace then sequence, calling
+    /// `progress` with the number of events written so far. Returns how many were written, and
+    /// fails unless that equals the number of events the store holds.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when `out` fails, [`StoreError::Integrity`] on a short read,
+    /// [`StoreError::Database`].
+    pub async fn export(
+        &self,
+        out: &mut dyn Write,
+        mut progress: impl FnMut(u64),
+    ) -> Result<u64, StoreError> {
+        let expected = self.db().count_events().await?;
+        let mut rows = self.db().stream_all();
+        let mut buf = Vec::with_capacity(64 * 1024);
+        let mut written = 0u64;
+        let io = |source| StoreError::Io {
+            path: "<export output>".into(),
+            source,
+        };
+        while let Some(row) = rows.try_next().await? {
+            write_line(&row, &mut buf)?;
+            written += 1;
+            if buf.len() >= 60 * 1024 {
+                out.write_all(&buf).map_err(io)?;
+                buf.clear();
+                progress(written);
+            }
+        }
+        out.write_all(&buf).map_err(io)?;
+        out.flush().map_err(io)?;
+        progress(written);
+        // A stream that ended early must not pass for a whole export.
+        if written < expected {
+            return Err(StoreError::Integrity {
+                workspace: String::new(),
+                detail: format!("export read {written} events but the store holds {expected}"),
+            });
+        }
+        Ok(written)
+    }
+
+    /// Verifies the JSON Lines file at `path` in full (order, sequences, the hash chain, the
+    /// aggregate's rules), then writes all of it into this empty store in one transaction, or
+    /// nothing. `progress` gets `(phase, lines)` with phase `"verify"` then `"write"`.
+    ///
+    /// # Errors
+    /// [`StoreError::ImportRefused`] with the findings when the file does not verify;
+    /// [`StoreError::NotEmpty`]; [`StoreError::Io`]; [`StoreError::Database`].
+    pub async fn import(
+        &self,
+        path: &Path,
+        mut progress: impl FnMut(&'static str, u64),
+    ) -> Result<ImportReport, StoreError> {
+        let io = |source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        if self.db().count_events().await? > 0 {
+            return Err(StoreError::NotEmpty);
+        }
+        // Pass 1: verify everything, keeping only the current workspace in memory.
+        let reader = BufReader::new(File::open(path).map_err(io)?);
+        let mut verifier = Verifier::new(Some(&self.services().policy));
+        let mut findings: Vec<Finding> = Vec::new();
+        let mut line_no = 0u64;
+        for line in reader.lines() {
+            let line = line.map_err(io)?;
+            line_no += 1;
+            let (mut found, _) = verifier.push_line(line_no, &line);
+            if findings.len() < 100 {
+                findings.append(&mut found);
+                findings.truncate(100);
+            }
+            if line_no % 10_000 == 0 {
+                progress("verify", line_no);
+            }
+        }
+        progress("verify", line_no);
+        let (mut found, _, summary) = verifier.finish();
+        findings.append(&mut found);
+        if summary.findings > 0 {
+            findings.truncate(100);
+            return Err(StoreError::ImportRefused {
+                findings,
+                total: summary.findings,
+            });
+        }
+        // Pass 2: write, reading the file again.
+        let reader = BufReader::new(File::open(path).map_err(io)?);
+        let rows = stream::iter(reader.lines().map(move |line| {
+            let line = line.map_err(io)?;
+            let parsed: EventLine =
+                serde_json::from_str(&line).map_err(|e| StoreError::Integrity {
+                    workspace: String::new(),
+                    detail: format!("the file changed during import: {e}"),
+                })?;
+            Ok(Row7 {
+                aggregate_type: parsed.aggregate_type,
+                aggregate_id: parsed.aggregate_id,
+                sequence: parsed.sequence,
+                event_type: parsed.event_type,
+                event_version: parsed.event_version,
+                payload: parsed.payload.get().to_owned(),
+                metadata: parsed.metadata.get().to_owned(),
+            })
+        }))
+        .boxed();
+        let events = self.db().import(rows, |n| progress("write", n)).await?;
+        if events != summary.events {
+            return Err(StoreError::Integrity {
+                workspace: String::new(),
+                detail: format!(
+                    "the file changed during import: verified {} events, read {events}",
+                    summary.events
+                ),
+            });
+        }
+        Ok(ImportReport { events, summary })
+    }
+}

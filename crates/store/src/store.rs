@@ -1,0 +1,587 @@
+//! [`BillingStore`]: the command executor over a database.
+//!
+//! The command path: take the workspace's state from the cache (or load and verify its stream),
+//! decide with the domain, then append the events, the new head and the idempotency record in one
+//! round trip, conditioned on the sequence the decision saw. A concurrent writer makes that
+//! append fail on the primary key; the cache entry is dropped and the caller gets
+//! [`StoreError::Conflict`] (the retry helper reloads and decides again). A refusal is checked
+//! against the stored head first, so a stale cache never refuses a command either.
+
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use billing_domain::{
+    Action, DomainError, Role, Workspace, WorkspaceCommand, WorkspaceEvent, WorkspaceId,
+    WorkspaceServices, EVENT_VERSION,
+};
+use lru::LruCache;
+use serde_json::{Map, Value};
+
+use crate::chain::{canonical, event_hash, sha256_hex, HashInput, GENESIS_HASH};
+use crate::db::{Append, AppendError, Db, NewRow, Row7, StoreOptions};
+use crate::error::StoreError;
+use crate::record::{decode, EventMetadata, StoredEvent, AGGREGATE_TYPE};
+
+/// What a command did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandOutcome {
+    /// The workspace.
+    pub workspace_id: WorkspaceId,
+    /// The events the command wrote, as stored.
+    pub events: Vec<StoredEvent>,
+    /// True when the command id had already been executed and this is its original outcome.
+    pub replayed: bool,
+}
+
+/// How often and how patiently [`BillingStore::execute_with_retry`] retries conflicts.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: usize,
+    /// The first delay; each further one doubles, with full jitter.
+    pub min_delay: Duration,
+    /// The longest delay.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 8,
+            min_delay: Duration::from_millis(2),
+            max_delay: Duration::from_millis(200),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Cached {
+    state: Workspace,
+    sequence: u64,
+    head: String,
+}
+
+/// A workspace-billing store: executes commands against a database, durably and idempotently.
+pub struct BillingStore {
+    db: Db,
+    services: WorkspaceServices,
+    cache: Mutex<LruCache<String, Arc<Cached>>>,
+}
+
+impl std::fmt::Debug for BillingStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BillingStore")
+            .field("backend", &self.db.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The hash of a command's content: which workspace, who, and what — not when, and not its id.
+pub fn command_hash(workspace: &WorkspaceId, command: &WorkspaceCommand) -> String {
+    let value = serde_json::json!({
+        "workspace": workspace,
+        "actor": command.actor,
+        "action": command.action,
+    });
+    sha256_hex(canonical(&value).as_bytes())
+}
+
+impl BillingStore {
+    /// Opens the store at `url` (`postgres://…`, `sqlite://PATH`, `sqlite::memory:`), creating
+    /// the schema on first use.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidUrl`], [`StoreError::Unavailable`], [`StoreError::Migration`].
+    pub async fn open(url: &str, services: WorkspaceServices) -> Result<Self, StoreError> {
+        Self::open_with(url, services, StoreOptions::default()).await
+    }
+
+    /// [`BillingStore::open`] with options.
+    ///
+    /// # Errors
+    /// As [`BillingStore::open`].
+    pub async fn open_with(
+        url: &str,
+        services: WorkspaceServices,
+        options: StoreOptions,
+    ) -> Result<Self, StoreError> {
+        let db = Db::connect(url, &options).await?;
+        Ok(Self::from_db(db, services, &options))
+    }
+
+    /// A store over an already connected (and migrated) database.
+    pub fn from_db(db: Db, services: WorkspaceServices, options: &StoreOptions) -> Self {
+        let capacity = NonZeroUsize::new(options.cache_capacity).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            db,
+            services,
+            cache: Mutex::new(LruCache::new(capacity)),
+        }
+    }
+
+    /// A store over an existing PostgreSQL pool; applies the migrations.
+    ///
+    /// # Errors
+    /// [`StoreError::Migration`].
+    pub async fn from_pg_pool(
+        pool: sqlx::PgPool,
+        services: WorkspaceServices,
+    ) -> Result<Self, StoreError> {
+        let db = Db::Postgres(pool);
+        db.migrate().await?;
+        Ok(Self::from_db(db, services, &StoreOptions::default()))
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The services commands are decided with.
+    pub fn services(&self) -> &WorkspaceServices {
+        &self.services
+    }
+
+    fn cache_get(&self, workspace: &str) -> Option<Arc<Cached>> {
+        self.cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(workspace)
+            .cloned()
+    }
+
+    fn cache_put(&self, workspace: &str, entry: Cached) {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        // Never move a cached stream backwards (a slower writer finishing after a faster one).
+        if cache
+            .peek(workspace)
+            .is_some_and(|c| c.sequence > entry.sequence)
+        {
+            return;
+        }
+        cache.put(workspace.to_owned(), Arc::new(entry));
+    }
+
+    fn cache_drop(&self, workspace: &str) {
+        self.cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop(workspace);
+    }
+
+    /// Loads and verifies one workspace's stream: contiguous sequences from 1, every hash and
+    /// link, every transition, and the recorded head.
+    ///
+    /// # Errors
+    /// [`StoreError::Integrity`] naming the first problem; [`StoreError::Database`].
+    pub async fn load(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<(Workspace, Vec<StoredEvent>), StoreError> {
+        let (rows, head) = self.db.load_stream(workspace.as_str()).await?;
+        let mut events = Vec::with_capacity(rows.len());
+        let (state, sequence, hash) = fold_rows(workspace.as_str(), &rows, |e| events.push(e))?;
+        check_head(workspace.as_str(), sequence, &hash, head.as_ref())?;
+        Ok((state, events))
+    }
+
+    async fn current(
+        &self,
+        workspace: &WorkspaceId,
+        fresh: bool,
+    ) -> Result<Arc<Cached>, StoreError> {
+        if !fresh {
+            if let Some(hit) = self.cache_get(workspace.as_str()) {
+                return Ok(hit);
+            }
+        }
+        let (rows, head) = self.db.load_stream(workspace.as_str()).await?;
+        let (state, sequence, hash) = fold_rows(workspace.as_str(), &rows, |_| {})?;
+        check_head(workspace.as_str(), sequence, &hash, head.as_ref())?;
+        let entry = Cached {
+            state,
+            sequence,
+            head: hash,
+        };
+        self.cache_put(workspace.as_str(), entry.clone());
+        Ok(Arc::new(entry))
+    }
+
+    /// The workspace's current state (from the cache when it has it).
+    ///
+    /// # Errors
+    /// As [`BillingStore::load`].
+    pub async fn state(&self, workspace: &WorkspaceId) -> Result<Workspace, StoreError> {
+        Ok(self.current(workspace, false).await?.state.clone())
+    }
+
+    /// The newest hash of the workspace's chain, as the store records it (`None` for a
+    /// workspace without events).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn head(&self, workspace: &WorkspaceId) -> Result<Option<String>, StoreError> {
+        Ok(self.db.head(workspace.as_str()).await?.map(|h| h.hash))
+    }
+
+    /// Executes a command once: decides it on the workspace's current state and appends its
+    /// events, or returns the original outcome if its command id was executed before.
+    ///
+    /// # Errors
+    /// [`StoreError::Refused`] (a rule; nothing written), [`StoreError::Conflict`] (a concurrent
+    /// writer; nothing written — retry), [`StoreError::CommandIdReused`], and infrastructure
+    /// errors.
+    pub async fn execute(
+        &self,
+        workspace: &WorkspaceId,
+        command: &WorkspaceCommand,
+    ) -> Result<CommandOutcome, StoreError> {
+        let hash = command_hash(workspace, command);
+        // A request on a workspace this process has not seen is most likely a new workspace: it is
+        // decided on an empty stream without a load. If the workspace exists after all, the append
+        // conflicts on sequence 1 (or the refusal check sees its head) and it is loaded then.
+        let mut assumed_empty = false;
+        let mut cached = match self.cache_get(workspace.as_str()) {
+            Some(hit) => hit,
+            None if matches!(command.action, Action::RequestUpgrade { .. }) => {
+                assumed_empty = true;
+                Arc::new(Cached {
+                    state: Workspace::default(),
+                    sequence: 0,
+                    head: GENESIS_HASH.to_owned(),
+                })
+            }
+            None => self.current(workspace, true).await?,
+        };
+        let mut reloaded = false;
+        loop {
+            match billing_domain::execute(&cached.state, command, &self.services).await {
+                Err(refusal @ DomainError::PortUnavailable { .. }) => {
+                    return Err(StoreError::Refused(refusal))
+                }
+                Err(refusal) => {
+                    let (record, head_sequence) = self
+                        .db
+                        .command_and_head(command.command_id.as_str(), workspace.as_str())
+                        .await?;
+                    if let Some(record) = record {
+                        return self
+                            .original_outcome(workspace, command, &hash, record)
+                            .await;
+                    }
+                    if head_sequence != cached.sequence && !reloaded {
+                        // Decided on a stale state: decide again on the stored one.
+                        reloaded = true;
+                        cached = self.current(workspace, true).await?;
+                        continue;
+                    }
+                    return Err(StoreError::Refused(refusal));
+                }
+                Ok(events) => {
+                    let (rows, stored, head) =
+                        self.prepare(workspace, command, &hash, &cached, events)?;
+                    let append = Append {
+                        workspace: workspace.as_str(),
+                        rows,
+                        head_hash: &head,
+                        command_id: command.command_id.as_str(),
+                        command_hash: &hash,
+                    };
+                    match self.db.append(&append).await {
+                        Ok(()) => {
+                            let mut state = cached.state.clone();
+                            for e in &stored {
+                                // The events were just decided on this state.
+                                state = state.evolve(&e.event)?;
+                            }
+                            let sequence = stored.last().map_or(cached.sequence, |e| e.sequence);
+                            self.cache_put(
+                                workspace.as_str(),
+                                Cached {
+                                    state,
+                                    sequence,
+                                    head,
+                                },
+                            );
+                            return Ok(CommandOutcome {
+                                workspace_id: workspace.clone(),
+                                events: stored,
+                                replayed: false,
+                            });
+                        }
+                        Err(AppendError::DuplicateCommand) => {
+                            let (record, _) = self
+                                .db
+                                .command_and_head(command.command_id.as_str(), workspace.as_str())
+                                .await?;
+                            self.cache_drop(workspace.as_str());
+                            return match record {
+                                Some(record) => {
+                                    self.original_outcome(workspace, command, &hash, record)
+                                        .await
+                                }
+                                None => Err(StoreError::Conflict {
+                                    workspace: workspace.to_string(),
+                                    expected_sequence: cached.sequence,
+                                }),
+                            };
+                        }
+                        Err(AppendError::Conflict) if assumed_empty && !reloaded => {
+                            reloaded = true;
+                            cached = self.current(workspace, true).await?;
+                            continue;
+                        }
+                        Err(AppendError::Conflict) => {
+                            self.cache_drop(workspace.as_str());
+                            return Err(StoreError::Conflict {
+                                workspace: workspace.to_string(),
+                                expected_sequence: cached.sequence,
+                            });
+                        }
+                        Err(AppendError::Store(e)) => {
+                            // Whether it was written is unknown: forget the cached state.
+                            self.cache_drop(workspace.as_str());
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`BillingStore::execute`], retrying conflicts up to `policy.max_retries` times with
+    /// exponential backoff and full jitter; each retry reloads the workspace and decides again.
+    ///
+    /// # Errors
+    /// As [`BillingStore::execute`]; [`StoreError::Conflict`] only after the last retry.
+    pub async fn execute_with_retry(
+        &self,
+        workspace: &WorkspaceId,
+        command: &WorkspaceCommand,
+        policy: RetryPolicy,
+    ) -> Result<CommandOutcome, StoreError> {
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(policy.min_delay)
+            .with_max_delay(policy.max_delay)
+            .with_max_times(policy.max_retries)
+            .with_jitter();
+        (|| self.execute(workspace, command))
+            .retry(backoff)
+            .when(StoreError::is_conflict)
+            .await
+    }
+
+    async fn original_outcome(
+        &self,
+        workspace: &WorkspaceId,
+        command: &WorkspaceCommand,
+        hash: &str,
+        record: crate::db::CommandRecord,
+    ) -> Result<CommandOutcome, StoreError> {
+        if record.command_hash != hash {
+            return Err(StoreError::CommandIdReused {
+                command_id: command.command_id.to_string(),
+                workspace: record.workspace,
+            });
+        }
+        let rows = self
+            .db
+            .events_range(
+                workspace.as_str(),
+                record.first_sequence,
+                record.last_sequence,
+            )
+            .await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            events.push(decode_row(row)?.0);
+        }
+        Ok(CommandOutcome {
+            workspace_id: workspace.clone(),
+            events,
+            replayed: true,
+        })
+    }
+
+    /// Builds the rows (canonical payload and metadata text, chained hashes) for `events`.
+    #[allow(clippy::type_complexity)]
+    fn prepare(
+        &self,
+        workspace: &WorkspaceId,
+        command: &WorkspaceCommand,
+        hash: &str,
+        cached: &Cached,
+        events: Vec<WorkspaceEvent>,
+    ) -> Result<(Vec<NewRow>, Vec<StoredEvent>, String), StoreError> {
+        let recorded_at = self.services.clock.now();
+        let mut prev = cached.head.clone();
+        let mut rows = Vec::with_capacity(events.len());
+        let mut stored = Vec::with_capacity(events.len());
+        for (i, event) in events.into_iter().enumerate() {
+            let sequence = cached.sequence + 1 + i as u64;
+            let payload = serde_json::to_value(&event).map_err(encode_error)?;
+            let mut meta = Map::new();
+            meta.insert(
+                "actor_id".into(),
+                Value::String(command.actor.id.to_string()),
+            );
+            meta.insert(
+                "actor_role".into(),
+                Value::String(role_str(command.actor.role).into()),
+            );
+            meta.insert(
+                "command_id".into(),
+                Value::String(command.command_id.to_string()),
+            );
+            meta.insert("command_hash".into(), Value::String(hash.to_owned()));
+            meta.insert(
+                "occurred_at".into(),
+                serde_json::to_value(event.occurred_at()).map_err(encode_error)?,
+            );
+            meta.insert(
+                "recorded_at".into(),
+                serde_json::to_value(recorded_at).map_err(encode_error)?,
+            );
+            meta.insert("prev_hash".into(), Value::String(prev.clone()));
+            let mut meta = Value::Object(meta);
+            let event_hash = event_hash(HashInput {
+                aggregate_type: AGGREGATE_TYPE,
+                aggregate_id: workspace.as_str(),
+                sequence,
+                event_type: event.event_type(),
+                event_version: EVENT_VERSION,
+                payload: &payload,
+                metadata_without_hash: &meta,
+            });
+            if let Value::Object(map) = &mut meta {
+                map.insert("hash".into(), Value::String(event_hash.clone()));
+            }
+            let metadata = EventMetadata {
+                actor_id: command.actor.id.clone(),
+                actor_role: command.actor.role,
+                command_id: command.command_id.clone(),
+                command_hash: hash.to_owned(),
+                occurred_at: event.occurred_at(),
+                recorded_at,
+                prev_hash: prev,
+                hash: event_hash.clone(),
+            };
+            rows.push(NewRow {
+                sequence,
+                event_type: event.event_type(),
+                event_version: EVENT_VERSION,
+                payload: canonical(&payload),
+                metadata: canonical(&meta),
+            });
+            stored.push(StoredEvent {
+                workspace_id: workspace.clone(),
+                sequence,
+                event,
+                metadata,
+            });
+            prev = event_hash;
+        }
+        Ok((rows, stored, prev))
+    }
+}
+
+fn role_str(role: Role) -> &'static str {
+    role.as_str()
+}
+
+fn encode_error(e: serde_json::Error) -> StoreError {
+    StoreError::Integrity {
+        workspace: String::new(),
+        detail: format!("an event could not be encoded: {e}"),
+    }
+}
+
+/// Decodes a stored row, checking its own hash.
+pub(crate) fn decode_row(row: &Row7) -> Result<(StoredEvent, String), StoreError> {
+    let decoded = decode(
+        &row.aggregate_type,
+        &row.aggregate_id,
+        row.sequence,
+        &row.event_type,
+        &row.event_version,
+        &row.payload,
+        &row.metadata,
+    )
+    .map_err(|e| StoreError::Integrity {
+        workspace: row.aggregate_id.clone(),
+        detail: format!("sequence {}: {e}", row.sequence),
+    })?;
+    if decoded.computed_hash != decoded.stored.metadata.hash {
+        return Err(StoreError::Integrity {
+            workspace: row.aggregate_id.clone(),
+            detail: format!(
+                "sequence {}: hash-mismatch: content hashes to {} but the event claims {}",
+                row.sequence, decoded.computed_hash, decoded.stored.metadata.hash
+            ),
+        });
+    }
+    Ok((decoded.stored, decoded.computed_hash))
+}
+
+/// Folds one workspace's rows strictly: sequences from 1 without gaps, hashes, links and
+/// transitions all verify. Returns the state, the last sequence and the head hash.
+pub(crate) fn fold_rows(
+    workspace: &str,
+    rows: &[Row7],
+    mut each: impl FnMut(StoredEvent),
+) -> Result<(Workspace, u64, String), StoreError> {
+    let integrity = |detail: String| StoreError::Integrity {
+        workspace: workspace.to_owned(),
+        detail,
+    };
+    let mut state = Workspace::default();
+    let mut prev = GENESIS_HASH.to_owned();
+    let mut sequence = 0u64;
+    for row in rows {
+        if row.sequence != sequence + 1 {
+            return Err(integrity(format!(
+                "sequence-gap: expected sequence {}, found {}",
+                sequence + 1,
+                row.sequence
+            )));
+        }
+        let (stored, hash) = decode_row(row)?;
+        if stored.metadata.prev_hash != prev {
+            return Err(integrity(format!(
+                "chain-broken at sequence {}: prev_hash {} does not link to {prev}",
+                row.sequence, stored.metadata.prev_hash
+            )));
+        }
+        state = state.evolve(&stored.event).map_err(|e| {
+            integrity(format!(
+                "invalid-transition at sequence {}: {e}",
+                row.sequence
+            ))
+        })?;
+        sequence = row.sequence;
+        prev = hash;
+        each(stored);
+    }
+    Ok((state, sequence, prev))
+}
+
+fn check_head(
+    workspace: &str,
+    sequence: u64,
+    hash: &str,
+    head: Option<&crate::db::Head>,
+) -> Result<(), StoreError> {
+    let (head_sequence, head_hash) =
+        head.map_or((0, GENESIS_HASH), |h| (h.sequence, h.hash.as_str()));
+    if head_sequence != sequence || head_hash != hash {
+        return Err(StoreError::Integrity {
+            workspace: workspace.to_owned(),
+            detail: format!(
+                "head-mismatch: the stream ends at sequence {sequence} ({hash}) but the recorded head is sequence {head_sequence} ({head_hash})"
+            ),
+        });
+    }
+    Ok(())
+}
