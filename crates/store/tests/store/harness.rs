@@ -1,0 +1,230 @@
+//! One backend per test, and the outside world around it.
+
+use std::sync::Arc;
+
+use billing_domain::memory::{InMemoryExpenseCenter, InMemoryMarketplace, ManualClock};
+use billing_domain::*;
+use billing_store::{BillingStore, Db, StoreOptions};
+use chrono::{DateTime, Utc};
+
+pub const KNOWN_USER: &str = "acme-finance";
+
+pub struct World {
+    pub expense_center: Arc<InMemoryExpenseCenter>,
+    pub marketplace: Arc<InMemoryMarketplace>,
+    pub clock: Arc<ManualClock>,
+    pub services: WorkspaceServices,
+}
+
+impl World {
+    pub fn clock_now(&self) -> DateTime<Utc> {
+        Clock::now(self.clock.as_ref())
+    }
+
+    pub fn new() -> Self {
+        let expense_center = Arc::new(InMemoryExpenseCenter::new());
+        expense_center.add(&UserName::parse(KNOWN_USER).unwrap());
+        let marketplace = Arc::new(InMemoryMarketplace::new());
+        let clock = Arc::new(ManualClock::new(
+            "2026-11-27T09:00:00Z".parse::<DateTime<Utc>>().unwrap(),
+        ));
+        let services = WorkspaceServices {
+            expense_center: expense_center.clone(),
+            marketplace: marketplace.clone(),
+            policy: Arc::new(SitePolicy::builtin()),
+            clock: clock.clone(),
+        };
+        Self {
+            expense_center,
+            marketplace,
+            clock,
+            services,
+        }
+    }
+}
+
+pub enum Backend {
+    Sqlite {
+        url: String,
+        _dir: tempfile::TempDir,
+    },
+    Postgres(sqlx::PgPool),
+}
+
+pub struct Harness {
+    pub world: World,
+    pub backend: Backend,
+    pub store: BillingStore,
+}
+
+impl Harness {
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("billing.db").display());
+        let world = World::new();
+        let store = BillingStore::open(&url, world.services.clone())
+            .await
+            .unwrap();
+        Self {
+            world,
+            backend: Backend::Sqlite { url, _dir: dir },
+            store,
+        }
+    }
+
+    pub async fn postgres(pool: sqlx::PgPool) -> Self {
+        let world = World::new();
+        let store = BillingStore::from_pg_pool(pool.clone(), world.services.clone())
+            .await
+            .unwrap();
+        Self {
+            world,
+            backend: Backend::Postgres(pool),
+            store,
+        }
+    }
+
+    /// Another store over the same database, with its own (empty) cache — another process.
+    pub async fn reopen(&self) -> BillingStore {
+        match &self.backend {
+            Backend::Sqlite { url, .. } => BillingStore::open(url, self.world.services.clone())
+                .await
+                .unwrap(),
+            Backend::Postgres(pool) => BillingStore::from_db(
+                Db::Postgres(pool.clone()),
+                self.world.services.clone(),
+                &StoreOptions::default(),
+            ),
+        }
+    }
+
+    /// A fresh, empty store of the same backend (for imports).
+    pub async fn fresh(&self) -> (BillingStore, Option<tempfile::TempDir>) {
+        match &self.backend {
+            Backend::Sqlite { .. } => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("billing.db").display());
+                let store = BillingStore::open(&url, self.world.services.clone())
+                    .await
+                    .unwrap();
+                (store, Some(dir))
+            }
+            Backend::Postgres(pool) => {
+                // A second database next to the test's own, dropped with the server's cleanup of
+                // test databases or reused by the next run.
+                let name: String = sqlx::query_scalar("SELECT current_database()")
+                    .fetch_one(pool)
+                    .await
+                    .unwrap();
+                // Identifiers are cut at 63 bytes: keep the unique tail of the test database's name.
+                let fresh = format!("imp_{}", &name[name.len().saturating_sub(40)..]);
+                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{fresh}\" WITH (FORCE)"))
+                    .execute(pool)
+                    .await
+                    .unwrap();
+                sqlx::query(&format!("CREATE DATABASE \"{fresh}\""))
+                    .execute(pool)
+                    .await
+                    .unwrap();
+                let mut url = url::Url::parse(&std::env::var("DATABASE_URL").unwrap()).unwrap();
+                url.set_path(&fresh);
+                let store = BillingStore::open(url.as_str(), self.world.services.clone())
+                    .await
+                    .unwrap();
+                (store, None)
+            }
+        }
+    }
+
+    /// Runs raw SQL against the database, bypassing the store.
+    pub async fn raw(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        match self.store.db() {
+            Db::Postgres(pool) => sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+            Db::Sqlite(pool) => sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+        }
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        match self.store.db() {
+            Db::Postgres(pool) => sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+            Db::Sqlite(pool) => sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+        }
+    }
+}
+
+pub fn ws(id: &str) -> WorkspaceId {
+    WorkspaceId::parse(id).unwrap()
+}
+
+pub fn owner_cmd(id: &str, action: Action) -> WorkspaceCommand {
+    cmd(id, Role::Owner, action)
+}
+
+pub fn cmd(id: &str, role: Role, action: Action) -> WorkspaceCommand {
+    WorkspaceCommand::new(
+        ExternalId::parse(id).unwrap(),
+        Actor::new(ActorId::parse("alice").unwrap(), role),
+        action,
+    )
+}
+
+pub mod act {
+    use super::*;
+
+    pub fn request(site: &str) -> Action {
+        Action::RequestUpgrade {
+            site: SiteId::parse(site).unwrap(),
+        }
+    }
+    pub fn bind(name: &str) -> Action {
+        Action::BindAccount {
+            user_name: UserName::parse(name).unwrap(),
+        }
+    }
+    pub fn register(name: &str) -> Action {
+        Action::RegisterAndBindAccount {
+            user_name: UserName::parse(name).unwrap(),
+            email: Email::parse("finance@example.com").unwrap(),
+        }
+    }
+    pub fn accept() -> Action {
+        Action::AcceptAgreement {
+            version: AgreementVersion::parse("2024-06").unwrap(),
+        }
+    }
+    pub fn settle(method: &str, account: Option<(&str, Option<&str>)>) -> Action {
+        Action::ChangeSettlement {
+            method: MethodId::parse(method).unwrap(),
+            account: account.map(|(a, i)| CloudAccount {
+                account_id: ExternalId::parse(a).unwrap(),
+                instance_id: i.map(|i| ExternalId::parse(i).unwrap()),
+            }),
+        }
+    }
+}
+
+/// Runs the upgrade flow on `workspace` (site `site`), with command ids prefixed by it.
+pub async fn upgrade(store: &BillingStore, workspace: &str, site: &str) {
+    let w = ws(workspace);
+    for (i, action) in [act::request(site), act::bind(KNOWN_USER), act::accept()]
+        .into_iter()
+        .enumerate()
+    {
+        store
+            .execute(&w, &owner_cmd(&format!("{workspace}-{i}"), action))
+            .await
+            .unwrap();
+    }
+}
