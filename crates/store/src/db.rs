@@ -105,17 +105,17 @@ pub struct CommandRecord {
 /// Everything one command appends, written in one statement (PostgreSQL) or one transaction
 /// (SQLite).
 #[derive(Debug)]
-pub struct Append<'a> {
+pub struct Append {
     /// The workspace.
-    pub workspace: &'a str,
+    pub workspace: String,
     /// The events, with consecutive sequences.
     pub rows: Vec<NewRow>,
     /// The new head hash (the last row's hash).
-    pub head_hash: &'a str,
+    pub head_hash: String,
     /// The command id.
-    pub command_id: &'a str,
+    pub command_id: String,
     /// The command's content hash.
-    pub command_hash: &'a str,
+    pub command_hash: String,
 }
 
 /// One event to append.
@@ -428,101 +428,191 @@ impl Db {
     /// # Errors
     /// [`AppendError::Conflict`] when the first sequence is taken (a concurrent writer),
     /// [`AppendError::DuplicateCommand`] when the command id already wrote events.
-    pub async fn append(&self, append: &Append<'_>) -> Result<(), AppendError> {
+    pub async fn append(&self, append: &Append) -> Result<(), AppendError> {
         let (Some(first), Some(last)) = (append.rows.first(), append.rows.last()) else {
             return Ok(());
         };
+        if append.rows.len() > MAX_EVENTS_PER_COMMAND {
+            return Err(AppendError::Store(StoreError::Integrity {
+                workspace: append.workspace.clone(),
+                detail: format!(
+                    "a command produced {} events; the store appends at most {MAX_EVENTS_PER_COMMAND} per command",
+                    append.rows.len()
+                ),
+            }));
+        }
         let (first_seq, last_seq) = (seq_i64(first.sequence), seq_i64(last.sequence));
         match self {
             Db::Postgres(pool) => {
-                let sequences: Vec<i64> = append.rows.iter().map(|r| seq_i64(r.sequence)).collect();
-                let types: Vec<&str> = append.rows.iter().map(|r| r.event_type).collect();
-                let versions: Vec<&str> = append.rows.iter().map(|r| r.event_version).collect();
-                let payloads: Vec<&str> = append.rows.iter().map(|r| r.payload.as_str()).collect();
-                let metadata: Vec<&str> = append.rows.iter().map(|r| r.metadata.as_str()).collect();
-                sqlx::query(
-                    "WITH new_events AS ( \
-                       INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-                       SELECT $1, $2, e.s, e.t, e.v, e.p::json, e.m::json \
-                       FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[]) AS e(s, t, v, p, m) \
-                       RETURNING 1), \
-                     new_head AS ( \
-                       INSERT INTO heads (aggregate_type, aggregate_id, sequence, hash) VALUES ($1, $2, $8, $9) \
-                       ON CONFLICT (aggregate_type, aggregate_id) \
-                       DO UPDATE SET sequence = EXCLUDED.sequence, hash = EXCLUDED.hash \
-                       RETURNING 1), \
-                     new_command AS ( \
-                       INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence) \
-                       VALUES ($10, $1, $2, $11, $12, $8) RETURNING 1) \
-                     SELECT (SELECT count(*) FROM new_events) + (SELECT count(*) FROM new_head) + (SELECT count(*) FROM new_command)",
-                )
-                .bind(AGGREGATE_TYPE)
-                .bind(append.workspace)
-                .bind(&sequences)
-                .bind(&types)
-                .bind(&versions)
-                .bind(&payloads)
-                .bind(&metadata)
-                .bind(last_seq)
-                .bind(append.head_hash)
-                .bind(append.command_id)
-                .bind(append.command_hash)
-                .bind(first_seq)
-                .execute(pool)
-                .await
-                .map_err(classify)?;
-            }
-            Db::Sqlite(pool) => {
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(classify)?;
-                let mut sql = String::from(
-                    "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ",
-                );
-                for i in 0..append.rows.len() {
-                    if i > 0 {
-                        sql.push(',');
-                    }
-                    sql.push_str("(?,?,?,?,?,?,?)");
-                }
-                let mut insert = sqlx::query(&sql);
+                let sql = pg_append_sql(append.rows.len(), first.sequence == 1);
+                let mut query = sqlx::query(sql)
+                    .bind(AGGREGATE_TYPE)
+                    .bind(append.workspace.as_str())
+                    .bind(last_seq)
+                    .bind(append.head_hash.as_str())
+                    .bind(append.command_id.as_str())
+                    .bind(append.command_hash.as_str())
+                    .bind(first_seq);
                 for row in &append.rows {
-                    insert = insert
-                        .bind(AGGREGATE_TYPE)
-                        .bind(append.workspace)
+                    query = query
                         .bind(seq_i64(row.sequence))
                         .bind(row.event_type)
                         .bind(row.event_version)
                         .bind(row.payload.as_str())
                         .bind(row.metadata.as_str());
                 }
-                insert.execute(&mut *tx).await.map_err(classify)?;
-                sqlx::query(
-                    "INSERT INTO heads (aggregate_type, aggregate_id, sequence, hash) VALUES (?1, ?2, ?3, ?4) \
-                     ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET sequence = excluded.sequence, hash = excluded.hash",
-                )
-                .bind(AGGREGATE_TYPE)
-                .bind(append.workspace)
-                .bind(last_seq)
-                .bind(append.head_hash)
-                .execute(&mut *tx)
-                .await
-                .map_err(classify)?;
-                sqlx::query(
-                    "INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .bind(append.command_id)
-                .bind(AGGREGATE_TYPE)
-                .bind(append.workspace)
-                .bind(append.command_hash)
-                .bind(first_seq)
-                .bind(last_seq)
-                .execute(&mut *tx)
-                .await
-                .map_err(classify)?;
-                tx.commit().await.map_err(classify)?;
+                let done = query.execute(pool).await.map_err(classify)?;
+                if done.rows_affected() == 0 {
+                    // The head did not move from the sequence the command was decided at.
+                    return Err(AppendError::Conflict);
+                }
+            }
+            Db::Sqlite(pool) => {
+                // One script, one trip to SQLite's worker thread: the whole append in an
+                // IMMEDIATE transaction (the write lock is taken before anything is read).
+                let sql = sqlite_append_sql(append.rows.len(), first.sequence == 1);
+                let mut query = sqlx::query(sql)
+                    .bind(AGGREGATE_TYPE)
+                    .bind(append.workspace.as_str())
+                    .bind(last_seq)
+                    .bind(append.head_hash.as_str())
+                    .bind(append.command_id.as_str())
+                    .bind(append.command_hash.as_str())
+                    .bind(first_seq);
+                for row in &append.rows {
+                    query = query
+                        .bind(seq_i64(row.sequence))
+                        .bind(row.event_type)
+                        .bind(row.event_version)
+                        .bind(row.payload.as_str())
+                        .bind(row.metadata.as_str());
+                }
+                let mut conn = pool.acquire().await.map_err(classify)?;
+                if let Err(e) = query.execute(&mut *conn).await {
+                    // The script stopped at the failing statement, inside its transaction.
+                    if let Err(rollback) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+                        // A connection whose state is unknown must not go back to the pool.
+                        tracing::warn!("rollback after a failed append failed: {rollback}");
+                        conn.detach();
+                    }
+                    return Err(classify(e));
+                }
             }
         }
         Ok(())
+    }
+
+    /// Appends several commands' events in one round trip and one transaction (group commit);
+    /// each append succeeds or fails on its own. With one append this is [`Db::append`].
+    ///
+    /// On PostgreSQL the batch runs `billing_append_batch`, which gives every append its own
+    /// subtransaction; SQLite has one writer at a time, so its appends run one by one.
+    pub async fn append_batch(&self, appends: &[Append]) -> Vec<Result<(), AppendError>> {
+        let pool = match self {
+            Db::Postgres(pool) if appends.len() > 1 => pool,
+            _ => {
+                let mut out = Vec::with_capacity(appends.len());
+                for append in appends {
+                    out.push(self.append(append).await);
+                }
+                return out;
+            }
+        };
+        let mut ws = Vec::with_capacity(appends.len());
+        let (mut firsts, mut lasts, mut heads, mut cmds, mut hashes) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut ev_append, mut ev_seq, mut ev_type, mut ev_version, mut ev_payload, mut ev_meta) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
+        for (i, a) in appends.iter().enumerate() {
+            let (Some(first), Some(last)) = (a.rows.first(), a.rows.last()) else {
+                continue;
+            };
+            ws.push(a.workspace.as_str());
+            firsts.push(seq_i64(first.sequence));
+            lasts.push(seq_i64(last.sequence));
+            heads.push(a.head_hash.as_str());
+            cmds.push(a.command_id.as_str());
+            hashes.push(a.command_hash.as_str());
+            for row in &a.rows {
+                ev_append.push(i32::try_from(i + 1).unwrap_or(i32::MAX));
+                ev_seq.push(seq_i64(row.sequence));
+                ev_type.push(row.event_type);
+                ev_version.push(row.event_version);
+                ev_payload.push(row.payload.as_str());
+                ev_meta.push(row.metadata.as_str());
+            }
+        }
+        if ws.len() != appends.len() {
+            // An empty append cannot come from a command; run them singly.
+            let mut out = Vec::with_capacity(appends.len());
+            for append in appends {
+                out.push(self.append(append).await);
+            }
+            return out;
+        }
+        let result: Result<Vec<String>, sqlx::Error> = sqlx::query_scalar(
+            "SELECT billing_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(AGGREGATE_TYPE)
+        .bind(&ws)
+        .bind(&firsts)
+        .bind(&lasts)
+        .bind(&heads)
+        .bind(&cmds)
+        .bind(&hashes)
+        .bind(&ev_append)
+        .bind(&ev_seq)
+        .bind(&ev_type)
+        .bind(&ev_version)
+        .bind(&ev_payload)
+        .bind(&ev_meta)
+        .fetch_one(pool)
+        .await;
+        match result {
+            Ok(statuses) if statuses.len() == appends.len() => statuses
+                .into_iter()
+                .map(|status| match status.as_str() {
+                    "ok" => Ok(()),
+                    "conflict" => Err(AppendError::Conflict),
+                    "duplicate" => Err(AppendError::DuplicateCommand),
+                    other => Err(AppendError::Store(StoreError::Integrity {
+                        workspace: String::new(),
+                        detail: format!("append failed: {other}"),
+                    })),
+                })
+                .collect(),
+            Ok(statuses) => appends
+                .iter()
+                .map(|_| {
+                    Err(AppendError::Store(StoreError::Integrity {
+                        workspace: String::new(),
+                        detail: format!(
+                            "the batch append answered {} statuses for {} appends",
+                            statuses.len(),
+                            appends.len()
+                        ),
+                    }))
+                })
+                .collect(),
+            Err(e) => {
+                let text = e.to_string();
+                appends
+                    .iter()
+                    .map(|_| {
+                        Err(AppendError::Store(StoreError::Unavailable {
+                            url: "postgres".into(),
+                            reason: text.clone(),
+                        }))
+                    })
+                    .collect()
+            }
+        }
     }
 
     /// Every event, ordered by workspace id (byte order) then sequence, streamed.
@@ -680,6 +770,88 @@ impl Db {
         Ok(written)
     }
 }
+
+/// The one statement that appends `events` events (PostgreSQL): the events, the head (inserted
+/// for a new stream, otherwise moved forward from the sequence the command was decided at) and
+/// the idempotency record. Parameters: $1 aggregate type, $2 workspace, $3 last sequence, $4 head
+/// hash, $5 command id, $6 command hash, $7 first sequence, then five per event (sequence, type,
+/// version, payload, metadata).
+fn pg_append_sql(events: usize, new_stream: bool) -> &'static str {
+    static CACHE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(|| {
+        let mut all = Vec::new();
+        for new_stream in [false, true] {
+            for n in 1..=MAX_EVENTS_PER_COMMAND {
+                let values: Vec<String> = (0..n)
+                    .map(|i| {
+                        let b = 8 + i * 5;
+                        format!("($1, $2, ${}, ${}, ${}, ${}::json, ${}::json)", b, b + 1, b + 2, b + 3, b + 4)
+                    })
+                    .collect();
+                let head = if new_stream {
+                    "INSERT INTO heads (aggregate_type, aggregate_id, sequence, hash) VALUES ($1, $2, $3, $4) RETURNING 1"
+                } else {
+                    "UPDATE heads SET sequence = $3, hash = $4 \
+                     WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $7 - 1 RETURNING 1"
+                };
+                all.push(format!(
+                    "WITH new_events AS (INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+                     VALUES {}), \
+                     new_head AS ({head}), \
+                     new_command AS (INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence) \
+                     VALUES ($5, $1, $2, $6, $7, $3)) \
+                     SELECT 1 FROM new_head",
+                    values.join(", ")
+                ));
+            }
+        }
+        all
+    });
+    let index = usize::from(new_stream) * MAX_EVENTS_PER_COMMAND
+        + events.clamp(1, MAX_EVENTS_PER_COMMAND)
+        - 1;
+    cache.get(index).map_or("", String::as_str)
+}
+
+/// The append script for SQLite; the same parameters as [`pg_append_sql`], as `?NNN`.
+fn sqlite_append_sql(events: usize, new_stream: bool) -> &'static str {
+    static CACHE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(|| {
+        let mut all = Vec::new();
+        for new_stream in [false, true] {
+            for n in 1..=MAX_EVENTS_PER_COMMAND {
+                let values: Vec<String> = (0..n)
+                    .map(|i| {
+                        let b = 8 + i * 5;
+                        format!("(?1, ?2, ?{}, ?{}, ?{}, ?{}, ?{})", b, b + 1, b + 2, b + 3, b + 4)
+                    })
+                    .collect();
+                let head = if new_stream {
+                    "INSERT INTO heads (aggregate_type, aggregate_id, sequence, hash) VALUES (?1, ?2, ?3, ?4)"
+                } else {
+                    "UPDATE heads SET sequence = ?3, hash = ?4 WHERE aggregate_type = ?1 AND aggregate_id = ?2"
+                };
+                all.push(format!(
+                    "BEGIN IMMEDIATE; \
+                     INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES {}; \
+                     {head}; \
+                     INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence) \
+                     VALUES (?5, ?1, ?2, ?6, ?7, ?3); \
+                     COMMIT;",
+                    values.join(", ")
+                ));
+            }
+        }
+        all
+    });
+    let index = usize::from(new_stream) * MAX_EVENTS_PER_COMMAND
+        + events.clamp(1, MAX_EVENTS_PER_COMMAND)
+        - 1;
+    cache.get(index).map_or("", String::as_str)
+}
+
+/// The most events one command appends (accepting the agreement appends two).
+pub const MAX_EVENTS_PER_COMMAND: usize = 2;
 
 /// Groups consecutive events of one command into idempotency records.
 #[derive(Default)]

@@ -18,6 +18,7 @@ use billing_domain::{
 };
 use lru::LruCache;
 use serde_json::{Map, Value};
+use tokio::sync::oneshot;
 
 use crate::chain::{canonical, event_hash, sha256_hex, HashInput, GENESIS_HASH};
 use crate::db::{Append, AppendError, Db, NewRow, Row7, StoreOptions};
@@ -56,6 +57,23 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Group commit: concurrent appends share one round trip and one transaction. Whoever holds a
+/// lane commits everything queued; the others find their result ready (or in flight) when they
+/// get a lane. Several lanes keep several batches in flight.
+struct GroupCommit {
+    queue: Mutex<Vec<Queued>>,
+    lanes: tokio::sync::Semaphore,
+}
+
+/// An append waiting for a lane, with where to send its outcome.
+type Queued = (Append, oneshot::Sender<Result<(), AppendError>>);
+
+/// Batches in flight at once.
+const LANES: usize = 2;
+
+/// The most appends one group commit carries.
+const MAX_GROUP: usize = 64;
+
 #[derive(Clone, Debug)]
 struct Cached {
     state: Workspace,
@@ -68,6 +86,7 @@ pub struct BillingStore {
     db: Db,
     services: WorkspaceServices,
     cache: Mutex<LruCache<String, Arc<Cached>>>,
+    group: GroupCommit,
 }
 
 impl std::fmt::Debug for BillingStore {
@@ -118,6 +137,10 @@ impl BillingStore {
             db,
             services,
             cache: Mutex::new(LruCache::new(capacity)),
+            group: GroupCommit {
+                queue: Mutex::new(Vec::new()),
+                lanes: tokio::sync::Semaphore::new(LANES),
+            },
         }
     }
 
@@ -142,6 +165,54 @@ impl BillingStore {
     /// The services commands are decided with.
     pub fn services(&self) -> &WorkspaceServices {
         &self.services
+    }
+
+    /// Appends through the group commit (PostgreSQL) or directly (SQLite, one writer at a time).
+    async fn append(&self, append: Append) -> Result<(), AppendError> {
+        if !matches!(self.db, Db::Postgres(_)) {
+            return self.db.append(&append).await;
+        }
+        let (done, mut result) = oneshot::channel();
+        self.group
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((append, done));
+        let _lane = self.group.lanes.acquire().await;
+        // A committer that held the lane before us may have carried our append already.
+        if let Ok(outcome) = result.try_recv() {
+            return outcome;
+        }
+        loop {
+            let batch: Vec<_> = {
+                let mut queue = self
+                    .group
+                    .queue
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let n = queue.len().min(MAX_GROUP);
+                queue.drain(..n).collect()
+            };
+            if batch.is_empty() {
+                break;
+            }
+            let (appends, senders): (Vec<Append>, Vec<_>) = batch.into_iter().unzip();
+            let outcomes = self.db.append_batch(&appends).await;
+            for (sender, outcome) in senders.into_iter().zip(outcomes) {
+                // A caller that went away no longer needs its outcome.
+                let _ = sender.send(outcome);
+            }
+            if let Ok(outcome) = result.try_recv() {
+                return outcome;
+            }
+        }
+        // Another lane is carrying our append; wait for it (an error only if it was cancelled).
+        result.await.unwrap_or_else(|_| {
+            Err(AppendError::Store(StoreError::Unavailable {
+                url: self.db.backend().into(),
+                reason: "the group commit carrying this command was cancelled; its outcome is unknown: re-send it with the same command id".into(),
+            }))
+        })
     }
 
     fn cache_get(&self, workspace: &str) -> Option<Arc<Cached>> {
@@ -283,13 +354,13 @@ impl BillingStore {
                     let (rows, stored, head) =
                         self.prepare(workspace, command, &hash, &cached, events)?;
                     let append = Append {
-                        workspace: workspace.as_str(),
+                        workspace: workspace.to_string(),
                         rows,
-                        head_hash: &head,
-                        command_id: command.command_id.as_str(),
-                        command_hash: &hash,
+                        head_hash: head.clone(),
+                        command_id: command.command_id.to_string(),
+                        command_hash: hash.clone(),
                     };
-                    match self.db.append(&append).await {
+                    match self.append(append).await {
                         Ok(()) => {
                             let mut state = cached.state.clone();
                             for e in &stored {

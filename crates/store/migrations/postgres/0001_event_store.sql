@@ -11,9 +11,10 @@ CREATE TABLE events (
     -- json (not jsonb) keeps the text exactly as written: exports are byte-identical.
     payload        json NOT NULL,
     metadata       json NOT NULL,
-    position       bigint GENERATED ALWAYS AS IDENTITY,
-    PRIMARY KEY (aggregate_type, aggregate_id, sequence),
-    CONSTRAINT events_position_key UNIQUE (position)
+    -- Assigned by the database in insert order; cached per session, so concurrent writers do not
+    -- queue on one counter (positions are unique and increasing per session, not gap-free).
+    position       bigint GENERATED ALWAYS AS IDENTITY (CACHE 100),
+    PRIMARY KEY (aggregate_type, aggregate_id, sequence)
 );
 
 -- The newest sequence and hash per workspace, written in the same statement as the events.
@@ -55,18 +56,69 @@ CREATE TRIGGER commands_append_only BEFORE UPDATE OR DELETE ON commands
 CREATE TRIGGER commands_no_truncate BEFORE TRUNCATE ON commands
     FOR EACH STATEMENT EXECUTE FUNCTION billing_refuse_change();
 
--- A head only moves forward and is never removed.
-CREATE FUNCTION billing_head_forward() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP <> 'UPDATE' OR NEW.sequence <= OLD.sequence
-       OR NEW.aggregate_id <> OLD.aggregate_id OR NEW.aggregate_type <> OLD.aggregate_type THEN
-        RAISE EXCEPTION 'append-only: heads only move forward (% on heads refused)', TG_OP
-            USING ERRCODE = 'integrity_constraint_violation';
-    END IF;
-    RETURN NEW;
-END
-$$;
-CREATE TRIGGER heads_forward_only BEFORE UPDATE OR DELETE ON heads
-    FOR EACH ROW EXECUTE FUNCTION billing_head_forward();
+-- A head only moves forward and is never removed. The WHEN clause keeps the common case (moving
+-- forward) free of any function call.
+CREATE TRIGGER heads_forward_only BEFORE UPDATE ON heads
+    FOR EACH ROW
+    WHEN (NEW.sequence <= OLD.sequence OR NEW.aggregate_id <> OLD.aggregate_id
+          OR NEW.aggregate_type <> OLD.aggregate_type)
+    EXECUTE FUNCTION billing_refuse_change();
+CREATE TRIGGER heads_no_delete BEFORE DELETE ON heads
+    FOR EACH ROW EXECUTE FUNCTION billing_refuse_change();
 CREATE TRIGGER heads_no_truncate BEFORE TRUNCATE ON heads
     FOR EACH STATEMENT EXECUTE FUNCTION billing_refuse_change();
+
+-- Group commit: appends several commands in one statement and one transaction. Each append runs
+-- in its own subtransaction, so one append's conflict (its first sequence taken, or its command
+-- id already recorded) leaves the others untouched. Returns one status per append: 'ok',
+-- 'conflict' or 'duplicate'.
+CREATE FUNCTION billing_append_batch(
+    p_type text,
+    p_workspace text[],
+    p_first bigint[],
+    p_last bigint[],
+    p_head text[],
+    p_command text[],
+    p_command_hash text[],
+    p_event_append int[],
+    p_event_sequence bigint[],
+    p_event_type text[],
+    p_event_version text[],
+    p_event_payload text[],
+    p_event_metadata text[]
+) RETURNS text[] LANGUAGE plpgsql AS $$
+DECLARE
+    statuses text[] := '{}';
+    failed text;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(p_workspace, 1), 0) LOOP
+        BEGIN
+            INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+            SELECT p_type, p_workspace[i], e.s, e.t, e.v, e.p::json, e.m::json
+            FROM unnest(p_event_append, p_event_sequence, p_event_type, p_event_version, p_event_payload, p_event_metadata)
+                AS e(a, s, t, v, p, m)
+            WHERE e.a = i
+            ORDER BY e.s;
+            IF p_first[i] = 1 THEN
+                INSERT INTO heads (aggregate_type, aggregate_id, sequence, hash)
+                VALUES (p_type, p_workspace[i], p_last[i], p_head[i]);
+            ELSE
+                UPDATE heads SET sequence = p_last[i], hash = p_head[i]
+                WHERE aggregate_type = p_type AND aggregate_id = p_workspace[i]
+                  AND sequence = p_first[i] - 1;
+                IF NOT FOUND THEN
+                    RAISE unique_violation USING CONSTRAINT = 'heads_pkey',
+                        MESSAGE = 'the head moved';
+                END IF;
+            END IF;
+            INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence)
+            VALUES (p_command[i], p_type, p_workspace[i], p_command_hash[i], p_first[i], p_last[i]);
+            statuses := statuses || 'ok'::text;
+        EXCEPTION WHEN unique_violation THEN
+            GET STACKED DIAGNOSTICS failed = CONSTRAINT_NAME;
+            statuses := statuses || (CASE WHEN failed = 'commands_pkey' THEN 'duplicate' ELSE 'conflict' END);
+        END;
+    END LOOP;
+    RETURN statuses;
+END
+$$;

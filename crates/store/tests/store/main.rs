@@ -113,3 +113,80 @@ async fn bad_urls_are_named_in_the_error() {
         "the password leaked: {err}"
     );
 }
+
+/// Group commit on PostgreSQL: one batch, each append succeeding or failing on its own.
+#[sqlx::test(migrations = false)]
+async fn postgres_group_commit_keeps_each_append_all_or_nothing(pool: sqlx::PgPool) {
+    use billing_store::db::{Append, AppendError, NewRow};
+    let db = billing_store::Db::Postgres(pool.clone());
+    db.migrate().await.unwrap();
+    let append = |ws: &str, first: u64, n: u64, command: &str| Append {
+        workspace: ws.into(),
+        rows: (first..first + n)
+            .map(|sequence| NewRow {
+                sequence,
+                event_type: "UpgradeRequested",
+                event_version: "1.0",
+                payload: "{}".into(),
+                metadata: "{}".into(),
+            })
+            .collect(),
+        head_hash: format!("{ws}-{}", first + n - 1),
+        command_id: command.into(),
+        command_hash: "h".into(),
+    };
+    let first = db
+        .append_batch(&[append("a", 1, 1, "c1"), append("b", 1, 2, "c2")])
+        .await;
+    assert!(first.iter().all(Result::is_ok), "{first:?}");
+    let second = db
+        .append_batch(&[
+            append("a", 2, 1, "c3"), // ok
+            append("b", 2, 2, "c4"), // conflict: sequence 2 of b is taken
+            append("c", 1, 1, "c1"), // duplicate command id
+            append("a", 3, 2, "c5"), // ok, after c3 in the same batch
+            append("d", 2, 1, "c6"), // conflict: d has no head at sequence 1
+        ])
+        .await;
+    assert!(second[0].is_ok(), "{:?}", second[0]);
+    assert!(
+        matches!(second[1], Err(AppendError::Conflict)),
+        "{:?}",
+        second[1]
+    );
+    assert!(
+        matches!(second[2], Err(AppendError::DuplicateCommand)),
+        "{:?}",
+        second[2]
+    );
+    assert!(second[3].is_ok(), "{:?}", second[3]);
+    assert!(
+        matches!(second[4], Err(AppendError::Conflict)),
+        "{:?}",
+        second[4]
+    );
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT aggregate_id, sequence FROM events ORDER BY aggregate_id, sequence")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let expected: Vec<(String, i64)> = [("a", 1), ("a", 2), ("a", 3), ("a", 4), ("b", 1), ("b", 2)]
+        .iter()
+        .map(|(w, s)| (w.to_string(), *s))
+        .collect();
+    assert_eq!(rows, expected, "failed appends left nothing behind");
+    let heads: Vec<(String, i64, String)> =
+        sqlx::query_as("SELECT aggregate_id, sequence, hash FROM heads ORDER BY aggregate_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        heads,
+        vec![("a".into(), 4, "a-4".into()), ("b".into(), 2, "b-2".into())]
+    );
+    let commands: i64 = sqlx::query_scalar("SELECT count(*) FROM commands")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(commands, 4);
+}
