@@ -338,14 +338,10 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
     );
 
     let mut databases = Vec::new();
-    let fresh = |tag: &'static str| {
-        let url = pg::fresh_database(tag);
-        async move { url.await }
-    };
-    let url_raw1 = fresh("raw1").await?;
-    let url_raw8 = fresh("raw8").await?;
-    let url_store = fresh("store").await?;
-    let url_pges = fresh("pges").await?;
+    let url_raw1 = pg::fresh_database("raw1").await?;
+    let url_raw8 = pg::fresh_database("raw8").await?;
+    let url_store = pg::fresh_database("store").await?;
+    let url_pges = pg::fresh_database("pges").await?;
     databases.extend([
         url_raw1.clone(),
         url_raw8.clone(),
