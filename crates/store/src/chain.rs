@@ -86,23 +86,61 @@ pub struct HashInput<'a> {
 
 /// SHA-256 (lowercase hex) of the canonical form of `input`.
 pub fn event_hash(input: HashInput<'_>) -> String {
-    let mut text = String::with_capacity(512);
+    event_hash_of_canonical(
+        input.aggregate_type,
+        input.aggregate_id,
+        input.sequence,
+        input.event_type,
+        input.event_version,
+        &canonical(input.payload),
+        &canonical(input.metadata_without_hash),
+    )
+}
+
+/// [`event_hash`] for payload and metadata that are already canonical JSON text (as the store
+/// writes them), without parsing them again.
+pub fn event_hash_of_canonical(
+    aggregate_type: &str,
+    aggregate_id: &str,
+    sequence: u64,
+    event_type: &str,
+    event_version: &str,
+    payload: &str,
+    metadata_without_hash: &str,
+) -> String {
+    let mut text = String::with_capacity(160 + payload.len() + metadata_without_hash.len());
     text.push_str("{\"aggregate_id\":");
-    write_string(input.aggregate_id, &mut text);
+    write_string(aggregate_id, &mut text);
     text.push_str(",\"aggregate_type\":");
-    write_string(input.aggregate_type, &mut text);
+    write_string(aggregate_type, &mut text);
     text.push_str(",\"event_type\":");
-    write_string(input.event_type, &mut text);
+    write_string(event_type, &mut text);
     text.push_str(",\"event_version\":");
-    write_string(input.event_version, &mut text);
+    write_string(event_version, &mut text);
     text.push_str(",\"metadata\":");
-    write_canonical(input.metadata_without_hash, &mut text);
+    text.push_str(metadata_without_hash);
     text.push_str(",\"payload\":");
-    write_canonical(input.payload, &mut text);
+    text.push_str(payload);
     text.push_str(",\"sequence\":");
-    text.push_str(&input.sequence.to_string());
+    text.push_str(&sequence.to_string());
     text.push('}');
     sha256_hex(text.as_bytes())
+}
+
+/// Writes a JSON object whose values are all strings, in canonical form. `fields` must be sorted
+/// by key (checked in debug builds).
+pub fn write_string_object(fields: &[(&str, &str)], out: &mut String) {
+    debug_assert!(fields.windows(2).all(|w| w[0].0 < w[1].0), "keys must be sorted");
+    out.push('{');
+    for (i, (key, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(key, out);
+        out.push(':');
+        write_string(value, out);
+    }
+    out.push('}');
 }
 
 /// SHA-256 of `bytes`, lowercase hex.

@@ -13,14 +13,15 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use billing_domain::{
-    Action, DomainError, Role, Workspace, WorkspaceCommand, WorkspaceEvent, WorkspaceId,
+    Action, DomainError, Workspace, WorkspaceCommand, WorkspaceEvent, WorkspaceId,
     WorkspaceServices, EVENT_VERSION,
 };
 use lru::LruCache;
-use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
-use crate::chain::{canonical, event_hash, sha256_hex, HashInput, GENESIS_HASH};
+use crate::chain::{
+    canonical, event_hash_of_canonical, sha256_hex, write_string_object, GENESIS_HASH,
+};
 use crate::db::{Append, AppendError, Db, NewRow, Row7, StoreOptions};
 use crate::error::StoreError;
 use crate::record::{decode, EventMetadata, StoredEvent, AGGREGATE_TYPE};
@@ -490,45 +491,51 @@ impl BillingStore {
         let mut prev = cached.head.clone();
         let mut rows = Vec::with_capacity(events.len());
         let mut stored = Vec::with_capacity(events.len());
+        let recorded = timestamp(recorded_at);
+        let actor_id = command.actor.id.as_str();
+        let actor_role = command.actor.role.as_str();
+        let command_id = command.command_id.as_str();
         for (i, event) in events.into_iter().enumerate() {
             let sequence = cached.sequence + 1 + i as u64;
-            let payload = serde_json::to_value(&event).map_err(encode_error)?;
-            let mut meta = Map::new();
-            meta.insert(
-                "actor_id".into(),
-                Value::String(command.actor.id.to_string()),
+            let payload = canonical(&serde_json::to_value(&event).map_err(encode_error)?);
+            let occurred = timestamp(event.occurred_at());
+            // Canonical metadata: every value a string, keys in byte order.
+            let mut without_hash = String::with_capacity(400);
+            write_string_object(
+                &[
+                    ("actor_id", actor_id),
+                    ("actor_role", actor_role),
+                    ("command_hash", hash),
+                    ("command_id", command_id),
+                    ("occurred_at", &occurred),
+                    ("prev_hash", &prev),
+                    ("recorded_at", &recorded),
+                ],
+                &mut without_hash,
             );
-            meta.insert(
-                "actor_role".into(),
-                Value::String(role_str(command.actor.role).into()),
-            );
-            meta.insert(
-                "command_id".into(),
-                Value::String(command.command_id.to_string()),
-            );
-            meta.insert("command_hash".into(), Value::String(hash.to_owned()));
-            meta.insert(
-                "occurred_at".into(),
-                serde_json::to_value(event.occurred_at()).map_err(encode_error)?,
-            );
-            meta.insert(
-                "recorded_at".into(),
-                serde_json::to_value(recorded_at).map_err(encode_error)?,
-            );
-            meta.insert("prev_hash".into(), Value::String(prev.clone()));
-            let mut meta = Value::Object(meta);
-            let event_hash = event_hash(HashInput {
-                aggregate_type: AGGREGATE_TYPE,
-                aggregate_id: workspace.as_str(),
+            let event_hash = event_hash_of_canonical(
+                AGGREGATE_TYPE,
+                workspace.as_str(),
                 sequence,
-                event_type: event.event_type(),
-                event_version: EVENT_VERSION,
-                payload: &payload,
-                metadata_without_hash: &meta,
-            });
-            if let Value::Object(map) = &mut meta {
-                map.insert("hash".into(), Value::String(event_hash.clone()));
-            }
+                event.event_type(),
+                EVENT_VERSION,
+                &payload,
+                &without_hash,
+            );
+            let mut metadata_text = String::with_capacity(without_hash.len() + 80);
+            write_string_object(
+                &[
+                    ("actor_id", actor_id),
+                    ("actor_role", actor_role),
+                    ("command_hash", hash),
+                    ("command_id", command_id),
+                    ("hash", &event_hash),
+                    ("occurred_at", &occurred),
+                    ("prev_hash", &prev),
+                    ("recorded_at", &recorded),
+                ],
+                &mut metadata_text,
+            );
             let metadata = EventMetadata {
                 actor_id: command.actor.id.clone(),
                 actor_role: command.actor.role,
@@ -543,8 +550,8 @@ impl BillingStore {
                 sequence,
                 event_type: event.event_type(),
                 event_version: EVENT_VERSION,
-                payload: canonical(&payload),
-                metadata: canonical(&meta),
+                payload,
+                metadata: metadata_text,
             });
             stored.push(StoredEvent {
                 workspace_id: workspace.clone(),
@@ -558,8 +565,10 @@ impl BillingStore {
     }
 }
 
-fn role_str(role: Role) -> &'static str {
-    role.as_str()
+/// A timestamp exactly as serde writes `DateTime<Utc>` (RFC 3339, `Z`, fractional seconds in
+/// groups of three digits only when present).
+fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 fn encode_error(e: serde_json::Error) -> StoreError {
@@ -655,4 +664,18 @@ fn check_head(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn timestamps_are_written_exactly_as_serde_writes_them() {
+        for (secs, nanos) in [(0, 0), (1_764_000_000, 250_000_000), (1_764_000_001, 1), (4_102_444_800, 123_456_789), (1_700_000_000, 120_000)] {
+            let t = Utc.timestamp_opt(secs, nanos).single().unwrap();
+            let serde = serde_json::to_value(t).unwrap();
+            assert_eq!(serde.as_str(), Some(super::timestamp(t).as_str()), "{t:?}");
+        }
+    }
 }
