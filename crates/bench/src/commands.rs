@@ -132,6 +132,8 @@ impl Contender for RawPg {
                 let n = self.rows_per_writer;
                 let id = format!("w{slice}-{writer}");
                 tasks.push(tokio::spawn(async move {
+                    // The connection is held for the whole slice: no pool round trips at all.
+                    let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
                     for i in 0..n {
                         sqlx::query(
                             "INSERT INTO raw_events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
@@ -141,7 +143,7 @@ impl Contender for RawPg {
                         .bind(i as i64 + 1)
                         .bind(PAYLOAD)
                         .bind(METADATA)
-                        .execute(&pool)
+                        .execute(&mut *conn)
                         .await
                         .map_err(|e| e.to_string())?;
                     }
@@ -191,6 +193,7 @@ impl Contender for RawSqlite {
     fn slice(&mut self, slice: usize) -> Slice<'_> {
         Box::pin(async move {
             let id = format!("w{slice}");
+            let mut conn = self.pool.acquire().await.map_err(|e| e.to_string())?;
             for i in 0..self.rows {
                 sqlx::query(
                     "INSERT INTO raw_events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
@@ -200,7 +203,7 @@ impl Contender for RawSqlite {
                 .bind(i as i64 + 1)
                 .bind(PAYLOAD)
                 .bind(METADATA)
-                .execute(&self.pool)
+                .execute(&mut *conn)
                 .await
                 .map_err(|e| e.to_string())?;
             }

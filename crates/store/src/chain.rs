@@ -130,7 +130,10 @@ pub fn event_hash_of_canonical(
 /// Writes a JSON object whose values are all strings, in canonical form. `fields` must be sorted
 /// by key (checked in debug builds).
 pub fn write_string_object(fields: &[(&str, &str)], out: &mut String) {
-    debug_assert!(fields.windows(2).all(|w| w[0].0 < w[1].0), "keys must be sorted");
+    debug_assert!(
+        fields.windows(2).all(|w| w[0].0 < w[1].0),
+        "keys must be sorted"
+    );
     out.push('{');
     for (i, (key, value)) in fields.iter().enumerate() {
         if i > 0 {

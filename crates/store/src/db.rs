@@ -1,13 +1,15 @@
 //! The SQL of both backends. Everything else in the crate is backend-neutral.
 
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, Row, SqlitePool};
+use sqlx::{Connection, PgConnection, PgPool, Row, SqliteConnection, SqlitePool};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::error::StoreError;
 use crate::record::AGGREGATE_TYPE;
@@ -52,11 +54,75 @@ impl Default for StoreOptions {
 
 /// Which database, with its pool.
 #[derive(Clone, Debug)]
-pub enum Db {
+pub enum Backend {
     /// PostgreSQL.
     Postgres(PgPool),
     /// SQLite.
     Sqlite(SqlitePool),
+}
+
+/// A database: its pool for long operations (streams, imports, migrations), and lanes — a few
+/// connections of its own that the command path reuses.
+///
+/// sqlx pings every connection it takes back into its pool: one more round trip per query. The
+/// command path makes one round trip per command, so it keeps its connections instead: a lane is
+/// taken, used for one operation and put back, and only dropped (closed) after an error.
+#[derive(Clone)]
+pub struct Db {
+    backend: Backend,
+    lanes: Arc<Lanes>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("backend", &self.kind())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Lanes {
+    idle: Mutex<Vec<Conn>>,
+    permits: Semaphore,
+    timeout: Duration,
+}
+
+enum Conn {
+    Pg(PgConnection),
+    Lite(SqliteConnection),
+}
+
+/// A connection of the command path, returned to the idle lanes when dropped.
+struct Lane<'a> {
+    lanes: &'a Lanes,
+    conn: Option<Conn>,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Lane<'_> {
+    fn conn(&mut self) -> Result<&mut Conn, StoreError> {
+        self.conn.as_mut().ok_or_else(|| StoreError::Integrity {
+            workspace: String::new(),
+            detail: "a lane was used after its connection was dropped".into(),
+        })
+    }
+
+    /// Closes the connection instead of reusing it (its state is unknown after an error).
+    fn discard(&mut self) {
+        self.conn = None;
+    }
+}
+
+impl Drop for Lane<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.lanes
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(conn);
+        }
+    }
 }
 
 /// A stored row of the `events` table, payload and metadata as their exact text.
@@ -175,7 +241,7 @@ impl Db {
     /// [`StoreError::Unavailable`] when the database does not answer, [`StoreError::Migration`]
     /// when the schema cannot be brought up to date.
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
-        let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let connect = PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl {
                 url: redact(url),
                 reason: e.to_string(),
@@ -192,7 +258,7 @@ impl Db {
                     url: redact(url),
                     reason: e.to_string(),
                 })?;
-            Db::Postgres(pool)
+            Backend::Postgres(pool)
         } else if url.starts_with("sqlite:") {
             let memory = url.contains(":memory:") || url.contains("mode=memory");
             let connect = SqliteConnectOptions::from_str(url)
@@ -230,15 +296,81 @@ impl Db {
                     url: url.to_owned(),
                     reason: e.to_string(),
                 })?;
-            Db::Sqlite(pool)
+            Backend::Sqlite(pool)
         } else {
             return Err(StoreError::InvalidUrl {
                 url: redact(url),
                 reason: "expected postgres://…, sqlite://PATH or sqlite::memory:".into(),
             });
         };
+        let db = Db::new(backend, options);
         db.migrate().await?;
         Ok(db)
+    }
+
+    /// A database over an existing pool (not yet migrated: see [`Db::migrate`]).
+    pub fn new(backend: Backend, options: &StoreOptions) -> Self {
+        let lanes = usize::try_from(options.max_connections.max(1)).unwrap_or(1);
+        Self {
+            backend,
+            lanes: Arc::new(Lanes {
+                idle: Mutex::new(Vec::new()),
+                permits: Semaphore::new(lanes),
+                timeout: options.busy_timeout,
+            }),
+        }
+    }
+
+    /// The pool.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    async fn lane(&self) -> Result<Lane<'_>, StoreError> {
+        let lanes = &*self.lanes;
+        let permit = tokio::time::timeout(lanes.timeout, lanes.permits.acquire())
+            .await
+            .map_err(|_| StoreError::Unavailable {
+                url: self.kind().into(),
+                reason: format!("no connection free within {:?}", lanes.timeout),
+            })?
+            .map_err(|_| StoreError::Unavailable {
+                url: self.kind().into(),
+                reason: "the store is closed".into(),
+            })?;
+        let idle = lanes
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => self.connect_lane().await?,
+        };
+        Ok(Lane {
+            lanes,
+            conn: Some(conn),
+            _permit: permit,
+        })
+    }
+
+    async fn connect_lane(&self) -> Result<Conn, StoreError> {
+        let unavailable = |e: sqlx::Error| StoreError::Unavailable {
+            url: self.kind().into(),
+            reason: e.to_string(),
+        };
+        Ok(match &self.backend {
+            Backend::Postgres(pool) => Conn::Pg(
+                PgConnection::connect_with(&pool.connect_options())
+                    .await
+                    .map_err(unavailable)?,
+            ),
+            Backend::Sqlite(pool) => Conn::Lite(
+                SqliteConnection::connect_with(&pool.connect_options())
+                    .await
+                    .map_err(unavailable)?,
+            ),
+        })
     }
 
     /// Applies the embedded migrations (PostgreSQL serializes concurrent runs with an advisory
@@ -247,22 +379,38 @@ impl Db {
     /// # Errors
     /// [`StoreError::Migration`].
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        match self {
-            Db::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await?,
-            Db::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await?,
+        match &self.backend {
+            Backend::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await?,
+            Backend::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await?,
         }
         Ok(())
     }
 
     /// Which backend, as a word.
-    pub fn backend(&self) -> &'static str {
-        match self {
-            Db::Postgres(_) => "postgres",
-            Db::Sqlite(_) => "sqlite",
+    pub fn kind(&self) -> &'static str {
+        match &self.backend {
+            Backend::Postgres(_) => "postgres",
+            Backend::Sqlite(_) => "sqlite",
         }
     }
 
-    /// One workspace's events in sequence order, and its recorded head.
+    /// Runs `op` on a lane; a failed operation closes its connection instead of reusing it.
+    async fn on_lane<T>(
+        &self,
+        op: impl for<'c> FnOnce(
+            &'c mut Conn,
+        ) -> futures_util::future::BoxFuture<'c, Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let mut lane = self.lane().await?;
+        let result = op(lane.conn()?).await;
+        if result.is_err() {
+            lane.discard();
+        }
+        result
+    }
+
+    /// One workspace's events in sequence order, and its recorded head (one connection, two
+    /// queries).
     ///
     /// # Errors
     /// [`StoreError::Database`].
@@ -270,32 +418,38 @@ impl Db {
         &self,
         workspace: &str,
     ) -> Result<(Vec<Row7>, Option<Head>), StoreError> {
-        let rows = match self {
-            Db::Postgres(pool) => sqlx::query(
-                "SELECT sequence, event_type, event_version, payload::text, metadata::text \
-                     FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence",
-            )
-            .bind(AGGREGATE_TYPE)
-            .bind(workspace)
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .map(|r| row7_tail(workspace, &r))
-            .collect::<Result<Vec<_>, _>>()?,
-            Db::Sqlite(pool) => sqlx::query(
-                "SELECT sequence, event_type, event_version, payload, metadata \
-                 FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 ORDER BY sequence",
-            )
-            .bind(AGGREGATE_TYPE)
-            .bind(workspace)
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .map(|r| row7_tail(workspace, &r))
-            .collect::<Result<Vec<_>, _>>()?,
-        };
-        let head = self.head(workspace).await?;
-        Ok((rows, head))
+        let workspace = workspace.to_owned();
+        self.on_lane(move |conn| {
+            Box::pin(async move {
+                let rows = match &mut *conn {
+                    Conn::Pg(c) => sqlx::query(
+                        "SELECT sequence, event_type, event_version, payload::text, metadata::text \
+                         FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence",
+                    )
+                    .bind(AGGREGATE_TYPE)
+                    .bind(&workspace)
+                    .fetch_all(&mut *c)
+                    .await?
+                    .iter()
+                    .map(|r| row7_tail(&workspace, r))
+                    .collect::<Result<Vec<_>, _>>()?,
+                    Conn::Lite(c) => sqlx::query(
+                        "SELECT sequence, event_type, event_version, payload, metadata \
+                         FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 ORDER BY sequence",
+                    )
+                    .bind(AGGREGATE_TYPE)
+                    .bind(&workspace)
+                    .fetch_all(&mut *c)
+                    .await?
+                    .iter()
+                    .map(|r| row7_tail(&workspace, r))
+                    .collect::<Result<Vec<_>, _>>()?,
+                };
+                let head = head_on(conn, &workspace).await?;
+                Ok((rows, head))
+            })
+        })
+        .await
     }
 
     /// The recorded head of one workspace.
@@ -303,27 +457,9 @@ impl Db {
     /// # Errors
     /// [`StoreError::Database`].
     pub async fn head(&self, workspace: &str) -> Result<Option<Head>, StoreError> {
-        let row = match self {
-            Db::Postgres(pool) => sqlx::query_as::<_, (i64, String)>(
-                "SELECT sequence, hash FROM heads WHERE aggregate_type = $1 AND aggregate_id = $2",
-            )
-            .bind(AGGREGATE_TYPE)
-            .bind(workspace)
-            .fetch_optional(pool)
-            .await?,
-            Db::Sqlite(pool) => sqlx::query_as::<_, (i64, String)>(
-                "SELECT sequence, hash FROM heads WHERE aggregate_type = ?1 AND aggregate_id = ?2",
-            )
-            .bind(AGGREGATE_TYPE)
-            .bind(workspace)
-            .fetch_optional(pool)
-            .await?,
-        };
-        Ok(row.map(|(sequence, hash)| Head {
-            workspace: workspace.to_owned(),
-            sequence: seq_u64(sequence),
-            hash,
-        }))
+        let workspace = workspace.to_owned();
+        self.on_lane(move |conn| Box::pin(async move { head_on(conn, &workspace).await }))
+            .await
     }
 
     /// The idempotency record of `command_id` and the head sequence of `workspace`, in one
@@ -343,30 +479,35 @@ impl Db {
             Option<i64>,
             Option<i64>,
         );
-        let sql_pg = "SELECT c.aggregate_id, c.command_hash, c.first_sequence, c.last_sequence, \
-             (SELECT sequence FROM heads WHERE aggregate_type = $1 AND aggregate_id = $3) \
-             FROM (SELECT 1) AS one LEFT JOIN commands c ON c.command_id = $2";
-        let sql_lite = "SELECT c.aggregate_id, c.command_hash, c.first_sequence, c.last_sequence, \
-             (SELECT sequence FROM heads WHERE aggregate_type = ?1 AND aggregate_id = ?3) \
-             FROM (SELECT 1) AS one LEFT JOIN commands c ON c.command_id = ?2";
-        let row: R = match self {
-            Db::Postgres(pool) => {
-                sqlx::query_as(sql_pg)
-                    .bind(AGGREGATE_TYPE)
-                    .bind(command_id)
-                    .bind(workspace)
-                    .fetch_one(pool)
-                    .await?
-            }
-            Db::Sqlite(pool) => {
-                sqlx::query_as(sql_lite)
-                    .bind(AGGREGATE_TYPE)
-                    .bind(command_id)
-                    .bind(workspace)
-                    .fetch_one(pool)
-                    .await?
-            }
-        };
+        let (command_id, workspace) = (command_id.to_owned(), workspace.to_owned());
+        let row: R = self
+            .on_lane(move |conn| {
+                Box::pin(async move {
+                    Ok(match conn {
+                        Conn::Pg(c) => sqlx::query_as(
+                            "SELECT c.aggregate_id, c.command_hash, c.first_sequence, c.last_sequence, \
+                             (SELECT sequence FROM heads WHERE aggregate_type = $1 AND aggregate_id = $3) \
+                             FROM (SELECT 1) AS one LEFT JOIN commands c ON c.command_id = $2",
+                        )
+                        .bind(AGGREGATE_TYPE)
+                        .bind(&command_id)
+                        .bind(&workspace)
+                        .fetch_one(&mut *c)
+                        .await?,
+                        Conn::Lite(c) => sqlx::query_as(
+                            "SELECT c.aggregate_id, c.command_hash, c.first_sequence, c.last_sequence, \
+                             (SELECT sequence FROM heads WHERE aggregate_type = ?1 AND aggregate_id = ?3) \
+                             FROM (SELECT 1) AS one LEFT JOIN commands c ON c.command_id = ?2",
+                        )
+                        .bind(AGGREGATE_TYPE)
+                        .bind(&command_id)
+                        .bind(&workspace)
+                        .fetch_one(&mut *c)
+                        .await?,
+                    })
+                })
+            })
+            .await?;
         let record = match row {
             (Some(workspace), Some(command_hash), Some(first), Some(last), _) => {
                 Some(CommandRecord {
@@ -391,115 +532,82 @@ impl Db {
         first: u64,
         last: u64,
     ) -> Result<Vec<Row7>, StoreError> {
-        let rows = match self {
-            Db::Postgres(pool) => sqlx::query(
-                "SELECT sequence, event_type, event_version, payload::text, metadata::text FROM events \
-                 WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence BETWEEN $3 AND $4 ORDER BY sequence",
-            )
-            .bind(AGGREGATE_TYPE)
-            .bind(workspace)
-            .bind(seq_i64(first))
-            .bind(seq_i64(last))
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|r| row7_tail(workspace, r))
-            .collect::<Result<Vec<_>, _>>()?,
-            Db::Sqlite(pool) => sqlx::query(
-                "SELECT sequence, event_type, event_version, payload, metadata FROM events \
-                 WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence BETWEEN ?3 AND ?4 ORDER BY sequence",
-            )
-            .bind(AGGREGATE_TYPE)
-            .bind(workspace)
-            .bind(seq_i64(first))
-            .bind(seq_i64(last))
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|r| row7_tail(workspace, r))
-            .collect::<Result<Vec<_>, _>>()?,
-        };
-        Ok(rows)
+        let workspace = workspace.to_owned();
+        self.on_lane(move |conn| {
+            Box::pin(async move {
+                match conn {
+                    Conn::Pg(c) => sqlx::query(
+                        "SELECT sequence, event_type, event_version, payload::text, metadata::text FROM events \
+                         WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence BETWEEN $3 AND $4 ORDER BY sequence",
+                    )
+                    .bind(AGGREGATE_TYPE)
+                    .bind(&workspace)
+                    .bind(seq_i64(first))
+                    .bind(seq_i64(last))
+                    .fetch_all(&mut *c)
+                    .await?
+                    .iter()
+                    .map(|r| row7_tail(&workspace, r))
+                    .collect(),
+                    Conn::Lite(c) => sqlx::query(
+                        "SELECT sequence, event_type, event_version, payload, metadata FROM events \
+                         WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence BETWEEN ?3 AND ?4 ORDER BY sequence",
+                    )
+                    .bind(AGGREGATE_TYPE)
+                    .bind(&workspace)
+                    .bind(seq_i64(first))
+                    .bind(seq_i64(last))
+                    .fetch_all(&mut *c)
+                    .await?
+                    .iter()
+                    .map(|r| row7_tail(&workspace, r))
+                    .collect(),
+                }
+            })
+        })
+        .await
+    }
+
+    /// How many events the store holds.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn count_events(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .on_lane(|conn| {
+                Box::pin(async move {
+                    Ok(match conn {
+                        Conn::Pg(c) => {
+                            sqlx::query_scalar("SELECT count(*) FROM events")
+                                .fetch_one(&mut *c)
+                                .await?
+                        }
+                        Conn::Lite(c) => {
+                            sqlx::query_scalar("SELECT count(*) FROM events")
+                                .fetch_one(&mut *c)
+                                .await?
+                        }
+                    })
+                })
+            })
+            .await?;
+        Ok(seq_u64(n))
     }
 
     /// Appends one command's events, moves the head and records the command id — all or
-    /// nothing, in one round trip on PostgreSQL.
+    /// nothing, in one round trip.
     ///
     /// # Errors
     /// [`AppendError::Conflict`] when the first sequence is taken (a concurrent writer),
     /// [`AppendError::DuplicateCommand`] when the command id already wrote events.
     pub async fn append(&self, append: &Append) -> Result<(), AppendError> {
-        let (Some(first), Some(last)) = (append.rows.first(), append.rows.last()) else {
-            return Ok(());
-        };
-        if append.rows.len() > MAX_EVENTS_PER_COMMAND {
-            return Err(AppendError::Store(StoreError::Integrity {
-                workspace: append.workspace.clone(),
-                detail: format!(
-                    "a command produced {} events; the store appends at most {MAX_EVENTS_PER_COMMAND} per command",
-                    append.rows.len()
-                ),
-            }));
+        let mut lane = self.lane().await.map_err(AppendError::Store)?;
+        let conn = lane.conn().map_err(AppendError::Store)?;
+        let result = append_on(conn, append).await;
+        if matches!(result, Err(AppendError::Store(_))) {
+            lane.discard();
         }
-        let (first_seq, last_seq) = (seq_i64(first.sequence), seq_i64(last.sequence));
-        match self {
-            Db::Postgres(pool) => {
-                let sql = pg_append_sql(append.rows.len(), first.sequence == 1);
-                let mut query = sqlx::query(sql)
-                    .bind(AGGREGATE_TYPE)
-                    .bind(append.workspace.as_str())
-                    .bind(last_seq)
-                    .bind(append.head_hash.as_str())
-                    .bind(append.command_id.as_str())
-                    .bind(append.command_hash.as_str())
-                    .bind(first_seq);
-                for row in &append.rows {
-                    query = query
-                        .bind(seq_i64(row.sequence))
-                        .bind(row.event_type)
-                        .bind(row.event_version)
-                        .bind(row.payload.as_str())
-                        .bind(row.metadata.as_str());
-                }
-                let done = query.execute(pool).await.map_err(classify)?;
-                if done.rows_affected() == 0 {
-                    // The head did not move from the sequence the command was decided at.
-                    return Err(AppendError::Conflict);
-                }
-            }
-            Db::Sqlite(pool) => {
-                // One script, one trip to SQLite's worker thread: the whole append in an
-                // IMMEDIATE transaction (the write lock is taken before anything is read).
-                let sql = sqlite_append_sql(append.rows.len(), first.sequence == 1);
-                let mut query = sqlx::query(sql)
-                    .bind(AGGREGATE_TYPE)
-                    .bind(append.workspace.as_str())
-                    .bind(last_seq)
-                    .bind(append.head_hash.as_str())
-                    .bind(append.command_id.as_str())
-                    .bind(append.command_hash.as_str())
-                    .bind(first_seq);
-                for row in &append.rows {
-                    query = query
-                        .bind(seq_i64(row.sequence))
-                        .bind(row.event_type)
-                        .bind(row.event_version)
-                        .bind(row.payload.as_str())
-                        .bind(row.metadata.as_str());
-                }
-                let mut conn = pool.acquire().await.map_err(classify)?;
-                if let Err(e) = query.execute(&mut *conn).await {
-                    // The script stopped at the failing statement, inside its transaction.
-                    if let Err(rollback) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
-                        // A connection whose state is unknown must not go back to the pool.
-                        tracing::warn!("rollback after a failed append failed: {rollback}");
-                        conn.detach();
-                    }
-                    return Err(classify(e));
-                }
-            }
-        }
-        Ok(())
+        result
     }
 
     /// Appends several commands' events in one round trip and one transaction (group commit);
@@ -508,124 +616,75 @@ impl Db {
     /// On PostgreSQL the batch runs `billing_append_batch`, which gives every append its own
     /// subtransaction; SQLite has one writer at a time, so its appends run one by one.
     pub async fn append_batch(&self, appends: &[Append]) -> Vec<Result<(), AppendError>> {
-        let pool = match self {
-            Db::Postgres(pool) if appends.len() > 1 => pool,
-            _ => {
-                let mut out = Vec::with_capacity(appends.len());
-                for append in appends {
-                    out.push(self.append(append).await);
-                }
-                return out;
+        let mut lane = match self.lane().await {
+            Ok(lane) => lane,
+            Err(e) => {
+                let text = e.to_string();
+                return appends
+                    .iter()
+                    .map(|_| {
+                        Err(AppendError::Store(StoreError::Unavailable {
+                            url: self.kind().into(),
+                            reason: text.clone(),
+                        }))
+                    })
+                    .collect();
             }
         };
-        let mut ws = Vec::with_capacity(appends.len());
-        let (mut firsts, mut lasts, mut heads, mut cmds, mut hashes) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut ev_append, mut ev_seq, mut ev_type, mut ev_version, mut ev_payload, mut ev_meta) = (
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-        );
-        for (i, a) in appends.iter().enumerate() {
-            let (Some(first), Some(last)) = (a.rows.first(), a.rows.last()) else {
-                continue;
-            };
-            ws.push(a.workspace.as_str());
-            firsts.push(seq_i64(first.sequence));
-            lasts.push(seq_i64(last.sequence));
-            heads.push(a.head_hash.as_str());
-            cmds.push(a.command_id.as_str());
-            hashes.push(a.command_hash.as_str());
-            for row in &a.rows {
-                ev_append.push(i32::try_from(i + 1).unwrap_or(i32::MAX));
-                ev_seq.push(seq_i64(row.sequence));
-                ev_type.push(row.event_type);
-                ev_version.push(row.event_version);
-                ev_payload.push(row.payload.as_str());
-                ev_meta.push(row.metadata.as_str());
+        let outcomes = match lane.conn() {
+            Ok(Conn::Pg(c)) if appends.len() > 1 && appends.iter().all(|a| !a.rows.is_empty()) => {
+                pg_append_batch(c, appends).await
             }
-        }
-        if ws.len() != appends.len() {
-            // An empty append cannot come from a command; run them singly.
-            let mut out = Vec::with_capacity(appends.len());
-            for append in appends {
-                out.push(self.append(append).await);
+            Ok(conn) => {
+                let mut out = Vec::with_capacity(appends.len());
+                for append in appends {
+                    out.push(append_on(conn, append).await);
+                }
+                out
             }
-            return out;
-        }
-        let result: Result<Vec<String>, sqlx::Error> = sqlx::query_scalar(
-            "SELECT billing_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(AGGREGATE_TYPE)
-        .bind(&ws)
-        .bind(&firsts)
-        .bind(&lasts)
-        .bind(&heads)
-        .bind(&cmds)
-        .bind(&hashes)
-        .bind(&ev_append)
-        .bind(&ev_seq)
-        .bind(&ev_type)
-        .bind(&ev_version)
-        .bind(&ev_payload)
-        .bind(&ev_meta)
-        .fetch_one(pool)
-        .await;
-        match result {
-            Ok(statuses) if statuses.len() == appends.len() => statuses
-                .into_iter()
-                .map(|status| match status.as_str() {
-                    "ok" => Ok(()),
-                    "conflict" => Err(AppendError::Conflict),
-                    "duplicate" => Err(AppendError::DuplicateCommand),
-                    other => Err(AppendError::Store(StoreError::Integrity {
-                        workspace: String::new(),
-                        detail: format!("append failed: {other}"),
-                    })),
-                })
-                .collect(),
-            Ok(statuses) => appends
-                .iter()
-                .map(|_| {
-                    Err(AppendError::Store(StoreError::Integrity {
-                        workspace: String::new(),
-                        detail: format!(
-                            "the batch append answered {} statuses for {} appends",
-                            statuses.len(),
-                            appends.len()
-                        ),
-                    }))
-                })
-                .collect(),
             Err(e) => {
                 let text = e.to_string();
                 appends
                     .iter()
                     .map(|_| {
                         Err(AppendError::Store(StoreError::Unavailable {
-                            url: "postgres".into(),
+                            url: self.kind().into(),
                             reason: text.clone(),
                         }))
                     })
                     .collect()
             }
+        };
+        if outcomes
+            .iter()
+            .any(|o| matches!(o, Err(AppendError::Store(_))))
+        {
+            lane.discard();
         }
+        outcomes
+    }
+
+    /// Closes the idle lanes, so long operations find the pool's connections free.
+    fn release_lanes(&self) {
+        self.lanes
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     /// Every event, ordered by workspace id (byte order) then sequence, streamed.
     pub fn stream_all(&self) -> BoxStream<'_, Result<Row7, StoreError>> {
-        match self {
-            Db::Postgres(pool) => sqlx::query(
+        self.release_lanes();
+        match &self.backend {
+            Backend::Postgres(pool) => sqlx::query(
                 "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload::text, metadata::text \
                  FROM events ORDER BY aggregate_type, aggregate_id, sequence",
             )
             .fetch(pool)
             .map(|r| r.map_err(StoreError::from).and_then(|r| row7(&r)))
             .boxed(),
-            Db::Sqlite(pool) => sqlx::query(
+            Backend::Sqlite(pool) => sqlx::query(
                 "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata \
                  FROM events ORDER BY aggregate_type, aggregate_id, sequence",
             )
@@ -645,15 +704,16 @@ impl Db {
             })
             .map_err(StoreError::from)
         };
-        match self {
-            Db::Postgres(pool) => sqlx::query_as(
+        self.release_lanes();
+        match &self.backend {
+            Backend::Postgres(pool) => sqlx::query_as(
                 "SELECT aggregate_id, sequence, hash FROM heads WHERE aggregate_type = $1 ORDER BY aggregate_id",
             )
             .bind(AGGREGATE_TYPE)
             .fetch(pool)
             .map(map)
             .boxed(),
-            Db::Sqlite(pool) => sqlx::query_as(
+            Backend::Sqlite(pool) => sqlx::query_as(
                 "SELECT aggregate_id, sequence, hash FROM heads WHERE aggregate_type = ?1 ORDER BY aggregate_id",
             )
             .bind(AGGREGATE_TYPE)
@@ -661,26 +721,6 @@ impl Db {
             .map(map)
             .boxed(),
         }
-    }
-
-    /// How many events the store holds.
-    ///
-    /// # Errors
-    /// [`StoreError::Database`].
-    pub async fn count_events(&self) -> Result<u64, StoreError> {
-        let n: i64 = match self {
-            Db::Postgres(pool) => {
-                sqlx::query_scalar("SELECT count(*) FROM events")
-                    .fetch_one(pool)
-                    .await?
-            }
-            Db::Sqlite(pool) => {
-                sqlx::query_scalar("SELECT count(*) FROM events")
-                    .fetch_one(pool)
-                    .await?
-            }
-        };
-        Ok(seq_u64(n))
     }
 
     /// Writes a whole verified import in one transaction: all rows, heads and command records,
@@ -738,8 +778,9 @@ impl Db {
                 progress(written);
             }};
         }
-        match self {
-            Db::Postgres(pool) => {
+        self.release_lanes();
+        match &self.backend {
+            Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 // Nothing else may write while the import checks emptiness and fills the store.
                 sqlx::query("LOCK TABLE events, heads, commands IN EXCLUSIVE MODE")
@@ -754,7 +795,7 @@ impl Db {
                 run!(tx, flush_pg);
                 tx.commit().await?;
             }
-            Db::Sqlite(pool) => {
+            Backend::Sqlite(pool) => {
                 // IMMEDIATE: take the write lock before checking emptiness.
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events)")
@@ -768,6 +809,176 @@ impl Db {
             }
         }
         Ok(written)
+    }
+}
+
+async fn head_on(conn: &mut Conn, workspace: &str) -> Result<Option<Head>, StoreError> {
+    let row: Option<(i64, String)> =
+        match conn {
+            Conn::Pg(c) => sqlx::query_as(
+                "SELECT sequence, hash FROM heads WHERE aggregate_type = $1 AND aggregate_id = $2",
+            )
+            .bind(AGGREGATE_TYPE)
+            .bind(workspace)
+            .fetch_optional(&mut *c)
+            .await?,
+            Conn::Lite(c) => sqlx::query_as(
+                "SELECT sequence, hash FROM heads WHERE aggregate_type = ?1 AND aggregate_id = ?2",
+            )
+            .bind(AGGREGATE_TYPE)
+            .bind(workspace)
+            .fetch_optional(&mut *c)
+            .await?,
+        };
+    Ok(row.map(|(sequence, hash)| Head {
+        workspace: workspace.to_owned(),
+        sequence: seq_u64(sequence),
+        hash,
+    }))
+}
+
+async fn append_on(conn: &mut Conn, append: &Append) -> Result<(), AppendError> {
+    let (Some(first), Some(last)) = (append.rows.first(), append.rows.last()) else {
+        return Ok(());
+    };
+    if append.rows.len() > MAX_EVENTS_PER_COMMAND {
+        return Err(AppendError::Store(StoreError::Integrity {
+            workspace: append.workspace.clone(),
+            detail: format!(
+                "a command produced {} events; the store appends at most {MAX_EVENTS_PER_COMMAND} per command",
+                append.rows.len()
+            ),
+        }));
+    }
+    let (first_seq, last_seq) = (seq_i64(first.sequence), seq_i64(last.sequence));
+    macro_rules! bound {
+        ($sql:expr) => {{
+            let mut query = sqlx::query($sql)
+                .bind(AGGREGATE_TYPE)
+                .bind(append.workspace.as_str())
+                .bind(last_seq)
+                .bind(append.head_hash.as_str())
+                .bind(append.command_id.as_str())
+                .bind(append.command_hash.as_str())
+                .bind(first_seq);
+            for row in &append.rows {
+                query = query
+                    .bind(seq_i64(row.sequence))
+                    .bind(row.event_type)
+                    .bind(row.event_version)
+                    .bind(row.payload.as_str())
+                    .bind(row.metadata.as_str());
+            }
+            query
+        }};
+    }
+    match conn {
+        Conn::Pg(c) => {
+            let sql = pg_append_sql(append.rows.len(), first.sequence == 1);
+            let done = bound!(sql).execute(&mut *c).await.map_err(classify)?;
+            if done.rows_affected() == 0 {
+                // The head did not move from the sequence the command was decided at.
+                return Err(AppendError::Conflict);
+            }
+        }
+        Conn::Lite(c) => {
+            // One script, one trip to SQLite's worker thread: the whole append in an IMMEDIATE
+            // transaction (the write lock is taken before anything is read).
+            let sql = sqlite_append_sql(append.rows.len(), first.sequence == 1);
+            if let Err(e) = bound!(sql).execute(&mut *c).await {
+                // The script stopped at the failing statement, inside its transaction.
+                if let Err(rollback) = sqlx::query("ROLLBACK").execute(&mut *c).await {
+                    return Err(AppendError::Store(StoreError::from(rollback)));
+                }
+                return Err(classify(e));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn pg_append_batch(
+    conn: &mut PgConnection,
+    appends: &[Append],
+) -> Vec<Result<(), AppendError>> {
+    let mut ws = Vec::with_capacity(appends.len());
+    let (mut firsts, mut lasts, mut heads, mut cmds, mut hashes) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut ev_append, mut ev_seq, mut ev_type, mut ev_version, mut ev_payload, mut ev_meta) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for (i, a) in appends.iter().enumerate() {
+        let (Some(first), Some(last)) = (a.rows.first(), a.rows.last()) else {
+            continue;
+        };
+        ws.push(a.workspace.as_str());
+        firsts.push(seq_i64(first.sequence));
+        lasts.push(seq_i64(last.sequence));
+        heads.push(a.head_hash.as_str());
+        cmds.push(a.command_id.as_str());
+        hashes.push(a.command_hash.as_str());
+        for row in &a.rows {
+            ev_append.push(i32::try_from(i + 1).unwrap_or(i32::MAX));
+            ev_seq.push(seq_i64(row.sequence));
+            ev_type.push(row.event_type);
+            ev_version.push(row.event_version);
+            ev_payload.push(row.payload.as_str());
+            ev_meta.push(row.metadata.as_str());
+        }
+    }
+    let result: Result<Vec<String>, sqlx::Error> = sqlx::query_scalar(
+        "SELECT billing_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(AGGREGATE_TYPE)
+    .bind(&ws)
+    .bind(&firsts)
+    .bind(&lasts)
+    .bind(&heads)
+    .bind(&cmds)
+    .bind(&hashes)
+    .bind(&ev_append)
+    .bind(&ev_seq)
+    .bind(&ev_type)
+    .bind(&ev_version)
+    .bind(&ev_payload)
+    .bind(&ev_meta)
+    .fetch_one(&mut *conn)
+    .await;
+    let all = |detail: String| -> Vec<Result<(), AppendError>> {
+        appends
+            .iter()
+            .map(|_| {
+                Err(AppendError::Store(StoreError::Unavailable {
+                    url: "postgres".into(),
+                    reason: detail.clone(),
+                }))
+            })
+            .collect()
+    };
+    match result {
+        Ok(statuses) if statuses.len() == appends.len() => statuses
+            .into_iter()
+            .map(|status| match status.as_str() {
+                "ok" => Ok(()),
+                "conflict" => Err(AppendError::Conflict),
+                "duplicate" => Err(AppendError::DuplicateCommand),
+                other => Err(AppendError::Store(StoreError::Integrity {
+                    workspace: String::new(),
+                    detail: format!("append failed: {other}"),
+                })),
+            })
+            .collect(),
+        Ok(statuses) => all(format!(
+            "the batch append answered {} statuses for {} appends",
+            statuses.len(),
+            appends.len()
+        )),
+        Err(e) => all(e.to_string()),
     }
 }
 

@@ -40,7 +40,7 @@ mod store;
 pub mod verify;
 
 pub use clock::SystemClock;
-pub use db::{Db, SqliteDurability, StoreOptions};
+pub use db::{Backend, Db, SqliteDurability, StoreOptions};
 pub use error::StoreError;
 pub use export::{write_line, ImportReport};
 pub use record::{EventMetadata, StoredEvent, AGGREGATE_TYPE};

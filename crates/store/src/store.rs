@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use crate::chain::{
     canonical, event_hash_of_canonical, sha256_hex, write_string_object, GENESIS_HASH,
 };
-use crate::db::{Append, AppendError, Db, NewRow, Row7, StoreOptions};
+use crate::db::{Append, AppendError, Backend, Db, NewRow, Row7, StoreOptions};
 use crate::error::StoreError;
 use crate::record::{decode, EventMetadata, StoredEvent, AGGREGATE_TYPE};
 
@@ -93,7 +93,7 @@ pub struct BillingStore {
 impl std::fmt::Debug for BillingStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BillingStore")
-            .field("backend", &self.db.backend())
+            .field("backend", &self.db.kind())
             .finish_non_exhaustive()
     }
 }
@@ -153,9 +153,10 @@ impl BillingStore {
         pool: sqlx::PgPool,
         services: WorkspaceServices,
     ) -> Result<Self, StoreError> {
-        let db = Db::Postgres(pool);
+        let options = StoreOptions::default();
+        let db = Db::new(Backend::Postgres(pool), &options);
         db.migrate().await?;
-        Ok(Self::from_db(db, services, &StoreOptions::default()))
+        Ok(Self::from_db(db, services, &options))
     }
 
     /// The database.
@@ -170,7 +171,7 @@ impl BillingStore {
 
     /// Appends through the group commit (PostgreSQL) or directly (SQLite, one writer at a time).
     async fn append(&self, append: Append) -> Result<(), AppendError> {
-        if !matches!(self.db, Db::Postgres(_)) {
+        if !matches!(self.db.backend(), Backend::Postgres(_)) {
             return self.db.append(&append).await;
         }
         let (done, mut result) = oneshot::channel();
@@ -210,7 +211,7 @@ impl BillingStore {
         // Another lane is carrying our append; wait for it (an error only if it was cancelled).
         result.await.unwrap_or_else(|_| {
             Err(AppendError::Store(StoreError::Unavailable {
-                url: self.db.backend().into(),
+                url: self.db.kind().into(),
                 reason: "the group commit carrying this command was cancelled; its outcome is unknown: re-send it with the same command id".into(),
             }))
         })
@@ -672,7 +673,13 @@ mod tests {
 
     #[test]
     fn timestamps_are_written_exactly_as_serde_writes_them() {
-        for (secs, nanos) in [(0, 0), (1_764_000_000, 250_000_000), (1_764_000_001, 1), (4_102_444_800, 123_456_789), (1_700_000_000, 120_000)] {
+        for (secs, nanos) in [
+            (0, 0),
+            (1_764_000_000, 250_000_000),
+            (1_764_000_001, 1),
+            (4_102_444_800, 123_456_789),
+            (1_700_000_000, 120_000),
+        ] {
             let t = Utc.timestamp_opt(secs, nanos).single().unwrap();
             let serde = serde_json::to_value(t).unwrap();
             assert_eq!(serde.as_str(), Some(super::timestamp(t).as_str()), "{t:?}");

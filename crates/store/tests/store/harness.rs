@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use billing_domain::memory::{InMemoryExpenseCenter, InMemoryMarketplace, ManualClock};
 use billing_domain::*;
-use billing_store::{BillingStore, Db, StoreOptions};
+use billing_store::{Backend, BillingStore, Db, StoreOptions};
 use chrono::{DateTime, Utc};
 
 pub const KNOWN_USER: &str = "acme-finance";
@@ -43,7 +43,7 @@ impl World {
     }
 }
 
-pub enum Backend {
+pub enum TestDb {
     Sqlite {
         url: String,
         _dir: tempfile::TempDir,
@@ -53,7 +53,7 @@ pub enum Backend {
 
 pub struct Harness {
     pub world: World,
-    pub backend: Backend,
+    pub backend: TestDb,
     pub store: BillingStore,
 }
 
@@ -67,7 +67,7 @@ impl Harness {
             .unwrap();
         Self {
             world,
-            backend: Backend::Sqlite { url, _dir: dir },
+            backend: TestDb::Sqlite { url, _dir: dir },
             store,
         }
     }
@@ -79,7 +79,7 @@ impl Harness {
             .unwrap();
         Self {
             world,
-            backend: Backend::Postgres(pool),
+            backend: TestDb::Postgres(pool),
             store,
         }
     }
@@ -87,11 +87,11 @@ impl Harness {
     /// Another store over the same database, with its own (empty) cache — another process.
     pub async fn reopen(&self) -> BillingStore {
         match &self.backend {
-            Backend::Sqlite { url, .. } => BillingStore::open(url, self.world.services.clone())
+            TestDb::Sqlite { url, .. } => BillingStore::open(url, self.world.services.clone())
                 .await
                 .unwrap(),
-            Backend::Postgres(pool) => BillingStore::from_db(
-                Db::Postgres(pool.clone()),
+            TestDb::Postgres(pool) => BillingStore::from_db(
+                Db::new(Backend::Postgres(pool.clone()), &StoreOptions::default()),
                 self.world.services.clone(),
                 &StoreOptions::default(),
             ),
@@ -101,7 +101,7 @@ impl Harness {
     /// A fresh, empty store of the same backend (for imports).
     pub async fn fresh(&self) -> (BillingStore, Option<tempfile::TempDir>) {
         match &self.backend {
-            Backend::Sqlite { .. } => {
+            TestDb::Sqlite { .. } => {
                 let dir = tempfile::tempdir().unwrap();
                 let url = format!("sqlite://{}", dir.path().join("billing.db").display());
                 let store = BillingStore::open(&url, self.world.services.clone())
@@ -109,7 +109,7 @@ impl Harness {
                     .unwrap();
                 (store, Some(dir))
             }
-            Backend::Postgres(pool) => {
+            TestDb::Postgres(pool) => {
                 // A second database next to the test's own, dropped with the server's cleanup of
                 // test databases or reused by the next run.
                 let name: String = sqlx::query_scalar("SELECT current_database()")
@@ -138,12 +138,12 @@ impl Harness {
 
     /// Runs raw SQL against the database, bypassing the store.
     pub async fn raw(&self, sql: &str) -> Result<u64, sqlx::Error> {
-        match self.store.db() {
-            Db::Postgres(pool) => sqlx::query(sql)
+        match self.store.db().backend() {
+            Backend::Postgres(pool) => sqlx::query(sql)
                 .execute(pool)
                 .await
                 .map(|r| r.rows_affected()),
-            Db::Sqlite(pool) => sqlx::query(sql)
+            Backend::Sqlite(pool) => sqlx::query(sql)
                 .execute(pool)
                 .await
                 .map(|r| r.rows_affected()),
@@ -151,12 +151,12 @@ impl Harness {
     }
 
     pub async fn count(&self, table: &str) -> i64 {
-        match self.store.db() {
-            Db::Postgres(pool) => sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        match self.store.db().backend() {
+            Backend::Postgres(pool) => sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
                 .fetch_one(pool)
                 .await
                 .unwrap(),
-            Db::Sqlite(pool) => sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            Backend::Sqlite(pool) => sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
                 .fetch_one(pool)
                 .await
                 .unwrap(),

@@ -118,7 +118,10 @@ async fn bad_urls_are_named_in_the_error() {
 #[sqlx::test(migrations = false)]
 async fn postgres_group_commit_keeps_each_append_all_or_nothing(pool: sqlx::PgPool) {
     use billing_store::db::{Append, AppendError, NewRow};
-    let db = billing_store::Db::Postgres(pool.clone());
+    let db = billing_store::Db::new(
+        billing_store::Backend::Postgres(pool.clone()),
+        &billing_store::StoreOptions::default(),
+    );
     db.migrate().await.unwrap();
     let append = |ws: &str, first: u64, n: u64, command: &str| Append {
         workspace: ws.into(),

@@ -3,7 +3,7 @@
 //! nothing.
 
 use billing_domain::*;
-use billing_store::{BillingStore, Db, StoreError, StoreOptions, Verifier};
+use billing_store::{BillingStore, StoreError, StoreOptions, Verifier};
 use proptest::prelude::*;
 
 use crate::harness::*;
@@ -110,10 +110,7 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
     prop_assert_eq!(store.db().count_events().await.unwrap(), written);
     // Another "process" on the same database loads every stream cold.
     let cold = BillingStore::from_db(
-        match store.db() {
-            Db::Sqlite(pool) => Db::Sqlite(pool.clone()),
-            Db::Postgres(pool) => Db::Postgres(pool.clone()),
-        },
+        store.db().clone(),
         world.services.clone(),
         &StoreOptions::default(),
     );

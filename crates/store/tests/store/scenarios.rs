@@ -232,7 +232,7 @@ pub async fn events_cannot_be_updated_deleted_or_truncated(h: &Harness) {
         "DELETE FROM heads",
         "UPDATE heads SET sequence = 1",
     ];
-    if matches!(h.backend, Backend::Postgres(_)) {
+    if matches!(h.backend, TestDb::Postgres(_)) {
         attempts.extend(["TRUNCATE events", "TRUNCATE commands", "TRUNCATE heads"]);
     }
     for sql in attempts {
@@ -599,20 +599,20 @@ pub async fn a_tampered_stream_does_not_load(h: &Harness) {
     upgrade(&h.store, "acme", "cn1").await;
     // Only someone who can switch the triggers off can alter history — and it shows.
     match h.backend {
-        Backend::Postgres(_) => {
+        TestDb::Postgres(_) => {
             h.raw("ALTER TABLE events DISABLE TRIGGER USER")
                 .await
                 .unwrap();
         }
-        Backend::Sqlite { .. } => {
+        TestDb::Sqlite { .. } => {
             h.raw("DROP TRIGGER events_no_update").await.unwrap();
         }
     }
     let tamper = match h.backend {
-        Backend::Postgres(_) => {
+        TestDb::Postgres(_) => {
             "UPDATE events SET payload = replace(payload::text, 'cn1', 'cn4')::json WHERE sequence = 1"
         }
-        Backend::Sqlite { .. } => "UPDATE events SET payload = replace(payload, 'cn1', 'cn4') WHERE sequence = 1",
+        TestDb::Sqlite { .. } => "UPDATE events SET payload = replace(payload, 'cn1', 'cn4') WHERE sequence = 1",
     };
     assert_eq!(h.raw(tamper).await.unwrap(), 1);
     let err = h.reopen().await.load(&ws("acme")).await.unwrap_err();
@@ -636,11 +636,11 @@ pub async fn cqrs_es_repositories_read_the_streams(h: &Harness) {
         );
         std::mem::take(cqrs_es::AggregateContext::aggregate(&mut context))
     }
-    let theirs = match h.store.db() {
-        billing_store::Db::Postgres(pool) => {
+    let theirs = match h.store.db().backend() {
+        billing_store::Backend::Postgres(pool) => {
             via(postgres_es::PostgresEventRepository::new(pool.clone())).await
         }
-        billing_store::Db::Sqlite(pool) => {
+        billing_store::Backend::Sqlite(pool) => {
             via(sqlite_es::SqliteEventRepository::new(pool.clone())).await
         }
     };
