@@ -53,8 +53,17 @@ pub fn write_canonical(value: &Value, out: &mut String) {
 }
 
 fn write_string(s: &str, out: &mut String) {
-    // serde_json's string escaping; serializing a &str cannot fail.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    // serde_json escapes only quotes, backslashes and control characters; most strings here
+    // (ids, hashes, timestamps) have none and are copied as they are.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        // Serializing a &str cannot fail.
+        out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    }
 }
 
 /// The canonical JSON of `value`.
@@ -148,7 +157,12 @@ pub fn write_string_object(fields: &[(&str, &str)], out: &mut String) {
 
 /// SHA-256 of `bytes`, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    let mut hex_digits = [0u8; 64];
+    // 32 bytes always fit 64 hex digits, and hex digits are ASCII.
+    match hex::encode_to_slice(Sha256::digest(bytes), &mut hex_digits) {
+        Ok(()) => String::from_utf8_lossy(&hex_digits).into_owned(),
+        Err(_) => hex::encode(Sha256::digest(bytes)),
+    }
 }
 
 /// Whether `s` looks like a hash: 64 lowercase hex digits.
@@ -160,6 +174,15 @@ pub fn is_hash(s: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn strings_are_escaped_exactly_as_serde_json_escapes_them() {
+        for s in ["plain", "", "quote\"d", "back\\slash", "new\nline", "tab\t", "\u{1}", "é ü 名", "/slash"] {
+            let mut out = String::new();
+            write_string(s, &mut out);
+            assert_eq!(out, serde_json::to_string(s).unwrap(), "{s:?}");
+        }
+    }
 
     #[test]
     fn canonical_sorts_keys_and_drops_whitespace() {

@@ -62,6 +62,8 @@ impl Default for RetryPolicy {
 /// lane commits everything queued; the others find their result ready (or in flight) when they
 /// get a lane. Several lanes keep several batches in flight.
 struct GroupCommit {
+    /// Appends in flight; the first one goes straight to the database.
+    active: std::sync::atomic::AtomicUsize,
     queue: Mutex<Vec<Queued>>,
     lanes: tokio::sync::Semaphore,
 }
@@ -139,6 +141,7 @@ impl BillingStore {
             services,
             cache: Mutex::new(LruCache::new(capacity)),
             group: GroupCommit {
+                active: std::sync::atomic::AtomicUsize::new(0),
                 queue: Mutex::new(Vec::new()),
                 lanes: tokio::sync::Semaphore::new(LANES),
             },
@@ -169,11 +172,30 @@ impl BillingStore {
         &self.services
     }
 
-    /// Appends through the group commit (PostgreSQL) or directly (SQLite, one writer at a time).
+    /// Appends directly when nothing else is in flight, else through the group commit
+    /// (PostgreSQL; SQLite has one writer at a time and always appends directly).
     async fn append(&self, append: Append) -> Result<(), AppendError> {
+        use std::sync::atomic::Ordering;
         if !matches!(self.db.backend(), Backend::Postgres(_)) {
             return self.db.append(&append).await;
         }
+        /// Counts an append in flight until dropped (also when its future is cancelled).
+        struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for InFlight<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let alone = self.group.active.fetch_add(1, Ordering::SeqCst) == 0;
+        let _in_flight = InFlight(&self.group.active);
+        if alone {
+            self.db.append(&append).await
+        } else {
+            self.append_grouped(append).await
+        }
+    }
+
+    async fn append_grouped(&self, append: Append) -> Result<(), AppendError> {
         let (done, mut result) = oneshot::channel();
         self.group
             .queue
