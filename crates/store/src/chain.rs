@@ -177,7 +177,17 @@ mod tests {
 
     #[test]
     fn strings_are_escaped_exactly_as_serde_json_escapes_them() {
-        for s in ["plain", "", "quote\"d", "back\\slash", "new\nline", "tab\t", "\u{1}", "é ü 名", "/slash"] {
+        for s in [
+            "plain",
+            "",
+            "quote\"d",
+            "back\\slash",
+            "new\nline",
+            "tab\t",
+            "\u{1}",
+            "é ü 名",
+            "/slash",
+        ] {
             let mut out = String::new();
             write_string(s, &mut out);
             assert_eq!(out, serde_json::to_string(s).unwrap(), "{s:?}");

@@ -144,7 +144,7 @@ pub struct Row7 {
     pub metadata: String,
 }
 
-/// The head of one workspace's chain as the `heads` table records it.
+/// The head of one workspace's chain as the store records it (its newest command record).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Head {
     /// The workspace.
@@ -486,7 +486,7 @@ impl Db {
                     Ok(match conn {
                         Conn::Pg(c) => sqlx::query_as(
                             "SELECT c.aggregate_id, c.command_hash, c.first_sequence, c.last_sequence, \
-                             (SELECT sequence FROM heads WHERE aggregate_type = $1 AND aggregate_id = $3) \
+                             (SELECT max(last_sequence) FROM commands WHERE aggregate_type = $1 AND aggregate_id = $3) \
                              FROM (SELECT 1) AS one LEFT JOIN commands c ON c.command_id = $2",
                         )
                         .bind(AGGREGATE_TYPE)
@@ -496,7 +496,7 @@ impl Db {
                         .await?,
                         Conn::Lite(c) => sqlx::query_as(
                             "SELECT c.aggregate_id, c.command_hash, c.first_sequence, c.last_sequence, \
-                             (SELECT sequence FROM heads WHERE aggregate_type = ?1 AND aggregate_id = ?3) \
+                             (SELECT max(last_sequence) FROM commands WHERE aggregate_type = ?1 AND aggregate_id = ?3) \
                              FROM (SELECT 1) AS one LEFT JOIN commands c ON c.command_id = ?2",
                         )
                         .bind(AGGREGATE_TYPE)
@@ -737,53 +737,37 @@ impl Db {
         let mut written = 0u64;
         let mut batch: Vec<Row7> = Vec::with_capacity(BATCH);
         let mut commands = CommandSpans::default();
-        let mut heads: Vec<(String, i64, String)> = Vec::new();
-        let mut last_head: Option<(String, i64, String)> = None;
         macro_rules! run {
             ($tx:ident, $flush:ident) => {{
                 while let Some(row) = rows.try_next().await? {
                     let hash = metadata_field(&row.metadata, "hash");
                     let command_id = metadata_field(&row.metadata, "command_id");
                     let command_hash = metadata_field(&row.metadata, "command_hash");
-                    match &mut last_head {
-                        Some((ws, seq, h)) if *ws == row.aggregate_id => {
-                            *seq = seq_i64(row.sequence);
-                            *h = hash.clone();
-                        }
-                        _ => {
-                            if let Some(done) = last_head.take() {
-                                heads.push(done);
-                            }
-                            last_head = Some((
-                                row.aggregate_id.clone(),
-                                seq_i64(row.sequence),
-                                hash.clone(),
-                            ));
-                        }
-                    }
-                    commands.push(&row.aggregate_id, row.sequence, command_id, command_hash);
+                    commands.push(
+                        &row.aggregate_id,
+                        row.sequence,
+                        command_id,
+                        command_hash,
+                        hash,
+                    );
                     batch.push(row);
                     if batch.len() >= BATCH {
-                        $flush(&mut $tx, &mut batch, &mut heads, &mut commands, false).await?;
+                        $flush(&mut $tx, &mut batch, &mut commands, false).await?;
                         written += BATCH as u64;
                         progress(written);
                     }
                 }
-                if let Some(done) = last_head.take() {
-                    heads.push(done);
-                }
                 let n = batch.len() as u64;
-                $flush(&mut $tx, &mut batch, &mut heads, &mut commands, true).await?;
+                $flush(&mut $tx, &mut batch, &mut commands, true).await?;
                 written += n;
                 progress(written);
             }};
         }
-        self.release_lanes();
         match &self.backend {
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 // Nothing else may write while the import checks emptiness and fills the store.
-                sqlx::query("LOCK TABLE events, heads, commands IN EXCLUSIVE MODE")
+                sqlx::query("LOCK TABLE events, commands IN EXCLUSIVE MODE")
                     .execute(&mut *tx)
                     .await?;
                 let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events)")
@@ -816,14 +800,16 @@ async fn head_on(conn: &mut Conn, workspace: &str) -> Result<Option<Head>, Store
     let row: Option<(i64, String)> =
         match conn {
             Conn::Pg(c) => sqlx::query_as(
-                "SELECT sequence, hash FROM heads WHERE aggregate_type = $1 AND aggregate_id = $2",
+                "SELECT last_sequence, head_hash FROM commands \
+                 WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY last_sequence DESC LIMIT 1",
             )
             .bind(AGGREGATE_TYPE)
             .bind(workspace)
             .fetch_optional(&mut *c)
             .await?,
             Conn::Lite(c) => sqlx::query_as(
-                "SELECT sequence, hash FROM heads WHERE aggregate_type = ?1 AND aggregate_id = ?2",
+                "SELECT last_sequence, head_hash FROM commands \
+                 WHERE aggregate_type = ?1 AND aggregate_id = ?2 ORDER BY last_sequence DESC LIMIT 1",
             )
             .bind(AGGREGATE_TYPE)
             .bind(workspace)
@@ -874,17 +860,13 @@ async fn append_on(conn: &mut Conn, append: &Append) -> Result<(), AppendError> 
     }
     match conn {
         Conn::Pg(c) => {
-            let sql = pg_append_sql(append.rows.len(), first.sequence == 1);
-            let done = bound!(sql).execute(&mut *c).await.map_err(classify)?;
-            if done.rows_affected() == 0 {
-                // The head did not move from the sequence the command was decided at.
-                return Err(AppendError::Conflict);
-            }
+            let sql = pg_append_sql(append.rows.len());
+            bound!(sql).execute(&mut *c).await.map_err(classify)?;
         }
         Conn::Lite(c) => {
             // One script, one trip to SQLite's worker thread: the whole append in an IMMEDIATE
             // transaction (the write lock is taken before anything is read).
-            let sql = sqlite_append_sql(append.rows.len(), first.sequence == 1);
+            let sql = sqlite_append_sql(append.rows.len());
             if let Err(e) = bound!(sql).execute(&mut *c).await {
                 // The script stopped at the failing statement, inside its transaction.
                 if let Err(rollback) = sqlx::query("ROLLBACK").execute(&mut *c).await {
@@ -982,115 +964,115 @@ async fn pg_append_batch(
     }
 }
 
-/// The one statement that appends `events` events (PostgreSQL): the events, the head (inserted
-/// for a new stream, otherwise moved forward from the sequence the command was decided at) and
-/// the idempotency record. Parameters: $1 aggregate type, $2 workspace, $3 last sequence, $4 head
-/// hash, $5 command id, $6 command hash, $7 first sequence, then five per event (sequence, type,
-/// version, payload, metadata).
-fn pg_append_sql(events: usize, new_stream: bool) -> &'static str {
+/// The one statement that appends `events` events (PostgreSQL): the events and the command's
+/// record (its idempotency record and the new head). Parameters: $1 aggregate type,
+/// $2 workspace, $3 last sequence, $4 head hash, $5 command id, $6 command hash, $7 first
+/// sequence, then five per event (sequence, type, version, payload, metadata).
+fn pg_append_sql(events: usize) -> &'static str {
     static CACHE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let cache = CACHE.get_or_init(|| {
-        let mut all = Vec::new();
-        for new_stream in [false, true] {
-            for n in 1..=MAX_EVENTS_PER_COMMAND {
+        (1..=MAX_EVENTS_PER_COMMAND)
+            .map(|n| {
                 let values: Vec<String> = (0..n)
                     .map(|i| {
                         let b = 8 + i * 5;
                         format!("($1, $2, ${}, ${}, ${}, ${}::json, ${}::json)", b, b + 1, b + 2, b + 3, b + 4)
                     })
                     .collect();
-                let head = if new_stream {
-                    "INSERT INTO heads (aggregate_type, aggregate_id, sequence, hash) VALUES ($1, $2, $3, $4) RETURNING 1"
-                } else {
-                    "UPDATE heads SET sequence = $3, hash = $4 \
-                     WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $7 - 1 RETURNING 1"
-                };
-                all.push(format!(
+                format!(
                     "WITH new_events AS (INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-                     VALUES {}), \
-                     new_head AS ({head}), \
-                     new_command AS (INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence) \
-                     VALUES ($5, $1, $2, $6, $7, $3)) \
-                     SELECT 1 FROM new_head",
+                     VALUES {}) \
+                     INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence, head_hash) \
+                     VALUES ($5, $1, $2, $6, $7, $3, $4)",
                     values.join(", ")
-                ));
-            }
-        }
-        all
+                )
+            })
+            .collect()
     });
-    let index = usize::from(new_stream) * MAX_EVENTS_PER_COMMAND
-        + events.clamp(1, MAX_EVENTS_PER_COMMAND)
-        - 1;
-    cache.get(index).map_or("", String::as_str)
+    cache
+        .get(events.clamp(1, MAX_EVENTS_PER_COMMAND) - 1)
+        .map_or("", String::as_str)
 }
 
 /// The append script for SQLite; the same parameters as [`pg_append_sql`], as `?NNN`.
-fn sqlite_append_sql(events: usize, new_stream: bool) -> &'static str {
+fn sqlite_append_sql(events: usize) -> &'static str {
     static CACHE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let cache = CACHE.get_or_init(|| {
-        let mut all = Vec::new();
-        for new_stream in [false, true] {
-            for n in 1..=MAX_EVENTS_PER_COMMAND {
+        (1..=MAX_EVENTS_PER_COMMAND)
+            .map(|n| {
                 let values: Vec<String> = (0..n)
                     .map(|i| {
                         let b = 8 + i * 5;
                         format!("(?1, ?2, ?{}, ?{}, ?{}, ?{}, ?{})", b, b + 1, b + 2, b + 3, b + 4)
                     })
                     .collect();
-                let head = if new_stream {
-                    "INSERT INTO heads (aggregate_type, aggregate_id, sequence, hash) VALUES (?1, ?2, ?3, ?4)"
-                } else {
-                    "UPDATE heads SET sequence = ?3, hash = ?4 WHERE aggregate_type = ?1 AND aggregate_id = ?2"
-                };
-                all.push(format!(
+                format!(
                     "BEGIN IMMEDIATE; \
                      INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES {}; \
-                     {head}; \
-                     INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence) \
-                     VALUES (?5, ?1, ?2, ?6, ?7, ?3); \
+                     INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence, head_hash) \
+                     VALUES (?5, ?1, ?2, ?6, ?7, ?3, ?4); \
                      COMMIT;",
                     values.join(", ")
-                ));
-            }
-        }
-        all
+                )
+            })
+            .collect()
     });
-    let index = usize::from(new_stream) * MAX_EVENTS_PER_COMMAND
-        + events.clamp(1, MAX_EVENTS_PER_COMMAND)
-        - 1;
-    cache.get(index).map_or("", String::as_str)
+    cache
+        .get(events.clamp(1, MAX_EVENTS_PER_COMMAND) - 1)
+        .map_or("", String::as_str)
 }
 
 /// The most events one command appends (accepting the agreement appends two).
 pub const MAX_EVENTS_PER_COMMAND: usize = 2;
 
-/// Groups consecutive events of one command into idempotency records.
+/// One command's record as an import rebuilds it.
+struct Span {
+    command_id: String,
+    workspace: String,
+    command_hash: String,
+    first: u64,
+    last: u64,
+    head_hash: String,
+}
+
+/// Groups consecutive events of one command into command records (idempotency and head).
 #[derive(Default)]
 struct CommandSpans {
-    open: Option<(String, String, String, u64, u64)>,
-    done: Vec<(String, String, String, u64, u64)>,
+    open: Option<Span>,
+    done: Vec<Span>,
 }
 
 impl CommandSpans {
-    fn push(&mut self, workspace: &str, sequence: u64, command_id: String, command_hash: String) {
+    fn push(
+        &mut self,
+        workspace: &str,
+        sequence: u64,
+        command_id: String,
+        command_hash: String,
+        hash: String,
+    ) {
         match &mut self.open {
-            Some((id, ws, _, _, last)) if *id == command_id && ws == workspace => *last = sequence,
+            Some(span) if span.command_id == command_id && span.workspace == workspace => {
+                span.last = sequence;
+                span.head_hash = hash;
+            }
             _ => {
                 if let Some(done) = self.open.take() {
                     self.done.push(done);
                 }
-                self.open = Some((
+                self.open = Some(Span {
                     command_id,
-                    workspace.to_owned(),
+                    workspace: workspace.to_owned(),
                     command_hash,
-                    sequence,
-                    sequence,
-                ));
+                    first: sequence,
+                    last: sequence,
+                    head_hash: hash,
+                });
             }
         }
     }
 
-    fn take(&mut self, all: bool) -> Vec<(String, String, String, u64, u64)> {
+    fn take(&mut self, all: bool) -> Vec<Span> {
         if all {
             if let Some(done) = self.open.take() {
                 self.done.push(done);
@@ -1110,7 +1092,6 @@ fn metadata_field(metadata: &str, key: &str) -> String {
 async fn flush_pg(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     batch: &mut Vec<Row7>,
-    heads: &mut Vec<(String, i64, String)>,
     commands: &mut CommandSpans,
     all: bool,
 ) -> Result<(), StoreError> {
@@ -1137,32 +1118,18 @@ async fn flush_pg(
         .await?;
         batch.clear();
     }
-    if !heads.is_empty() {
-        let ids: Vec<&str> = heads.iter().map(|h| h.0.as_str()).collect();
-        let seqs: Vec<i64> = heads.iter().map(|h| h.1).collect();
-        let hashes: Vec<&str> = heads.iter().map(|h| h.2.as_str()).collect();
-        sqlx::query(
-            "INSERT INTO heads (aggregate_type, aggregate_id, sequence, hash) \
-             SELECT $1, h.i, h.s, h.h FROM UNNEST($2::text[], $3::bigint[], $4::text[]) AS h(i, s, h)",
-        )
-        .bind(AGGREGATE_TYPE)
-        .bind(&ids)
-        .bind(&seqs)
-        .bind(&hashes)
-        .execute(&mut **tx)
-        .await?;
-        heads.clear();
-    }
     let spans = commands.take(all);
     if !spans.is_empty() {
-        let ids: Vec<&str> = spans.iter().map(|c| c.0.as_str()).collect();
-        let wss: Vec<&str> = spans.iter().map(|c| c.1.as_str()).collect();
-        let hashes: Vec<&str> = spans.iter().map(|c| c.2.as_str()).collect();
-        let firsts: Vec<i64> = spans.iter().map(|c| seq_i64(c.3)).collect();
-        let lasts: Vec<i64> = spans.iter().map(|c| seq_i64(c.4)).collect();
+        let ids: Vec<&str> = spans.iter().map(|c| c.command_id.as_str()).collect();
+        let wss: Vec<&str> = spans.iter().map(|c| c.workspace.as_str()).collect();
+        let hashes: Vec<&str> = spans.iter().map(|c| c.command_hash.as_str()).collect();
+        let firsts: Vec<i64> = spans.iter().map(|c| seq_i64(c.first)).collect();
+        let lasts: Vec<i64> = spans.iter().map(|c| seq_i64(c.last)).collect();
+        let heads: Vec<&str> = spans.iter().map(|c| c.head_hash.as_str()).collect();
         sqlx::query(
-            "INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence) \
-             SELECT c.i, $1, c.w, c.h, c.f, c.l FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[]) AS c(i, w, h, f, l)",
+            "INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence, head_hash) \
+             SELECT c.i, $1, c.w, c.h, c.f, c.l, c.d \
+             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[]) AS c(i, w, h, f, l, d)",
         )
         .bind(AGGREGATE_TYPE)
         .bind(&ids)
@@ -1170,6 +1137,7 @@ async fn flush_pg(
         .bind(&hashes)
         .bind(&firsts)
         .bind(&lasts)
+        .bind(&heads)
         .execute(&mut **tx)
         .await?;
     }
@@ -1179,7 +1147,6 @@ async fn flush_pg(
 async fn flush_sqlite(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     batch: &mut Vec<Row7>,
-    heads: &mut Vec<(String, i64, String)>,
     commands: &mut CommandSpans,
     all: bool,
 ) -> Result<(), StoreError> {
@@ -1208,26 +1175,18 @@ async fn flush_sqlite(
         q.execute(&mut **tx).await?;
     }
     batch.clear();
-    for (ws, seq, hash) in heads.drain(..) {
-        sqlx::query("INSERT INTO heads (aggregate_type, aggregate_id, sequence, hash) VALUES (?1, ?2, ?3, ?4)")
-            .bind(AGGREGATE_TYPE)
-            .bind(ws)
-            .bind(seq)
-            .bind(hash)
-            .execute(&mut **tx)
-            .await?;
-    }
-    for (id, ws, hash, first, last) in commands.take(all) {
+    for span in commands.take(all) {
         sqlx::query(
-            "INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence, head_hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
-        .bind(id)
+        .bind(span.command_id)
         .bind(AGGREGATE_TYPE)
-        .bind(ws)
-        .bind(hash)
-        .bind(seq_i64(first))
-        .bind(seq_i64(last))
+        .bind(span.workspace)
+        .bind(span.command_hash)
+        .bind(seq_i64(span.first))
+        .bind(seq_i64(span.last))
+        .bind(span.head_hash)
         .execute(&mut **tx)
         .await?;
     }

@@ -1,5 +1,6 @@
 -- The event store: postgres-es's `events` column set (so postgres-es can read the streams), plus a
--- global position; the per-workspace head of the hash chain; and the idempotency records.
+-- global position; and one record per command, which is both its idempotency record and the
+-- head of the workspace's hash chain after it.
 
 CREATE TABLE events (
     aggregate_type text NOT NULL,
@@ -17,17 +18,9 @@ CREATE TABLE events (
     PRIMARY KEY (aggregate_type, aggregate_id, sequence)
 );
 
--- The newest sequence and hash per workspace, written in the same statement as the events.
--- An auditor compares it with the stream: the newest events cannot vanish unnoticed.
-CREATE TABLE heads (
-    aggregate_type text NOT NULL,
-    aggregate_id   text COLLATE "C" NOT NULL,
-    sequence       bigint NOT NULL CHECK (sequence >= 1),
-    hash           text NOT NULL,
-    PRIMARY KEY (aggregate_type, aggregate_id)
-);
-
--- One row per command that wrote events: re-sending its id returns the same outcome.
+-- One row per command that wrote events, written in the same statement as its events:
+-- re-sending its id returns the same outcome, and its last sequence and hash are the stream's
+-- recorded head from then on — so the newest events cannot vanish unnoticed.
 CREATE TABLE commands (
     command_id     text COLLATE "C" NOT NULL,
     aggregate_type text NOT NULL,
@@ -35,11 +28,20 @@ CREATE TABLE commands (
     command_hash   text NOT NULL,
     first_sequence bigint NOT NULL,
     last_sequence  bigint NOT NULL,
-    CONSTRAINT commands_pkey PRIMARY KEY (command_id)
+    head_hash      text NOT NULL,
+    CONSTRAINT commands_pkey PRIMARY KEY (command_id),
+    CONSTRAINT commands_stream_key UNIQUE (aggregate_type, aggregate_id, last_sequence)
 );
 
+-- The newest recorded head of every workspace.
+CREATE VIEW heads AS
+    SELECT DISTINCT ON (aggregate_type, aggregate_id)
+        aggregate_type, aggregate_id, last_sequence AS sequence, head_hash AS hash
+    FROM commands
+    ORDER BY aggregate_type, aggregate_id, last_sequence DESC;
+
 -- Append-only, enforced by the database itself: no UPDATE, DELETE or TRUNCATE of events or
--- idempotency records, whoever asks.
+-- command records, whoever asks.
 CREATE FUNCTION billing_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'append-only: % on table % is refused', TG_OP, TG_TABLE_NAME
@@ -54,18 +56,6 @@ CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
 CREATE TRIGGER commands_append_only BEFORE UPDATE OR DELETE ON commands
     FOR EACH ROW EXECUTE FUNCTION billing_refuse_change();
 CREATE TRIGGER commands_no_truncate BEFORE TRUNCATE ON commands
-    FOR EACH STATEMENT EXECUTE FUNCTION billing_refuse_change();
-
--- A head only moves forward and is never removed. The WHEN clause keeps the common case (moving
--- forward) free of any function call.
-CREATE TRIGGER heads_forward_only BEFORE UPDATE ON heads
-    FOR EACH ROW
-    WHEN (NEW.sequence <= OLD.sequence OR NEW.aggregate_id <> OLD.aggregate_id
-          OR NEW.aggregate_type <> OLD.aggregate_type)
-    EXECUTE FUNCTION billing_refuse_change();
-CREATE TRIGGER heads_no_delete BEFORE DELETE ON heads
-    FOR EACH ROW EXECUTE FUNCTION billing_refuse_change();
-CREATE TRIGGER heads_no_truncate BEFORE TRUNCATE ON heads
     FOR EACH STATEMENT EXECUTE FUNCTION billing_refuse_change();
 
 -- Group commit: appends several commands in one statement and one transaction. Each append runs
@@ -99,20 +89,8 @@ BEGIN
                 AS e(a, s, t, v, p, m)
             WHERE e.a = i
             ORDER BY e.s;
-            IF p_first[i] = 1 THEN
-                INSERT INTO heads (aggregate_type, aggregate_id, sequence, hash)
-                VALUES (p_type, p_workspace[i], p_last[i], p_head[i]);
-            ELSE
-                UPDATE heads SET sequence = p_last[i], hash = p_head[i]
-                WHERE aggregate_type = p_type AND aggregate_id = p_workspace[i]
-                  AND sequence = p_first[i] - 1;
-                IF NOT FOUND THEN
-                    RAISE unique_violation USING CONSTRAINT = 'heads_pkey',
-                        MESSAGE = 'the head moved';
-                END IF;
-            END IF;
-            INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence)
-            VALUES (p_command[i], p_type, p_workspace[i], p_command_hash[i], p_first[i], p_last[i]);
+            INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence, head_hash)
+            VALUES (p_command[i], p_type, p_workspace[i], p_command_hash[i], p_first[i], p_last[i], p_head[i]);
             statuses := statuses || 'ok'::text;
         EXCEPTION WHEN unique_violation THEN
             GET STACKED DIAGNOSTICS failed = CONSTRAINT_NAME;

@@ -1,5 +1,6 @@
--- The event store: sqlite-es's `events` column set with 64-bit sequences, a global position
--- (the rowid), the per-workspace head of the hash chain, and the idempotency records.
+-- The event store: sqlite-es's `events` column set with 64-bit sequences and a global position
+-- (the rowid); and one record per command, which is both its idempotency record and the head of
+-- the workspace's hash chain after it.
 
 CREATE TABLE events (
     position       INTEGER PRIMARY KEY,
@@ -13,22 +14,23 @@ CREATE TABLE events (
     CONSTRAINT events_stream_key UNIQUE (aggregate_type, aggregate_id, sequence)
 ) STRICT;
 
-CREATE TABLE heads (
-    aggregate_type TEXT NOT NULL,
-    aggregate_id   TEXT NOT NULL,
-    sequence       INTEGER NOT NULL CHECK (sequence >= 1),
-    hash           TEXT NOT NULL,
-    PRIMARY KEY (aggregate_type, aggregate_id)
-) STRICT;
-
 CREATE TABLE commands (
     command_id     TEXT NOT NULL PRIMARY KEY,
     aggregate_type TEXT NOT NULL,
     aggregate_id   TEXT NOT NULL,
     command_hash   TEXT NOT NULL,
     first_sequence INTEGER NOT NULL,
-    last_sequence  INTEGER NOT NULL
+    last_sequence  INTEGER NOT NULL,
+    head_hash      TEXT NOT NULL,
+    CONSTRAINT commands_stream_key UNIQUE (aggregate_type, aggregate_id, last_sequence)
 ) STRICT;
+
+-- The newest recorded head of every workspace.
+CREATE VIEW heads AS
+    SELECT aggregate_type, aggregate_id, last_sequence AS sequence, head_hash AS hash
+    FROM commands AS c
+    WHERE last_sequence = (SELECT max(last_sequence) FROM commands AS n
+                           WHERE n.aggregate_type = c.aggregate_type AND n.aggregate_id = c.aggregate_id);
 
 -- Append-only, enforced by the database itself (SQLite has no TRUNCATE: `DELETE FROM events`
 -- fires the DELETE trigger).
@@ -40,9 +42,3 @@ CREATE TRIGGER commands_no_update BEFORE UPDATE ON commands
 BEGIN SELECT RAISE(ABORT, 'append-only: UPDATE on table commands is refused'); END;
 CREATE TRIGGER commands_no_delete BEFORE DELETE ON commands
 BEGIN SELECT RAISE(ABORT, 'append-only: DELETE on table commands is refused'); END;
-CREATE TRIGGER heads_forward_only BEFORE UPDATE ON heads
-WHEN NEW.sequence <= OLD.sequence OR NEW.aggregate_id <> OLD.aggregate_id
-  OR NEW.aggregate_type <> OLD.aggregate_type
-BEGIN SELECT RAISE(ABORT, 'append-only: heads only move forward'); END;
-CREATE TRIGGER heads_no_delete BEFORE DELETE ON heads
-BEGIN SELECT RAISE(ABORT, 'append-only: DELETE on table heads is refused'); END;
