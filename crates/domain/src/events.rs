@@ -4,6 +4,9 @@
 //! a new [`EVENT_VERSION`] and an upcaster that reads the old shape.
 //!
 //! There is deliberately no event that moves a workspace back to the Experience Plan.
+//!
+//! Every struct lists its fields in byte order of their names, so `serde_json` writes an event
+//! as canonical JSON (sorted keys, no whitespace) without a detour through `serde_json::Value`.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,28 +20,28 @@ pub const EVENT_VERSION: &str = "1.0";
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpgradeRequested {
-    /// The workspace's site, known from this point.
-    pub site: SiteId,
-    /// Who requested it.
-    pub by: ActorId,
     /// When.
     pub at: DateTime<Utc>,
+    /// Who requested it.
+    pub by: ActorId,
+    /// The workspace's site, known from this point.
+    pub site: SiteId,
 }
 
 /// An Expense Center account, verified (or just registered) by the Expense Center, was bound.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountBound {
-    /// The bound user name; it never changes afterwards.
-    pub user_name: UserName,
     /// The Expense Center's id for the account, as it confirmed it.
     pub account_id: ExternalId,
-    /// Whether the account was registered in this step rather than found.
-    pub newly_registered: bool,
-    /// Who bound it.
-    pub by: ActorId,
     /// When.
     pub at: DateTime<Utc>,
+    /// Who bound it.
+    pub by: ActorId,
+    /// Whether the account was registered in this step rather than found.
+    pub newly_registered: bool,
+    /// The bound user name; it never changes afterwards.
+    pub user_name: UserName,
 }
 
 /// The owner accepted the opening agreement. Always followed by [`PlanUpgraded`] in the same
@@ -48,10 +51,10 @@ pub struct AccountBound {
 pub struct AgreementAccepted {
     /// The agreement version accepted.
     pub agreement_version: AgreementVersion,
-    /// Who accepted it.
-    pub by: ActorId,
     /// When.
     pub at: DateTime<Utc>,
+    /// Who accepted it.
+    pub by: ActorId,
 }
 
 /// The workspace is on the Commercial Plan, for good. Data collected before `at` is no longer
@@ -59,30 +62,30 @@ pub struct AgreementAccepted {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanUpgraded {
-    /// The workspace's site.
-    pub site: SiteId,
     /// The agreement version the upgrade was accepted under.
     pub agreement_version: AgreementVersion,
-    /// The settlement the upgrade sets by default: the bound Expense Center account.
-    pub settlement: Settlement,
-    /// Who upgraded it.
-    pub by: ActorId,
     /// When; also the start of the data that stays viewable.
     pub at: DateTime<Utc>,
+    /// Who upgraded it.
+    pub by: ActorId,
+    /// The settlement the upgrade sets by default: the bound Expense Center account.
+    pub settlement: Settlement,
+    /// The workspace's site.
+    pub site: SiteId,
 }
 
 /// The settlement method changed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SettlementChanged {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who changed it.
+    pub by: ActorId,
     /// The settlement before.
     pub from: Settlement,
     /// The settlement after.
     pub to: Settlement,
-    /// Who changed it.
-    pub by: ActorId,
-    /// When.
-    pub at: DateTime<Utc>,
 }
 
 /// An event of the workspace aggregate. `event_type` is the variant name.

@@ -348,9 +348,10 @@ impl fmt::Display for CloudAccount {
 /// How a commercial workspace settles its bills.
 ///
 /// A method that needs a cloud account carries it, so "settles through AWS without an AWS
-/// account" cannot be written down.
+/// account" cannot be written down. Serialized as `{"enterprise":{"user_name":…}}` or
+/// `{"cloud":{"account":{…},"method":…}}` (fields in byte order: canonical JSON as written).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum Settlement {
     /// Through the bound Expense Center account (the default after the upgrade).
     Enterprise {
@@ -359,10 +360,10 @@ pub enum Settlement {
     },
     /// Through a cloud marketplace account.
     Cloud {
-        /// The settlement method (a cloud provider id such as `aws`).
-        method: MethodId,
         /// The cloud account.
         account: CloudAccount,
+        /// The settlement method (a cloud provider id such as `aws`).
+        method: MethodId,
     },
 }
 

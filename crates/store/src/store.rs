@@ -520,7 +520,13 @@ impl BillingStore {
         let command_id = command.command_id.as_str();
         for (i, event) in events.into_iter().enumerate() {
             let sequence = cached.sequence + 1 + i as u64;
-            let payload = canonical(&serde_json::to_value(&event).map_err(encode_error)?);
+            // Event structs list their fields in byte order: this is canonical JSON already.
+            let payload = serde_json::to_string(&event).map_err(encode_error)?;
+            debug_assert_eq!(
+                Some(payload.as_str()),
+                serde_json::to_value(&event).ok().map(|v| canonical(&v)).as_deref(),
+                "the serialized event is not canonical JSON"
+            );
             let occurred = timestamp(event.occurred_at());
             // Canonical metadata: every value a string, keys in byte order.
             let mut without_hash = String::with_capacity(400);
