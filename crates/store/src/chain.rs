@@ -157,11 +157,16 @@ pub fn write_string_object(fields: &[(&str, &str)], out: &mut String) {
 
 /// SHA-256 of `bytes`, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex_digest(Sha256::digest(bytes).as_slice())
+}
+
+/// A 32-byte digest as 64 lowercase hex digits.
+pub fn hex_digest(digest: &[u8]) -> String {
     let mut hex_digits = [0u8; 64];
-    // 32 bytes always fit 64 hex digits, and hex digits are ASCII.
-    match hex::encode_to_slice(Sha256::digest(bytes), &mut hex_digits) {
+    // A 32-byte digest always fits 64 hex digits, and hex digits are ASCII.
+    match hex::encode_to_slice(digest, &mut hex_digits) {
         Ok(()) => String::from_utf8_lossy(&hex_digits).into_owned(),
-        Err(_) => hex::encode(Sha256::digest(bytes)),
+        Err(_) => hex::encode(digest),
     }
 }
 

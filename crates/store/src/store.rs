@@ -19,8 +19,10 @@ use billing_domain::{
 use lru::LruCache;
 use tokio::sync::oneshot;
 
+use sha2::{Digest, Sha256};
+
 use crate::chain::{
-    canonical, event_hash_of_canonical, sha256_hex, write_string_object, GENESIS_HASH,
+    canonical, event_hash_of_canonical, hex_digest, write_string_object, GENESIS_HASH,
 };
 use crate::db::{Append, AppendError, Backend, Db, NewRow, Row7, StoreOptions};
 use crate::error::StoreError;
@@ -101,13 +103,28 @@ impl std::fmt::Debug for BillingStore {
 }
 
 /// The hash of a command's content: which workspace, who, and what — not when, and not its id.
+///
+/// It is SHA-256 (lowercase hex) of the JSON of `[workspace, actor, action]` as `serde_json`
+/// writes these types — a stable form as long as the types keep their shape (like events).
 pub fn command_hash(workspace: &WorkspaceId, command: &WorkspaceCommand) -> String {
-    let value = serde_json::json!({
-        "workspace": workspace,
-        "actor": command.actor,
-        "action": command.action,
-    });
-    sha256_hex(canonical(&value).as_bytes())
+    let mut hasher = Sha256Writer(Sha256::new());
+    // Writing into a hasher cannot fail, and these types always serialize.
+    let _ = serde_json::to_writer(&mut hasher, &(workspace, &command.actor, &command.action));
+    hex_digest(hasher.0.finalize().as_slice())
+}
+
+/// Feeds `serde_json`'s output straight into a hasher, with no buffer in between.
+struct Sha256Writer(Sha256);
+
+impl std::io::Write for Sha256Writer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl BillingStore {
