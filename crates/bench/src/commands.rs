@@ -26,8 +26,9 @@ const METADATA: &str = r#"{"actor_id":"alice","actor_role":"owner","command_hash
 const WRITERS: usize = 8;
 
 /// (baseline, contender) pairs whose ratio the benchmark reports.
-const PAIRS: [(&str, &str); 4] = [
+const PAIRS: [(&str, &str); 5] = [
     ("raw_insert_seq", "store_seq"),
+    ("raw_insert_seq", "store_seq_1ev"),
     ("raw_insert_8", "store_8"),
     ("postgres_es_seq", "store_seq"),
     ("sqlite_raw_insert", "sqlite_store"),
@@ -88,6 +89,9 @@ struct Store {
     writers: usize,
     workspaces_per_writer: usize,
     prefix: &'static str,
+    /// How many commands of the flow to run per workspace: 3 (the documented flow, four events)
+    /// or 1 (only the request: one event per command).
+    steps: usize,
 }
 
 impl Contender for Store {
@@ -98,14 +102,15 @@ impl Contender for Store {
                 let store = self.store.clone();
                 let prefix = format!("{}{slice}-{writer}", self.prefix);
                 let n = self.workspaces_per_writer;
+                let steps = self.steps;
                 tasks.push(tokio::spawn(async move {
                     for w in 0..n {
                         let (id, commands) = flow(&prefix, w)?;
-                        for c in &commands {
+                        for c in commands.iter().take(steps) {
                             store.execute(&id, c).await.map_err(|e| e.to_string())?;
                         }
                     }
-                    Ok::<_, String>(n * 3)
+                    Ok::<_, String>(n * steps)
                 }));
             }
             let mut done = 0;
@@ -397,10 +402,21 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
             (
                 "store_seq",
                 Box::new(Store {
-                    store: pg_store_1,
+                    store: pg_store_1.clone(),
                     writers: 1,
                     workspaces_per_writer: seq_workspaces,
                     prefix: "s",
+                    steps: 3,
+                }),
+            ),
+            (
+                "store_seq_1ev",
+                Box::new(Store {
+                    store: pg_store_1.clone(),
+                    writers: 1,
+                    workspaces_per_writer: seq_workspaces * 3,
+                    prefix: "o",
+                    steps: 1,
                 }),
             ),
             (
@@ -414,6 +430,7 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
                     writers: WRITERS,
                     workspaces_per_writer: par_workspaces,
                     prefix: "p",
+                    steps: 3,
                 }),
             ),
             (
@@ -431,6 +448,7 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
                     writers: 1,
                     workspaces_per_writer: seq_workspaces,
                     prefix: "l",
+                    steps: 3,
                 }),
             ),
         ];
@@ -521,6 +539,7 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
         "vs_raw_insert_8": round3(ratio("store_8", "raw_insert_8")),
         "vs_postgres_es_seq": round3(ratio("store_seq", "postgres_es_seq")),
         "sqlite_vs_raw_insert": round3(ratio("sqlite_store", "sqlite_raw_insert")),
+        "single_event_vs_raw_insert_seq": round3(ratio("store_seq_1ev", "raw_insert_seq")),
         "postgres_es_vs_raw_insert_seq": round3(if rate("raw_insert_seq") > 0.0 { rate("postgres_es_seq") / rate("raw_insert_seq") } else { 0.0 }),
         "quick": quick,
     });
