@@ -541,7 +541,10 @@ impl BillingStore {
             let payload = serde_json::to_string(&event).map_err(encode_error)?;
             debug_assert_eq!(
                 Some(payload.as_str()),
-                serde_json::to_value(&event).ok().map(|v| canonical(&v)).as_deref(),
+                serde_json::to_value(&event)
+                    .ok()
+                    .map(|v| canonical(&v))
+                    .as_deref(),
                 "the serialized event is not canonical JSON"
             );
             let occurred = timestamp(event.occurred_at());
