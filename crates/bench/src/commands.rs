@@ -81,8 +81,16 @@ type Slice<'a> = Pin<Box<dyn Future<Output = Result<usize, String>> + 'a>>;
 
 /// One contender: runs a slice of work and reports how many operations it did.
 trait Contender {
+    /// Builds the inputs of slice `slice` (untimed: a host builds its commands anyway).
+    fn prepare(&mut self, slice: usize) -> Result<(), String> {
+        let _ = slice;
+        Ok(())
+    }
+    /// Runs slice `slice` (timed) and says how many operations it did.
     fn slice(&mut self, slice: usize) -> Slice<'_>;
 }
+
+type Inputs = Vec<Vec<(WorkspaceId, Vec<WorkspaceCommand>)>>;
 
 struct Store {
     store: Arc<BillingStore>,
@@ -92,25 +100,42 @@ struct Store {
     /// How many commands of the flow to run per workspace: 3 (the documented flow, four events)
     /// or 1 (only the request: one event per command).
     steps: usize,
+    /// Per writer, the workspaces and commands of the prepared slice.
+    inputs: Inputs,
 }
 
 impl Contender for Store {
-    fn slice(&mut self, slice: usize) -> Slice<'_> {
+    fn prepare(&mut self, slice: usize) -> Result<(), String> {
+        self.inputs = (0..self.writers)
+            .map(|writer| {
+                let prefix = format!("{}{slice}-{writer}", self.prefix);
+                (0..self.workspaces_per_writer)
+                    .map(|w| {
+                        flow(&prefix, w).map(|(id, mut commands)| {
+                            commands.truncate(self.steps);
+                            (id, commands)
+                        })
+                    })
+                    .collect::<Result<Vec<_>, String>>()
+            })
+            .collect::<Result<Inputs, String>>()?;
+        Ok(())
+    }
+
+    fn slice(&mut self, _slice: usize) -> Slice<'_> {
         Box::pin(async move {
             let mut tasks = Vec::new();
-            for writer in 0..self.writers {
+            for workspaces in std::mem::take(&mut self.inputs) {
                 let store = self.store.clone();
-                let prefix = format!("{}{slice}-{writer}", self.prefix);
-                let n = self.workspaces_per_writer;
-                let steps = self.steps;
                 tasks.push(tokio::spawn(async move {
-                    for w in 0..n {
-                        let (id, commands) = flow(&prefix, w)?;
-                        for c in commands.iter().take(steps) {
-                            store.execute(&id, c).await.map_err(|e| e.to_string())?;
+                    let mut done = 0;
+                    for (id, commands) in &workspaces {
+                        for c in commands {
+                            store.execute(id, c).await.map_err(|e| e.to_string())?;
+                            done += 1;
                         }
                     }
-                    Ok::<_, String>(n * steps)
+                    Ok::<_, String>(done)
                 }));
             }
             let mut done = 0;
@@ -170,21 +195,30 @@ struct PostgresEs {
         cqrs_es::persist::PersistedEventStore<postgres_es::PostgresEventRepository, Workspace>,
     >,
     workspaces: usize,
+    inputs: Vec<(WorkspaceId, Vec<WorkspaceCommand>)>,
 }
 
 impl Contender for PostgresEs {
-    fn slice(&mut self, slice: usize) -> Slice<'_> {
+    fn prepare(&mut self, slice: usize) -> Result<(), String> {
+        self.inputs = (0..self.workspaces)
+            .map(|w| flow(&format!("pges{slice}"), w))
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
+
+    fn slice(&mut self, _slice: usize) -> Slice<'_> {
         Box::pin(async move {
-            for w in 0..self.workspaces {
-                let (id, commands) = flow(&format!("pges{slice}"), w)?;
+            let mut done = 0;
+            for (id, commands) in std::mem::take(&mut self.inputs) {
                 for c in commands {
                     self.cqrs
                         .execute(id.as_str(), c)
                         .await
                         .map_err(|e| e.to_string())?;
+                    done += 1;
                 }
             }
-            Ok(self.workspaces * 3)
+            Ok(done)
         })
     }
 }
@@ -256,6 +290,7 @@ async fn postgres_es(url: &str, workspaces: usize) -> Result<PostgresEs, String>
     Ok(PostgresEs {
         cqrs: postgres_es::postgres_cqrs(pool, vec![], services()),
         workspaces,
+        inputs: Vec::new(),
     })
 }
 
@@ -407,6 +442,7 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
                     workspaces_per_writer: seq_workspaces,
                     prefix: "s",
                     steps: 3,
+                    inputs: Vec::new(),
                 }),
             ),
             (
@@ -417,6 +453,7 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
                     workspaces_per_writer: seq_workspaces * 3,
                     prefix: "o",
                     steps: 1,
+                    inputs: Vec::new(),
                 }),
             ),
             (
@@ -431,6 +468,7 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
                     workspaces_per_writer: par_workspaces,
                     prefix: "p",
                     steps: 3,
+                    inputs: Vec::new(),
                 }),
             ),
             (
@@ -449,11 +487,13 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
                     workspaces_per_writer: seq_workspaces,
                     prefix: "l",
                     steps: 3,
+                    inputs: Vec::new(),
                 }),
             ),
         ];
         // Warm up every contender (connections, prepared statements, caches) untimed.
         for (_, c) in contenders.iter_mut() {
+            c.prepare(1_000_000)?;
             c.slice(1_000_000).await?;
         }
         let index = |name: &str| contenders.iter().position(|(n, _)| *n == name);
@@ -470,6 +510,7 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
                 let mut rates = [0.0f64; 2];
                 for (side, i) in [(0, base), (1, other), (1, other), (0, base)] {
                     slice_no += 1;
+                    contenders[i].1.prepare(slice_no)?;
                     let cpu = cpu_seconds();
                     let start = Instant::now();
                     let ops = contenders[i].1.slice(slice_no).await?;
