@@ -1,2 +1,30 @@
-//! Adapters for workspace-billing: ports to outside systems and projections. Work in progress.
+//! Adapters for workspace-billing: what sits between the pure domain and store and the outside
+//! world.
+//!
+//! - [`views`] and [`view_store`]: the billing view and the audit trail (SPEC §6), stored in the
+//!   store's database, rebuilt from the log at any time; [`billing_view_at`] as of any instant.
+//! - [`Projector`]: keeps the views and the outbox up to date as commands commit, and catches up
+//!   from the log after any interruption.
+//! - [`outbox`]: the opening reminder e-mail, once per upgrade; [`LogMailer`] by default,
+//!   `outbox::smtp::SmtpMailer` with the `smtp` feature.
+//! - [`EmbeddedExpenseCenter`] and [`EmbeddedMarketplace`]: stand-ins for the outside systems,
+//!   in the same database.
+
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+mod expense_center;
+mod marketplace;
+pub mod outbox;
+mod projector;
+pub mod view_store;
+pub mod views;
+
+pub use error::AdapterError;
+pub use expense_center::EmbeddedExpenseCenter;
+pub use marketplace::EmbeddedMarketplace;
+pub use outbox::{deliver_pending, LogMailer, Mailer, OutboxMessage};
+pub use projector::{catch_up, Projector};
+pub use view_store::{RebuildReport, ViewUpdate};
+pub use views::{billing_view_at, AuditEntry, BillingView};

@@ -30,6 +30,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod chain;
 mod clock;
 pub mod db;
@@ -44,5 +45,7 @@ pub use db::{Backend, Db, SqliteDurability, StoreOptions};
 pub use error::StoreError;
 pub use export::{write_line, ImportReport};
 pub use record::{EventMetadata, StoredEvent, AGGREGATE_TYPE};
-pub use store::{command_hash, BillingStore, CommandOutcome, RetryPolicy};
+pub use store::{
+    command_hash, load_workspace, BillingStore, Commit, CommitListener, CommandOutcome, RetryPolicy,
+};
 pub use verify::{Finding, FindingCode, Summary, Verifier};

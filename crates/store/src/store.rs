@@ -39,6 +39,29 @@ pub struct CommandOutcome {
     pub replayed: bool,
 }
 
+/// A command the store just committed, as a [`CommitListener`] sees it.
+#[derive(Debug)]
+pub struct Commit<'a> {
+    /// The workspace.
+    pub workspace: &'a WorkspaceId,
+    /// Its state after the command.
+    pub state: &'a Workspace,
+    /// The events the command wrote.
+    pub events: &'a [StoredEvent],
+    /// The workspace's new head hash.
+    pub head: &'a str,
+}
+
+/// Hears about every command the store commits, right after the commit (projections, outboxes).
+///
+/// Called on the command path: it must not block; queue the work and return. A listener that
+/// misses a commit (a crash between commit and projection) catches up from the log: the store
+/// is the source of truth, listeners only follow it.
+pub trait CommitListener: Send + Sync {
+    /// A command was committed.
+    fn committed(&self, commit: &Commit<'_>);
+}
+
 /// How often and how patiently [`BillingStore::execute_with_retry`] retries conflicts.
 #[derive(Clone, Copy, Debug)]
 pub struct RetryPolicy {
@@ -90,6 +113,7 @@ struct Cached {
 pub struct BillingStore {
     db: Db,
     services: WorkspaceServices,
+    listener: Option<Arc<dyn CommitListener>>,
     cache: Mutex<LruCache<String, Arc<Cached>>>,
     group: GroupCommit,
 }
@@ -156,6 +180,7 @@ impl BillingStore {
         Self {
             db,
             services,
+            listener: None,
             cache: Mutex::new(LruCache::new(capacity)),
             group: GroupCommit {
                 active: std::sync::atomic::AtomicUsize::new(0),
@@ -177,6 +202,12 @@ impl BillingStore {
         let db = Db::new(Backend::Postgres(pool), &options);
         db.migrate().await?;
         Ok(Self::from_db(db, services, &options))
+    }
+
+    /// Tells `listener` about every command committed from now on.
+    pub fn with_listener(mut self, listener: Arc<dyn CommitListener>) -> Self {
+        self.listener = Some(listener);
+        self
     }
 
     /// The database.
@@ -292,11 +323,7 @@ impl BillingStore {
         &self,
         workspace: &WorkspaceId,
     ) -> Result<(Workspace, Vec<StoredEvent>), StoreError> {
-        let (rows, head) = self.db.load_stream(workspace.as_str()).await?;
-        let mut events = Vec::with_capacity(rows.len());
-        let (state, sequence, hash) = fold_rows(workspace.as_str(), &rows, |e| events.push(e))?;
-        check_head(workspace.as_str(), sequence, &hash, head.as_ref())?;
-        Ok((state, events))
+        load_workspace(&self.db, workspace).await
     }
 
     async fn current(
@@ -409,6 +436,14 @@ impl BillingStore {
                                 state = state.evolve(&e.event)?;
                             }
                             let sequence = stored.last().map_or(cached.sequence, |e| e.sequence);
+                            if let Some(listener) = &self.listener {
+                                listener.committed(&Commit {
+                                    workspace,
+                                    state: &state,
+                                    events: &stored,
+                                    head: &head,
+                                });
+                            }
                             self.cache_put(
                                 workspace.as_str(),
                                 Cached {
@@ -625,6 +660,21 @@ fn encode_error(e: serde_json::Error) -> StoreError {
         workspace: String::new(),
         detail: format!("an event could not be encoded: {e}"),
     }
+}
+
+/// Loads and verifies one workspace's stream from `db` (see [`BillingStore::load`]).
+///
+/// # Errors
+/// [`StoreError::Integrity`] naming the first problem; [`StoreError::Database`].
+pub async fn load_workspace(
+    db: &Db,
+    workspace: &WorkspaceId,
+) -> Result<(Workspace, Vec<StoredEvent>), StoreError> {
+    let (rows, head) = db.load_stream(workspace.as_str()).await?;
+    let mut events = Vec::with_capacity(rows.len());
+    let (state, sequence, hash) = fold_rows(workspace.as_str(), &rows, |e| events.push(e))?;
+    check_head(workspace.as_str(), sequence, &hash, head.as_ref())?;
+    Ok((state, events))
 }
 
 /// Decodes a stored row, checking its own hash.

@@ -1,0 +1,43 @@
+//! The adapters' one error type.
+
+use billing_store::StoreError;
+use thiserror::Error;
+
+/// Why an adapter operation did not happen.
+///
+/// - [`AdapterError::Store`] wraps the store's errors (see `StoreError` for how to handle them).
+/// - [`AdapterError::Database`]: the view, outbox or directory tables could not be read or
+///   written; retry later (projections catch up from the log).
+/// - [`AdapterError::Shortfall`]: a rebuild read fewer events than the store holds; nothing was
+///   swapped in. Retry; if it persists, audit the store.
+/// - [`AdapterError::Delivery`]: an e-mail could not be delivered; it stays in the outbox and is
+///   retried.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum AdapterError {
+    /// A store error.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A database error on the adapters' tables.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A rebuild read fewer events than the store holds.
+    #[error("rebuild read {read} events but the store holds {expected}; the old views stay in place")]
+    Shortfall {
+        /// Events read.
+        read: u64,
+        /// Events the store holds.
+        expected: u64,
+    },
+    /// A history that does not fold (only a corrupt store has one).
+    #[error("workspace {workspace}: {detail}")]
+    Integrity {
+        /// The workspace.
+        workspace: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// An e-mail could not be delivered.
+    #[error("delivery failed: {0}")]
+    Delivery(String),
+}

@@ -1,0 +1,67 @@
+//! The embedded cloud marketplaces: subscriptions in the store's own database
+//! (`cloud_subscriptions`). A host with real marketplaces implements
+//! `billing_domain::CloudMarketplace` instead.
+
+use async_trait::async_trait;
+use billing_domain::{CloudAccount, CloudMarketplace, DomainError, MethodId};
+use billing_store::{Backend, Db};
+use chrono::{SecondsFormat, Utc};
+
+use crate::error::AdapterError;
+use crate::view_store::on_pool;
+
+/// The embedded marketplace subscriptions.
+#[derive(Clone, Debug)]
+pub struct EmbeddedMarketplace {
+    db: Db,
+}
+
+impl EmbeddedMarketplace {
+    /// The subscriptions in `db` (tables from the store's migrations).
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// Starts (`true`) or ends (`false`) a subscription.
+    ///
+    /// # Errors
+    /// [`AdapterError::Database`].
+    pub async fn set(&self, method: &MethodId, account: &CloudAccount, active: bool) -> Result<(), AdapterError> {
+        let now = Utc::now().to_rfc3339_opts(SecondsFormat::AutoSi, true);
+        let instance = account.instance_id.as_ref().map_or("", |i| i.as_str());
+        on_pool!(self.db, |pool| sqlx::query(
+            "INSERT INTO cloud_subscriptions (method, account_id, instance_id, active, changed_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (method, account_id, instance_id) \
+             DO UPDATE SET active = excluded.active, changed_at = excluded.changed_at"
+        )
+        .bind(method.as_str())
+        .bind(account.account_id.as_str())
+        .bind(instance)
+        .bind(active)
+        .bind(&now)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CloudMarketplace for EmbeddedMarketplace {
+    async fn is_subscribed(&self, method: &MethodId, account: &CloudAccount) -> Result<bool, DomainError> {
+        let instance = account.instance_id.as_ref().map_or("", |i| i.as_str());
+        let row: Option<(bool,)> = on_pool!(self.db, |pool| sqlx::query_as(
+            "SELECT active FROM cloud_subscriptions WHERE method = $1 AND account_id = $2 AND instance_id = $3"
+        )
+        .bind(method.as_str())
+        .bind(account.account_id.as_str())
+        .bind(instance)
+        .fetch_optional(pool)
+        .await
+        .map_err(|e| DomainError::PortUnavailable {
+            port: "cloud marketplace",
+            reason: e.to_string(),
+        })?);
+        Ok(row.is_some_and(|r| r.0))
+    }
+}

@@ -1,0 +1,300 @@
+//! The opening reminder e-mail: recorded once per upgrade in the `email_outbox` table (its primary
+//! key allows one per workspace), only after the upgrade's events are stored, and delivered by a
+//! [`Mailer`] until it is marked sent.
+//!
+//! The outbox row is written by the projector after the commit, or by a catch-up from the log if
+//! the process died first — so the reminder is never lost. Delivery marks the row sent after the
+//! mailer accepted it; a crash between the two delivers the same message again, with the same
+//! `Message-ID` (`<opening-reminder.WORKSPACE.SEQUENCE@workspace-billing>`), so the receiving side
+//! can recognise it.
+
+use async_trait::async_trait;
+use billing_store::record::decode;
+use billing_store::{Backend, Db};
+use serde::Serialize;
+
+use crate::error::AdapterError;
+use crate::view_store::{on_pool, outbox_row, OutboxRow};
+
+/// A message waiting in (or sent from) the outbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OutboxMessage {
+    /// The workspace.
+    pub workspace_id: String,
+    /// The kind (`opening-reminder`).
+    pub kind: String,
+    /// The sequence of the event it is about.
+    pub sequence: i64,
+    /// The Expense Center user name it goes to.
+    pub user_name: String,
+    /// Subject line.
+    pub subject: String,
+    /// Text body.
+    pub body: String,
+    /// When it was recorded.
+    pub created_at: String,
+    /// When it was sent, if it was.
+    pub sent_at: Option<String>,
+    /// Delivery attempts so far.
+    pub attempts: i64,
+}
+
+impl OutboxMessage {
+    /// The message's stable `Message-ID`, the same on every delivery attempt.
+    pub fn message_id(&self) -> String {
+        format!(
+            "<{}.{}.{}@workspace-billing>",
+            self.kind, self.workspace_id, self.sequence
+        )
+    }
+}
+
+/// Delivers outbox messages. Implement it for the host's real e-mail.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Delivers one message.
+    ///
+    /// # Errors
+    /// [`AdapterError::Delivery`]; the message stays in the outbox and is retried.
+    async fn deliver(&self, message: &OutboxMessage) -> Result<(), AdapterError>;
+}
+
+/// The default delivery: the message stays in the database outbox (as sent) and a log line
+/// records it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LogMailer;
+
+#[async_trait]
+impl Mailer for LogMailer {
+    async fn deliver(&self, message: &OutboxMessage) -> Result<(), AdapterError> {
+        tracing::info!(
+            workspace = %message.workspace_id,
+            to = %message.user_name,
+            message_id = %message.message_id(),
+            "opening reminder: {}",
+            message.subject
+        );
+        Ok(())
+    }
+}
+
+type OutboxDbRow = (
+    String,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+);
+
+const OUTBOX_COLUMNS: &str =
+    "workspace_id, kind, sequence, user_name, subject, body, created_at, sent_at, attempts";
+
+fn message(r: OutboxDbRow) -> OutboxMessage {
+    OutboxMessage {
+        workspace_id: r.0,
+        kind: r.1,
+        sequence: r.2,
+        user_name: r.3,
+        subject: r.4,
+        body: r.5,
+        created_at: r.6,
+        sent_at: r.7,
+        attempts: r.8,
+    }
+}
+
+/// Every outbox message, ordered by workspace.
+///
+/// # Errors
+/// [`AdapterError::Database`].
+pub async fn outbox(db: &Db) -> Result<Vec<OutboxMessage>, AdapterError> {
+    let sql = format!("SELECT {OUTBOX_COLUMNS} FROM email_outbox ORDER BY workspace_id, kind");
+    let rows: Vec<OutboxDbRow> = on_pool!(db, |pool| sqlx::query_as(&sql).fetch_all(pool).await?);
+    Ok(rows.into_iter().map(message).collect())
+}
+
+/// What a delivery run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DeliveryReport {
+    /// Messages delivered and marked sent.
+    pub sent: u64,
+    /// Messages whose delivery failed (left for the next run).
+    pub failed: u64,
+}
+
+/// Delivers every unsent message through `mailer` and marks each sent once delivered.
+///
+/// # Errors
+/// [`AdapterError::Database`] reading or marking the outbox; a failed delivery is counted in
+/// the report and recorded on the row, not returned.
+pub async fn deliver_pending(db: &Db, mailer: &dyn Mailer, now: &str) -> Result<DeliveryReport, AdapterError> {
+    let sql = format!(
+        "SELECT {OUTBOX_COLUMNS} FROM email_outbox WHERE sent_at IS NULL ORDER BY workspace_id, kind"
+    );
+    let pending: Vec<OutboxDbRow> = on_pool!(db, |pool| sqlx::query_as(&sql).fetch_all(pool).await?);
+    let mut report = DeliveryReport::default();
+    for row in pending {
+        let message = message(row);
+        let outcome = mailer.deliver(&message).await;
+        // On success $1 is the sending time, on failure the error: one statement shape each.
+        let (sql, value) = match &outcome {
+            Ok(()) => (
+                "UPDATE email_outbox SET sent_at = $1, attempts = attempts + 1, last_error = NULL \
+                 WHERE workspace_id = $2 AND kind = $3 AND sent_at IS NULL",
+                now.to_owned(),
+            ),
+            Err(e) => (
+                "UPDATE email_outbox SET attempts = attempts + 1, last_error = $1 \
+                 WHERE workspace_id = $2 AND kind = $3 AND sent_at IS NULL",
+                e.to_string(),
+            ),
+        };
+        on_pool!(db, |pool| sqlx::query(sql)
+            .bind(&value)
+            .bind(&message.workspace_id)
+            .bind(&message.kind)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        match outcome {
+            Ok(()) => report.sent += 1,
+            Err(e) => {
+                tracing::warn!(workspace = %message.workspace_id, "opening reminder not delivered: {e}");
+                report.failed += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Records the opening reminder of every upgrade in the log that the outbox lacks (a catch-up
+/// after a crash between commit and projection, or after a rebuild). Returns how many it added.
+///
+/// # Errors
+/// [`AdapterError::Database`]; [`AdapterError::Integrity`] for a stored upgrade that does not
+/// decode.
+pub async fn ensure_outbox(db: &Db, now: &str) -> Result<u64, AdapterError> {
+    let select = match db.backend() {
+        Backend::Postgres(_) => {
+            "SELECT e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version, \
+             e.payload::text, e.metadata::text FROM events e \
+             LEFT JOIN email_outbox o ON o.workspace_id = e.aggregate_id AND o.kind = 'opening-reminder' \
+             WHERE e.event_type = 'PlanUpgraded' AND o.workspace_id IS NULL"
+        }
+        Backend::Sqlite(_) => {
+            "SELECT e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version, \
+             e.payload, e.metadata FROM events e \
+             LEFT JOIN email_outbox o ON o.workspace_id = e.aggregate_id AND o.kind = 'opening-reminder' \
+             WHERE e.event_type = 'PlanUpgraded' AND o.workspace_id IS NULL"
+        }
+    };
+    let missing: Vec<(String, String, i64, String, String, String, String)> =
+        on_pool!(db, |pool| sqlx::query_as(select).fetch_all(pool).await?);
+    let mut rows: Vec<OutboxRow> = Vec::new();
+    for (aggregate_type, workspace, sequence, event_type, version, payload, metadata) in missing {
+        let decoded = decode(
+            &aggregate_type,
+            &workspace,
+            u64::try_from(sequence).unwrap_or(0),
+            &event_type,
+            &version,
+            &payload,
+            &metadata,
+        )
+        .map_err(|e| AdapterError::Integrity {
+            workspace: workspace.clone(),
+            detail: format!("sequence {sequence}: {e}"),
+        })?;
+        rows.extend(outbox_row(&workspace, &decoded.stored, now));
+    }
+    let added = rows.len() as u64;
+    for o in rows {
+        on_pool!(db, |pool| sqlx::query(
+            "INSERT INTO email_outbox (workspace_id, kind, sequence, user_name, subject, body, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (workspace_id, kind) DO NOTHING",
+        )
+        .bind(&o.workspace_id)
+        .bind(&o.kind)
+        .bind(o.sequence)
+        .bind(&o.user_name)
+        .bind(&o.subject)
+        .bind(&o.body)
+        .bind(&o.created_at)
+        .execute(pool)
+        .await?
+        .rows_affected());
+    }
+    Ok(added)
+}
+
+/// Delivery over SMTP (cargo feature `smtp`), through lettre.
+#[cfg(feature = "smtp")]
+pub mod smtp {
+    use async_trait::async_trait;
+    use lettre::message::header::ContentType;
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+    use super::{Mailer, OutboxMessage};
+    use crate::error::AdapterError;
+
+    /// Resolves an Expense Center user name to an e-mail address.
+    pub type AddressBook = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+    /// Sends outbox messages through an SMTP relay.
+    pub struct SmtpMailer {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        from: String,
+        address_book: Box<AddressBook>,
+    }
+
+    impl std::fmt::Debug for SmtpMailer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("SmtpMailer").field("from", &self.from).finish_non_exhaustive()
+        }
+    }
+
+    impl SmtpMailer {
+        /// A mailer sending from `from` through the relay at `host:port` (no TLS: a local relay
+        /// or sink), resolving recipients with `address_book`.
+        pub fn unencrypted(
+            host: &str,
+            port: u16,
+            from: &str,
+            address_book: Box<AddressBook>,
+        ) -> Self {
+            Self {
+                transport: AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+                    .port(port)
+                    .build(),
+                from: from.to_owned(),
+                address_book,
+            }
+        }
+    }
+
+    #[async_trait]
+    impl Mailer for SmtpMailer {
+        async fn deliver(&self, message: &OutboxMessage) -> Result<(), AdapterError> {
+            let to = (self.address_book)(&message.user_name).ok_or_else(|| {
+                AdapterError::Delivery(format!("no e-mail address for {}", message.user_name))
+            })?;
+            let email = Message::builder()
+                .from(self.from.parse().map_err(|e| AdapterError::Delivery(format!("from: {e}")))?)
+                .to(to.parse().map_err(|e| AdapterError::Delivery(format!("to {to}: {e}")))?)
+                .message_id(Some(message.message_id()))
+                .subject(&message.subject)
+                .header(ContentType::TEXT_PLAIN)
+                .body(message.body.clone())
+                .map_err(|e| AdapterError::Delivery(e.to_string()))?;
+            self.transport
+                .send(email)
+                .await
+                .map_err(|e| AdapterError::Delivery(e.to_string()))?;
+            Ok(())
+        }
+    }
+}
