@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod embedded;
 mod error;
 mod expense_center;
 mod marketplace;
@@ -21,6 +22,7 @@ mod projector;
 pub mod view_store;
 pub mod views;
 
+pub use embedded::Embedded;
 pub use error::AdapterError;
 pub use expense_center::EmbeddedExpenseCenter;
 pub use marketplace::EmbeddedMarketplace;
