@@ -1,0 +1,2 @@
+//! The `billing` CLI (being built).
+fn main() {}
