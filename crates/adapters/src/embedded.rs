@@ -58,9 +58,8 @@ impl Embedded {
             clock,
         };
         let projector = Projector::start(db.clone());
-        let store = Arc::new(
-            BillingStore::from_db(db, services, options).with_listener(projector.clone()),
-        );
+        let store =
+            Arc::new(BillingStore::from_db(db, services, options).with_listener(projector.clone()));
         Self {
             store,
             projector,

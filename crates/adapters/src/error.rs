@@ -22,7 +22,9 @@ pub enum AdapterError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     /// A rebuild read fewer events than the store holds.
-    #[error("rebuild read {read} events but the store holds {expected}; the old views stay in place")]
+    #[error(
+        "rebuild read {read} events but the store holds {expected}; the old views stay in place"
+    )]
     Shortfall {
         /// Events read.
         read: u64,

@@ -3,7 +3,9 @@
 //! A host with a real Expense Center implements `billing_domain::ExpenseCenter` instead.
 
 use async_trait::async_trait;
-use billing_domain::{DomainError, Email, ExpenseCenter, ExpenseCenterAccount, ExternalId, Registration, UserName};
+use billing_domain::{
+    DomainError, Email, ExpenseCenter, ExpenseCenterAccount, ExternalId, Registration, UserName,
+};
 use billing_store::{Backend, Db};
 use chrono::{SecondsFormat, Utc};
 use sha2_free_id::account_id_for;
@@ -49,7 +51,11 @@ impl EmbeddedExpenseCenter {
     ///
     /// # Errors
     /// [`AdapterError::Database`]; returns `Ok(Registration::Taken)` when the name is taken.
-    pub async fn register(&self, user_name: &UserName, email: &Email) -> Result<Registration, AdapterError> {
+    pub async fn register(
+        &self,
+        user_name: &UserName,
+        email: &Email,
+    ) -> Result<Registration, AdapterError> {
         self.insert(user_name, email, None).await
     }
 
@@ -77,7 +83,8 @@ impl EmbeddedExpenseCenter {
             return Ok(Registration::Taken);
         };
         let now = Utc::now().to_rfc3339_opts(SecondsFormat::AutoSi, true);
-        let inserted = on_pool!(self.db, |pool| sqlx::query(
+        let inserted = on_pool!(self.db, |pool| {
+            sqlx::query(
             "INSERT INTO expense_center_accounts (user_name, account_id, email, request_id, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
         )
@@ -88,7 +95,8 @@ impl EmbeddedExpenseCenter {
         .bind(&now)
         .execute(pool)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         if inserted == 1 {
             return Ok(Registration::Registered(ExpenseCenterAccount {
                 user_name: user_name.clone(),
@@ -120,7 +128,10 @@ impl EmbeddedExpenseCenter {
 
 #[async_trait]
 impl ExpenseCenter for EmbeddedExpenseCenter {
-    async fn find_account(&self, user_name: &UserName) -> Result<Option<ExpenseCenterAccount>, DomainError> {
+    async fn find_account(
+        &self,
+        user_name: &UserName,
+    ) -> Result<Option<ExpenseCenterAccount>, DomainError> {
         let row: Option<(String,)> = on_pool!(self.db, |pool| sqlx::query_as(
             "SELECT account_id FROM expense_center_accounts WHERE user_name = $1"
         )
@@ -143,6 +154,8 @@ impl ExpenseCenter for EmbeddedExpenseCenter {
         email: &Email,
         request_id: &ExternalId,
     ) -> Result<Registration, DomainError> {
-        self.insert(user_name, email, Some(request_id)).await.map_err(port_error)
+        self.insert(user_name, email, Some(request_id))
+            .await
+            .map_err(port_error)
     }
 }

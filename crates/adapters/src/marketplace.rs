@@ -26,10 +26,16 @@ impl EmbeddedMarketplace {
     ///
     /// # Errors
     /// [`AdapterError::Database`].
-    pub async fn set(&self, method: &MethodId, account: &CloudAccount, active: bool) -> Result<(), AdapterError> {
+    pub async fn set(
+        &self,
+        method: &MethodId,
+        account: &CloudAccount,
+        active: bool,
+    ) -> Result<(), AdapterError> {
         let now = Utc::now().to_rfc3339_opts(SecondsFormat::AutoSi, true);
         let instance = account.instance_id.as_ref().map_or("", |i| i.as_str());
-        on_pool!(self.db, |pool| sqlx::query(
+        on_pool!(self.db, |pool| {
+            sqlx::query(
             "INSERT INTO cloud_subscriptions (method, account_id, instance_id, active, changed_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (method, account_id, instance_id) \
              DO UPDATE SET active = excluded.active, changed_at = excluded.changed_at"
@@ -41,16 +47,22 @@ impl EmbeddedMarketplace {
         .bind(&now)
         .execute(pool)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         Ok(())
     }
 }
 
 #[async_trait]
 impl CloudMarketplace for EmbeddedMarketplace {
-    async fn is_subscribed(&self, method: &MethodId, account: &CloudAccount) -> Result<bool, DomainError> {
+    async fn is_subscribed(
+        &self,
+        method: &MethodId,
+        account: &CloudAccount,
+    ) -> Result<bool, DomainError> {
         let instance = account.instance_id.as_ref().map_or("", |i| i.as_str());
-        let row: Option<(bool,)> = on_pool!(self.db, |pool| sqlx::query_as(
+        let row: Option<(bool,)> = on_pool!(self.db, |pool| {
+            sqlx::query_as(
             "SELECT active FROM cloud_subscriptions WHERE method = $1 AND account_id = $2 AND instance_id = $3"
         )
         .bind(method.as_str())
@@ -61,7 +73,8 @@ impl CloudMarketplace for EmbeddedMarketplace {
         .map_err(|e| DomainError::PortUnavailable {
             port: "cloud marketplace",
             reason: e.to_string(),
-        })?);
+        })?
+        });
         Ok(row.is_some_and(|r| r.0))
     }
 }

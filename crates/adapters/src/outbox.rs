@@ -131,11 +131,16 @@ pub struct DeliveryReport {
 /// # Errors
 /// [`AdapterError::Database`] reading or marking the outbox; a failed delivery is counted in
 /// the report and recorded on the row, not returned.
-pub async fn deliver_pending(db: &Db, mailer: &dyn Mailer, now: &str) -> Result<DeliveryReport, AdapterError> {
+pub async fn deliver_pending(
+    db: &Db,
+    mailer: &dyn Mailer,
+    now: &str,
+) -> Result<DeliveryReport, AdapterError> {
     let sql = format!(
         "SELECT {OUTBOX_COLUMNS} FROM email_outbox WHERE sent_at IS NULL ORDER BY workspace_id, kind"
     );
-    let pending: Vec<OutboxDbRow> = on_pool!(db, |pool| sqlx::query_as(&sql).fetch_all(pool).await?);
+    let pending: Vec<OutboxDbRow> =
+        on_pool!(db, |pool| sqlx::query_as(&sql).fetch_all(pool).await?);
     let mut report = DeliveryReport::default();
     for row in pending {
         let message = message(row);
@@ -213,7 +218,8 @@ pub async fn ensure_outbox(db: &Db, now: &str) -> Result<u64, AdapterError> {
     }
     let added = rows.len() as u64;
     for o in rows {
-        on_pool!(db, |pool| sqlx::query(
+        on_pool!(db, |pool| {
+            sqlx::query(
             "INSERT INTO email_outbox (workspace_id, kind, sequence, user_name, subject, body, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (workspace_id, kind) DO NOTHING",
         )
@@ -226,7 +232,8 @@ pub async fn ensure_outbox(db: &Db, now: &str) -> Result<u64, AdapterError> {
         .bind(&o.created_at)
         .execute(pool)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
     }
     Ok(added)
 }
@@ -253,7 +260,9 @@ pub mod smtp {
 
     impl std::fmt::Debug for SmtpMailer {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("SmtpMailer").field("from", &self.from).finish_non_exhaustive()
+            f.debug_struct("SmtpMailer")
+                .field("from", &self.from)
+                .finish_non_exhaustive()
         }
     }
 
@@ -283,8 +292,14 @@ pub mod smtp {
                 AdapterError::Delivery(format!("no e-mail address for {}", message.user_name))
             })?;
             let email = Message::builder()
-                .from(self.from.parse().map_err(|e| AdapterError::Delivery(format!("from: {e}")))?)
-                .to(to.parse().map_err(|e| AdapterError::Delivery(format!("to {to}: {e}")))?)
+                .from(
+                    self.from
+                        .parse()
+                        .map_err(|e| AdapterError::Delivery(format!("from: {e}")))?,
+                )
+                .to(to
+                    .parse()
+                    .map_err(|e| AdapterError::Delivery(format!("to {to}: {e}")))?)
                 .message_id(Some(message.message_id()))
                 .subject(&message.subject)
                 .header(ContentType::TEXT_PLAIN)

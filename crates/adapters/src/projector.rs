@@ -107,7 +107,12 @@ impl Projector {
 
 impl CommitListener for Projector {
     fn committed(&self, commit: &Commit<'_>) {
-        let update = view_store::update_for(commit.workspace.as_str(), commit.state, commit.events, &now());
+        let update = view_store::update_for(
+            commit.workspace.as_str(),
+            commit.state,
+            commit.events,
+            &now(),
+        );
         let Some(update) = update else { return };
         if self.queue.try_send(Msg::Update(Box::new(update))).is_err() {
             // Full or stopped: the log still has it; catch up later.

@@ -64,7 +64,8 @@ const UPSERT_VIEW: &str = "INSERT INTO billing_view (workspace_id, plan, upgrade
     last_sequence = excluded.last_sequence, head_hash = excluded.head_hash \
     WHERE billing_view.last_sequence < excluded.last_sequence";
 
-const INSERT_TRAIL: &str = "INSERT INTO audit_trail (workspace_id, sequence, event_type, actor_id, \
+const INSERT_TRAIL: &str =
+    "INSERT INTO audit_trail (workspace_id, sequence, event_type, actor_id, \
     actor_role, occurred_at, description) VALUES ($1, $2, $3, $4, $5, $6, $7) \
     ON CONFLICT (workspace_id, sequence) DO NOTHING";
 
@@ -203,7 +204,10 @@ pub async fn audit_trail(db: &Db, workspace: &str) -> Result<Vec<AuditEntry>, Ad
     let sql = "SELECT workspace_id, sequence, event_type, actor_id, actor_role, occurred_at, description \
                FROM audit_trail WHERE workspace_id = $1 ORDER BY sequence";
     let rows: Vec<(String, i64, String, String, String, String, String)> =
-        on_pool!(db, |pool| sqlx::query_as(sql).bind(workspace).fetch_all(pool).await?);
+        on_pool!(db, |pool| sqlx::query_as(sql)
+            .bind(workspace)
+            .fetch_all(pool)
+            .await?);
     Ok(rows
         .into_iter()
         .map(|r| AuditEntry {
@@ -228,8 +232,10 @@ pub async fn lagging_workspaces(db: &Db, limit: i64) -> Result<Vec<String>, Adap
                LEFT JOIN billing_view v ON v.workspace_id = h.aggregate_id \
                WHERE h.aggregate_type = 'workspace' AND (v.last_sequence IS NULL OR v.last_sequence < h.sequence) \
                ORDER BY h.aggregate_id LIMIT $1";
-    let rows: Vec<(String,)> =
-        on_pool!(db, |pool| sqlx::query_as(sql).bind(limit).fetch_all(pool).await?);
+    let rows: Vec<(String,)> = on_pool!(db, |pool| sqlx::query_as(sql)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?);
     Ok(rows.into_iter().map(|r| r.0).collect())
 }
 
@@ -304,12 +310,17 @@ const BATCH: usize = 2_000;
 /// # Errors
 /// [`AdapterError::Shortfall`], [`AdapterError::Integrity`] (a stream that does not fold),
 /// [`AdapterError::Database`] / [`AdapterError::Store`].
-pub async fn rebuild(db: &Db, mut progress: impl FnMut(u64)) -> Result<RebuildReport, AdapterError> {
+pub async fn rebuild(
+    db: &Db,
+    mut progress: impl FnMut(u64),
+) -> Result<RebuildReport, AdapterError> {
     let expected = db.count_events().await?;
     on_pool!(db, |pool| {
-        sqlx::raw_sql("DROP TABLE IF EXISTS billing_view_next; DROP TABLE IF EXISTS audit_trail_next;")
-            .execute(pool)
-            .await?;
+        sqlx::raw_sql(
+            "DROP TABLE IF EXISTS billing_view_next; DROP TABLE IF EXISTS audit_trail_next;",
+        )
+        .execute(pool)
+        .await?;
     });
     match db.backend() {
         Backend::Postgres(pool) => {
@@ -349,7 +360,10 @@ pub async fn rebuild(db: &Db, mut progress: impl FnMut(u64)) -> Result<RebuildRe
 
 async fn drop_next(db: &Db) {
     let drop = "DROP TABLE IF EXISTS billing_view_next; DROP TABLE IF EXISTS audit_trail_next;";
-    let result = on_pool!(db, |pool| sqlx::raw_sql(drop).execute(pool).await.map(|_| ()));
+    let result = on_pool!(db, |pool| sqlx::raw_sql(drop)
+        .execute(pool)
+        .await
+        .map(|_| ()));
     if let Err(e) = result {
         tracing::warn!("could not drop the unfinished rebuild tables: {e}");
     }
@@ -386,11 +400,19 @@ async fn fill_next(db: &Db, progress: &mut impl FnMut(u64)) -> Result<RebuildRep
                 views.push(BillingView::from_state(&ws, &state, seq, &head));
                 report.workspaces += 1;
             }
-            current = Some((row.aggregate_id.clone(), Workspace::default(), 0, String::new()));
+            current = Some((
+                row.aggregate_id.clone(),
+                Workspace::default(),
+                0,
+                String::new(),
+            ));
         }
         if let Some((ws, state, seq, head)) = current.as_mut() {
             if stored.sequence != *seq + 1 {
-                return Err(integrity(ws, format!("sequence {} after {seq}", stored.sequence)));
+                return Err(integrity(
+                    ws,
+                    format!("sequence {} after {seq}", stored.sequence),
+                ));
             }
             *state = state
                 .evolve(&stored.event)
@@ -415,7 +437,11 @@ async fn fill_next(db: &Db, progress: &mut impl FnMut(u64)) -> Result<RebuildRep
     Ok(report)
 }
 
-async fn write_next(db: &Db, views: &[BillingView], trail: &[AuditEntry]) -> Result<(), AdapterError> {
+async fn write_next(
+    db: &Db,
+    views: &[BillingView],
+    trail: &[AuditEntry],
+) -> Result<(), AdapterError> {
     match db.backend() {
         Backend::Postgres(pool) => {
             let mut tx = pool.begin().await?;
@@ -519,7 +545,11 @@ async fn write_next(db: &Db, views: &[BillingView], trail: &[AuditEntry]) -> Res
 ///
 /// # Errors
 /// As [`billing_store::load_workspace`].
-pub async fn catch_up_update(db: &Db, workspace: &str, now: &str) -> Result<Option<ViewUpdate>, AdapterError> {
+pub async fn catch_up_update(
+    db: &Db,
+    workspace: &str,
+    now: &str,
+) -> Result<Option<ViewUpdate>, AdapterError> {
     let id = WorkspaceId::parse(workspace).map_err(|e| AdapterError::Integrity {
         workspace: workspace.to_owned(),
         detail: e.to_string(),

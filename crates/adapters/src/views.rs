@@ -68,7 +68,8 @@ impl BillingView {
             user_name: state.bound_account().map(|a| a.user_name.to_string()),
             settlement_method: settlement.map(|s| s.method().to_string()),
             cloud_account_id: cloud.map(|(_, a)| a.account_id.to_string()),
-            cloud_instance_id: cloud.and_then(|(_, a)| a.instance_id.as_ref().map(ToString::to_string)),
+            cloud_instance_id: cloud
+                .and_then(|(_, a)| a.instance_id.as_ref().map(ToString::to_string)),
             agreement_version: state.agreement_version().map(ToString::to_string),
             upgraded_at: state.upgraded_at().map(ts),
             data_visible_from: state.data_visible_from().map(ts),
@@ -153,7 +154,10 @@ pub fn billing_view_at(
 }
 
 /// The opening reminder for a `PlanUpgraded` event (subject and body).
-pub fn opening_reminder(workspace_id: &str, event: &WorkspaceEvent) -> Option<(String, String, String)> {
+pub fn opening_reminder(
+    workspace_id: &str,
+    event: &WorkspaceEvent,
+) -> Option<(String, String, String)> {
     let WorkspaceEvent::PlanUpgraded(up) = event else {
         return None;
     };

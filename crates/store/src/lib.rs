@@ -46,6 +46,6 @@ pub use error::StoreError;
 pub use export::{write_line, ImportReport};
 pub use record::{EventMetadata, StoredEvent, AGGREGATE_TYPE};
 pub use store::{
-    command_hash, load_workspace, BillingStore, Commit, CommitListener, CommandOutcome, RetryPolicy,
+    command_hash, load_workspace, BillingStore, CommandOutcome, Commit, CommitListener, RetryPolicy,
 };
 pub use verify::{Finding, FindingCode, Summary, Verifier};

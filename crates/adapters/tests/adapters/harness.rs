@@ -1,0 +1,199 @@
+use std::sync::Arc;
+
+use billing_adapters::Embedded;
+use billing_domain::memory::ManualClock;
+use billing_domain::*;
+use billing_store::{Backend, Db, RetryPolicy, StoreOptions};
+use chrono::{DateTime, Utc};
+
+pub enum TestDb {
+    Sqlite {
+        url: String,
+        _dir: tempfile::TempDir,
+    },
+    Postgres(sqlx::PgPool),
+}
+
+pub struct Harness {
+    pub db: TestDb,
+    pub clock: Arc<ManualClock>,
+    pub billing: Embedded,
+}
+
+pub fn t(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+impl Harness {
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("billing.db").display());
+        let clock = Arc::new(ManualClock::new(t("2026-11-27T09:00:00Z")));
+        let billing = Embedded::open_with(
+            &url,
+            StoreOptions::default(),
+            SitePolicy::builtin(),
+            clock.clone(),
+        )
+        .await
+        .unwrap();
+        Self {
+            db: TestDb::Sqlite { url, _dir: dir },
+            clock,
+            billing,
+        }
+    }
+
+    pub async fn postgres(pool: sqlx::PgPool) -> Self {
+        let clock = Arc::new(ManualClock::new(t("2026-11-27T09:00:00Z")));
+        let options = StoreOptions::default();
+        let db = Db::new(Backend::Postgres(pool.clone()), &options);
+        db.migrate().await.unwrap();
+        let billing = Embedded::over(db, &options, SitePolicy::builtin(), clock.clone());
+        Self {
+            db: TestDb::Postgres(pool),
+            clock,
+            billing,
+        }
+    }
+
+    /// Another process on the same database: its own store, projector and cache.
+    pub async fn reopen(&self) -> Embedded {
+        match &self.db {
+            TestDb::Sqlite { url, .. } => Embedded::open_with(
+                url,
+                StoreOptions::default(),
+                SitePolicy::builtin(),
+                self.clock.clone(),
+            )
+            .await
+            .unwrap(),
+            TestDb::Postgres(pool) => {
+                let options = StoreOptions::default();
+                Embedded::over(
+                    Db::new(Backend::Postgres(pool.clone()), &options),
+                    &options,
+                    SitePolicy::builtin(),
+                    self.clock.clone(),
+                )
+            }
+        }
+    }
+
+    /// A store on the same database with no projector at all (a process that dies before
+    /// projecting).
+    pub async fn store_without_views(&self) -> billing_store::BillingStore {
+        let options = StoreOptions::default();
+        let db = match &self.db {
+            TestDb::Sqlite { url, .. } => Db::connect(url, &options).await.unwrap(),
+            TestDb::Postgres(pool) => Db::new(Backend::Postgres(pool.clone()), &options),
+        };
+        let services = WorkspaceServices {
+            expense_center: Arc::new(billing_adapters::EmbeddedExpenseCenter::new(db.clone())),
+            marketplace: Arc::new(billing_adapters::EmbeddedMarketplace::new(db.clone())),
+            policy: Arc::new(SitePolicy::builtin()),
+            clock: self.clock.clone(),
+        };
+        billing_store::BillingStore::from_db(db, services, &options)
+    }
+
+    pub async fn raw(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        match self.billing.db().backend() {
+            Backend::Postgres(pool) => sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+            Backend::Sqlite(pool) => sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+        }
+    }
+
+    pub async fn register(&self, name: &str) {
+        self.billing
+            .expense_center
+            .register(
+                &UserName::parse(name).unwrap(),
+                &Email::parse("finance@example.com").unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+
+    pub async fn run(
+        &self,
+        workspace: &str,
+        id: &str,
+        action: Action,
+    ) -> Result<(), billing_store::StoreError> {
+        run_on(&self.billing.store, workspace, id, Role::Owner, action).await
+    }
+}
+
+pub async fn run_on(
+    store: &billing_store::BillingStore,
+    workspace: &str,
+    id: &str,
+    role: Role,
+    action: Action,
+) -> Result<(), billing_store::StoreError> {
+    let command = WorkspaceCommand::new(
+        ExternalId::parse(id).unwrap(),
+        Actor::new(ActorId::parse("alice").unwrap(), role),
+        action,
+    );
+    store
+        .execute_with_retry(
+            &WorkspaceId::parse(workspace).unwrap(),
+            &command,
+            RetryPolicy::default(),
+        )
+        .await
+        .map(|_| ())
+}
+
+pub mod act {
+    use super::*;
+    pub fn request(site: &str) -> Action {
+        Action::RequestUpgrade {
+            site: SiteId::parse(site).unwrap(),
+        }
+    }
+    pub fn bind(name: &str) -> Action {
+        Action::BindAccount {
+            user_name: UserName::parse(name).unwrap(),
+        }
+    }
+    pub fn accept() -> Action {
+        Action::AcceptAgreement {
+            version: AgreementVersion::parse("2024-06").unwrap(),
+        }
+    }
+    pub fn settle(method: &str, account: Option<&str>) -> Action {
+        Action::ChangeSettlement {
+            method: MethodId::parse(method).unwrap(),
+            account: account.map(|a| CloudAccount {
+                account_id: ExternalId::parse(a).unwrap(),
+                instance_id: None,
+            }),
+        }
+    }
+}
+
+/// Upgrades `workspace` on `site` with the (registered) user `acme-finance`.
+pub async fn upgrade(h: &Harness, workspace: &str, site: &str) {
+    h.run(workspace, &format!("{workspace}-1"), act::request(site))
+        .await
+        .unwrap();
+    h.run(
+        workspace,
+        &format!("{workspace}-2"),
+        act::bind("acme-finance"),
+    )
+    .await
+    .unwrap();
+    h.run(workspace, &format!("{workspace}-3"), act::accept())
+        .await
+        .unwrap();
+}

@@ -1,0 +1,386 @@
+//! Scenarios run on both backends (see `main.rs`).
+
+use billing_adapters::outbox::outbox;
+use billing_adapters::view_store::{all_billing_views, audit_trail, billing_view};
+use billing_adapters::{
+    billing_view_at, deliver_pending, AdapterError, LogMailer, Mailer, OutboxMessage,
+};
+use billing_domain::*;
+
+use crate::harness::*;
+
+pub async fn views_follow_every_commit(h: &Harness) {
+    h.register("acme-finance").await;
+    let db = h.billing.db();
+    h.run("acme", "c1", act::request("us1")).await.unwrap();
+    h.billing.projector.flush().await.unwrap();
+    let view = billing_view(db, "acme").await.unwrap().unwrap();
+    assert_eq!(
+        (view.plan.as_str(), view.upgrade_step.as_str()),
+        ("experience", "requested")
+    );
+    assert_eq!(view.site.as_deref(), Some("us1"));
+    assert_eq!(view.data_visible_from, None);
+
+    h.run("acme", "c2", act::bind("acme-finance"))
+        .await
+        .unwrap();
+    h.run("acme", "c3", act::accept()).await.unwrap();
+    h.billing
+        .marketplace
+        .set(
+            &MethodId::parse("aws").unwrap(),
+            &CloudAccount {
+                account_id: ExternalId::parse("123456789012").unwrap(),
+                instance_id: None,
+            },
+            true,
+        )
+        .await
+        .unwrap();
+    h.run("acme", "c4", act::settle("aws", Some("123456789012")))
+        .await
+        .unwrap();
+    h.billing.projector.flush().await.unwrap();
+
+    let view = billing_view(db, "acme").await.unwrap().unwrap();
+    assert_eq!(view.plan_name(), "Commercial Plan");
+    assert_eq!(view.upgraded_at.as_deref(), Some("2026-11-27T09:00:00Z"));
+    assert_eq!(view.data_visible_from, view.upgraded_at);
+    assert_eq!(view.user_name.as_deref(), Some("acme-finance"));
+    assert_eq!(view.settlement_method.as_deref(), Some("aws"));
+    assert_eq!(view.cloud_account_id.as_deref(), Some("123456789012"));
+    assert_eq!(view.settlement_changes, 1);
+    assert_eq!(view.last_sequence, 5);
+    let head = h
+        .billing
+        .store
+        .head(&WorkspaceId::parse("acme").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        Some(view.head_hash.clone()),
+        head,
+        "the view shows the stream's head"
+    );
+    assert_eq!(
+        view.expense_center_link("https://ec.example/").as_deref(),
+        Some("https://ec.example/accounts/acme-finance")
+    );
+    let trail = audit_trail(db, "acme").await.unwrap();
+    let types: Vec<_> = trail.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "UpgradeRequested",
+            "AccountBound",
+            "AgreementAccepted",
+            "PlanUpgraded",
+            "SettlementChanged"
+        ]
+    );
+    assert!(trail
+        .iter()
+        .all(|e| e.actor_id == "alice" && e.actor_role == "owner"));
+    assert!(
+        trail[1].description.contains("acme-finance"),
+        "{}",
+        trail[1].description
+    );
+}
+
+pub async fn refused_commands_change_no_view(h: &Harness) {
+    h.register("acme-finance").await;
+    upgrade(h, "acme", "cn1").await;
+    h.billing.projector.flush().await.unwrap();
+    let before = (
+        all_billing_views(h.billing.db()).await.unwrap(),
+        audit_trail(h.billing.db(), "acme").await.unwrap(),
+    );
+    for (id, role, action) in [
+        ("r1", Role::Admin, act::settle("enterprise", None)),
+        ("r2", Role::Owner, act::settle("aws", Some("1"))),
+        ("r3", Role::Owner, act::accept()),
+        ("r4", Role::Member, act::request("cn2")),
+    ] {
+        assert!(run_on(&h.billing.store, "acme", id, role, action)
+            .await
+            .is_err());
+    }
+    assert!(run_on(
+        &h.billing.store,
+        "other",
+        "r5",
+        Role::Owner,
+        act::bind("acme-finance")
+    )
+    .await
+    .is_err());
+    h.billing.projector.flush().await.unwrap();
+    let after = (
+        all_billing_views(h.billing.db()).await.unwrap(),
+        audit_trail(h.billing.db(), "acme").await.unwrap(),
+    );
+    assert_eq!(before, after);
+}
+
+pub async fn the_opening_reminder_is_recorded_and_sent_exactly_once(h: &Harness) {
+    h.register("acme-finance").await;
+    let db = h.billing.db();
+    h.run("acme", "c1", act::request("cn1")).await.unwrap();
+    h.run("acme", "c2", act::bind("acme-finance"))
+        .await
+        .unwrap();
+    h.billing.projector.flush().await.unwrap();
+    assert!(
+        outbox(db).await.unwrap().is_empty(),
+        "nothing before the upgrade is stored"
+    );
+    h.run("acme", "c3", act::accept()).await.unwrap();
+    // Re-sending the accept (same command id) and catching up again add nothing.
+    h.run("acme", "c3", act::accept()).await.unwrap();
+    h.billing.projector.flush().await.unwrap();
+    h.billing.projector.catch_up().await.unwrap();
+    billing_adapters::outbox::ensure_outbox(db, "2026-11-27T10:00:00Z")
+        .await
+        .unwrap();
+    let messages = outbox(db).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].user_name, "acme-finance");
+    assert_eq!(messages[0].sequence, 4);
+    assert!(messages[0].subject.contains("Commercial Plan"));
+
+    let first = deliver_pending(db, &LogMailer, "2026-11-27T10:00:00Z")
+        .await
+        .unwrap();
+    let second = deliver_pending(db, &LogMailer, "2026-11-27T10:01:00Z")
+        .await
+        .unwrap();
+    assert_eq!((first.sent, second.sent), (1, 0));
+    let sent = outbox(db).await.unwrap();
+    assert_eq!(sent[0].sent_at.as_deref(), Some("2026-11-27T10:00:00Z"));
+    assert_eq!(sent[0].attempts, 1);
+}
+
+struct FailingMailer;
+
+#[async_trait::async_trait]
+impl Mailer for FailingMailer {
+    async fn deliver(&self, _: &OutboxMessage) -> Result<(), AdapterError> {
+        Err(AdapterError::Delivery("relay refused".into()))
+    }
+}
+
+pub async fn a_crash_between_commit_and_projection_is_caught_up(h: &Harness) {
+    h.register("acme-finance").await;
+    // A process commits the whole upgrade and dies before projecting anything.
+    let dying = h.store_without_views().await;
+    for (id, action) in [
+        ("c1", act::request("cn2")),
+        ("c2", act::bind("acme-finance")),
+        ("c3", act::accept()),
+    ] {
+        run_on(&dying, "acme", id, Role::Owner, action)
+            .await
+            .unwrap();
+    }
+    drop(dying);
+    assert_eq!(billing_view(h.billing.db(), "acme").await.unwrap(), None);
+    // The next process starts behind and catches up from the log.
+    let next = h.reopen().await;
+    next.projector.flush().await.unwrap();
+    let view = billing_view(next.db(), "acme").await.unwrap().unwrap();
+    assert_eq!(view.plan, "commercial");
+    assert_eq!(audit_trail(next.db(), "acme").await.unwrap().len(), 4);
+    // The reminder survived the crash; a failed delivery keeps it pending, then it is sent once.
+    let failed = deliver_pending(next.db(), &FailingMailer, "2026-11-27T10:00:00Z")
+        .await
+        .unwrap();
+    assert_eq!((failed.sent, failed.failed), (0, 1));
+    let sent = deliver_pending(next.db(), &LogMailer, "2026-11-27T10:05:00Z")
+        .await
+        .unwrap();
+    assert_eq!(sent.sent, 1);
+    let messages = outbox(next.db()).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].attempts, 2);
+}
+
+pub async fn a_failed_view_update_is_retried_not_dropped(h: &Harness) {
+    h.register("acme-finance").await;
+    h.run("acme", "c1", act::request("cn1")).await.unwrap();
+    h.billing.projector.flush().await.unwrap();
+    // The view table goes away: the next projection fails.
+    h.raw("ALTER TABLE billing_view RENAME TO billing_view_away")
+        .await
+        .unwrap();
+    h.run("acme", "c2", act::bind("acme-finance"))
+        .await
+        .unwrap();
+    assert!(
+        h.billing.projector.flush().await.is_err(),
+        "the failure is reported, not swallowed"
+    );
+    // Once the table is back, the projector catches up from the last applied sequence.
+    h.raw("ALTER TABLE billing_view_away RENAME TO billing_view")
+        .await
+        .unwrap();
+    let mut caught_up = false;
+    for _ in 0..50 {
+        if h.billing.projector.flush().await.is_ok() {
+            let view = billing_view(h.billing.db(), "acme").await.unwrap().unwrap();
+            if view.last_sequence == 2 {
+                caught_up = true;
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(caught_up, "the failed update was never applied");
+    assert_eq!(audit_trail(h.billing.db(), "acme").await.unwrap().len(), 2);
+}
+
+pub async fn rebuilt_views_equal_incremental_ones(h: &Harness) {
+    h.register("acme-finance").await;
+    for (i, site) in ["cn1", "us1", "cn4", "eu1", "ap1"].iter().enumerate() {
+        upgrade(h, &format!("ws-{i}"), site).await;
+    }
+    h.run("partial", "p1", act::request("cn6")).await.unwrap();
+    h.billing.projector.flush().await.unwrap();
+    let db = h.billing.db();
+    let snapshot = |db| async move {
+        let views = all_billing_views(db).await.unwrap();
+        let mut trails = Vec::new();
+        for v in &views {
+            trails.push(audit_trail(db, &v.workspace_id).await.unwrap());
+        }
+        (views, trails)
+    };
+    let incremental = snapshot(db).await;
+    assert_eq!(incremental.0.len(), 6);
+    let mut seen = Vec::new();
+    let report = h.billing.projector.rebuild(|n| seen.push(n)).await.unwrap();
+    assert_eq!((report.events, report.workspaces), (21, 6));
+    assert_eq!(seen.last(), Some(&21));
+    assert_eq!(
+        snapshot(db).await,
+        incremental,
+        "rebuilt views equal incremental ones"
+    );
+    // A second rebuild counts nothing twice.
+    h.billing.projector.rebuild(|_| {}).await.unwrap();
+    assert_eq!(snapshot(db).await, incremental);
+    // The outbox is not rebuilt: still one reminder per upgrade.
+    assert_eq!(outbox(db).await.unwrap().len(), 5);
+}
+
+pub async fn the_billing_view_at_any_instant_comes_from_the_log(h: &Harness) {
+    h.register("acme-finance").await;
+    h.clock.set(t("2026-10-01T00:00:00Z"));
+    h.run("acme", "c1", act::request("us1")).await.unwrap();
+    h.clock.set(t("2026-10-02T00:00:00Z"));
+    h.run("acme", "c2", act::bind("acme-finance"))
+        .await
+        .unwrap();
+    h.clock.set(t("2026-10-03T00:00:00Z"));
+    h.run("acme", "c3", act::accept()).await.unwrap();
+    let (_, events) = h
+        .billing
+        .store
+        .load(&WorkspaceId::parse("acme").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        billing_view_at("acme", &events, t("2026-09-30T00:00:00Z")),
+        None
+    );
+    let before = billing_view_at("acme", &events, t("2026-10-02T12:00:00Z")).unwrap();
+    assert_eq!(
+        (before.plan.as_str(), before.upgrade_step.as_str()),
+        ("experience", "account-bound")
+    );
+    assert_eq!(before.last_sequence, 2);
+    let after = billing_view_at("acme", &events, t("2026-10-03T00:00:00Z")).unwrap();
+    assert_eq!(after.plan, "commercial");
+    h.billing.projector.flush().await.unwrap();
+    assert_eq!(
+        Some(after),
+        billing_view(h.billing.db(), "acme").await.unwrap()
+    );
+}
+
+pub async fn the_embedded_expense_center_verifies_and_registers(h: &Harness) {
+    let ec = &h.billing.expense_center;
+    let name = UserName::parse("acme-finance").unwrap();
+    let email = Email::parse("a@example.com").unwrap();
+    assert_eq!(ec.find_account(&name).await.unwrap(), None);
+    let Registration::Registered(account) = ec.register(&name, &email).await.unwrap() else {
+        panic!("not registered")
+    };
+    assert_eq!(ec.find_account(&name).await.unwrap(), Some(account.clone()));
+    assert_eq!(
+        ec.register(&name, &email).await.unwrap(),
+        Registration::Taken
+    );
+    // Registration through a command is idempotent per request id.
+    let other = UserName::parse("globex-fin").unwrap();
+    let req = ExternalId::parse("cmd-9").unwrap();
+    let first = ec.register_account(&other, &email, &req).await.unwrap();
+    let again = ec.register_account(&other, &email, &req).await.unwrap();
+    assert_eq!(first, again);
+    let stranger = ExternalId::parse("cmd-10").unwrap();
+    assert_eq!(
+        ec.register_account(&other, &email, &stranger)
+            .await
+            .unwrap(),
+        Registration::Taken
+    );
+    assert_eq!(
+        ec.email_of("acme-finance").await.unwrap().as_deref(),
+        Some("a@example.com")
+    );
+    // Through the store: an unknown name is refused, a registered one binds.
+    h.run("acme", "c1", act::request("cn1")).await.unwrap();
+    let err = h
+        .run("acme", "c2", act::bind("nobody-here"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.domain().map(DomainError::code),
+        Some("unknown-user-name")
+    );
+    h.run("acme", "c3", act::bind("acme-finance"))
+        .await
+        .unwrap();
+}
+
+pub async fn the_embedded_marketplace_tracks_subscriptions(h: &Harness) {
+    let m = &h.billing.marketplace;
+    let aws = MethodId::parse("aws").unwrap();
+    let ali = MethodId::parse("alibaba-cloud").unwrap();
+    let a = CloudAccount {
+        account_id: ExternalId::parse("111").unwrap(),
+        instance_id: None,
+    };
+    let b = CloudAccount {
+        account_id: ExternalId::parse("1688").unwrap(),
+        instance_id: Some(ExternalId::parse("i-1").unwrap()),
+    };
+    assert!(!m.is_subscribed(&aws, &a).await.unwrap());
+    m.set(&aws, &a, true).await.unwrap();
+    m.set(&ali, &b, true).await.unwrap();
+    assert!(m.is_subscribed(&aws, &a).await.unwrap());
+    assert!(m.is_subscribed(&ali, &b).await.unwrap());
+    assert!(!m
+        .is_subscribed(
+            &ali,
+            &CloudAccount {
+                instance_id: None,
+                ..b.clone()
+            }
+        )
+        .await
+        .unwrap());
+    m.set(&aws, &a, false).await.unwrap();
+    assert!(!m.is_subscribed(&aws, &a).await.unwrap());
+}
