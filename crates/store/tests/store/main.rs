@@ -4,6 +4,7 @@
 
 #![allow(unreachable_pub, clippy::unwrap_used, missing_docs)]
 
+mod audit_mutations;
 mod harness;
 mod properties;
 mod scenarios;
