@@ -17,6 +17,7 @@ use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+use crate::measure::{cpu_seconds, round3, Tally};
 use crate::pg;
 
 /// A payload and metadata of the size the store writes (an `AccountBound` event).
@@ -34,7 +35,8 @@ const PAIRS: [(&str, &str); 5] = [
     ("sqlite_raw_insert", "sqlite_store"),
 ];
 
-fn services() -> WorkspaceServices {
+/// Services with in-memory ports (the user name `acme-finance` exists) and the built-in policy.
+pub(crate) fn services() -> WorkspaceServices {
     let expense_center = Arc::new(InMemoryExpenseCenter::new());
     if let Ok(name) = UserName::parse("acme-finance") {
         expense_center.add(&name);
@@ -318,43 +320,7 @@ async fn raw_sqlite(path: &std::path::Path, rows: usize) -> Result<RawSqlite, St
     Ok(RawSqlite { pool, rows })
 }
 
-/// CPU seconds (user + system) this process used so far (Linux; 0 elsewhere).
-fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    // Fields after the command name (in parentheses, which may hold spaces).
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the line: 12 and 13 after the name.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-#[derive(Default, Clone, Copy)]
-struct Tally {
-    ops: usize,
-    secs: f64,
-    cpu: f64,
-}
-
-impl Tally {
-    fn rate(&self) -> f64 {
-        if self.secs > 0.0 {
-            self.ops as f64 / self.secs
-        } else {
-            0.0
-        }
-    }
-}
-
+/// Runs the `commands` benchmark; returns the JSON object to print last.
 pub(crate) async fn run(quick: bool) -> Result<String, String> {
     // Slices of roughly a quarter second each; quick runs fewer.
     let (slices, seq_workspaces, par_workspaces, pges_workspaces) = if quick {
@@ -531,7 +497,7 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
                 t.rate(),
                 t.ops,
                 t.secs,
-                1e6 * t.cpu / t.ops.max(1) as f64
+                t.cpu_us_per_op()
             );
         }
         let mut medians = Vec::new();
@@ -588,8 +554,4 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
         out[format!("{name}_per_s")] = json!(rate(name).round());
     }
     Ok(out.to_string())
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
