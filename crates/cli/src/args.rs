@@ -1,0 +1,247 @@
+//! The command line as clap parses it: shapes only. Values are validated by
+//! [`crate::request`] before anything touches the store.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The Expense Center base URL used for links unless one is given.
+pub(crate) const DEFAULT_EXPENSE_CENTER_URL: &str = "https://expense-center.example";
+
+/// `billing`: operate and audit workspace-billing stores.
+#[derive(Debug, Parser)]
+#[command(
+    name = "billing",
+    version,
+    about = "Operate and audit workspace-billing stores: upgrades, settlement, views, export/import and audits.",
+    after_help = "Exit status: 0 done; 1 refused by a domain rule, or audit findings; \
+                  2 bad usage, or input that cannot be opened or read; 3 store unavailable."
+)]
+pub(crate) struct Cli {
+    /// Database URL: `sqlite://PATH`, `sqlite::memory:` or `postgres://USER@HOST/DB`.
+    #[arg(
+        long,
+        global = true,
+        env = "BILLING_DATABASE_URL",
+        hide_env_values = true,
+        default_value = "sqlite://billing.db",
+        value_name = "URL"
+    )]
+    pub(crate) db: String,
+
+    /// Print one JSON document on stdout instead of tables (errors too).
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Who sends a workspace command, and under which command id.
+#[derive(Debug, Args)]
+pub(crate) struct Who {
+    /// The id of the person acting (as the host application knows them).
+    #[arg(long, default_value = "cli", value_name = "ID")]
+    pub(crate) actor: String,
+
+    /// The actor's role in the workspace.
+    #[arg(long, default_value = "owner", value_parser = ["owner", "admin", "member"])]
+    pub(crate) role: String,
+
+    /// The command id (re-sending the same id is safe); default: a fresh unique id.
+    #[arg(long, value_name = "ID")]
+    pub(crate) command_id: Option<String>,
+}
+
+/// The Expense Center base URL for links.
+#[derive(Debug, Args)]
+pub(crate) struct ExpenseCenterUrl {
+    /// Base URL of the Expense Center, for the account link.
+    #[arg(
+        long = "expense-center-url",
+        env = "BILLING_EXPENSE_CENTER_URL",
+        default_value = DEFAULT_EXPENSE_CENTER_URL,
+        value_name = "URL"
+    )]
+    pub(crate) url: String,
+}
+
+/// The subcommands of SPEC §7.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the documented upgrade flow end to end on a fresh workspace in a fresh embedded store.
+    Demo {
+        /// The Expense Center link base.
+        #[command(flatten)]
+        expense_center: ExpenseCenterUrl,
+    },
+    /// Expense Center accounts: register one (embedded stand-in), or bind one to a workspace.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Embedded stand-in for the cloud marketplaces: start or end a subscription.
+    #[command(subcommand)]
+    Cloud(CloudCommand),
+    /// Request the upgrade to the Commercial Plan (step 1).
+    Upgrade {
+        /// The workspace.
+        #[arg(long, value_name = "W")]
+        workspace: String,
+        /// The workspace's site (`cn1`, `us1`, …).
+        #[arg(long, value_name = "S")]
+        site: String,
+        /// Actor, role and command id.
+        #[command(flatten)]
+        who: Who,
+    },
+    /// The opening agreement.
+    #[command(subcommand)]
+    Agreement(AgreementCommand),
+    /// How a commercial workspace settles.
+    #[command(subcommand)]
+    Settlement(SettlementCommand),
+    /// Show a workspace's billing view, now or as of an instant.
+    Show {
+        /// The workspace.
+        #[arg(long, value_name = "W")]
+        workspace: String,
+        /// Show the view as of this instant (RFC 3339, e.g. `2026-11-27T09:00:00Z`).
+        #[arg(long, value_name = "RFC3339")]
+        as_of: Option<String>,
+        /// The Expense Center link base.
+        #[command(flatten)]
+        expense_center: ExpenseCenterUrl,
+    },
+    /// Show a workspace's audit trail: every event with actor, role and time.
+    History {
+        /// The workspace.
+        #[arg(long, value_name = "W")]
+        workspace: String,
+    },
+    /// Export every event as JSON Lines (ordered by workspace, then sequence).
+    ///
+    /// Without `--out` the JSON Lines are the output on stdout (also with `--json`).
+    Export {
+        /// Write to this file (replaced only once the export is complete); default: stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Import a JSON Lines export into an empty store: verified first, then all or nothing.
+    Import {
+        /// The file to import.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
+    /// Verify a log — the store's, or a JSON Lines file — and report every finding.
+    Audit {
+        /// Audit this JSON Lines file instead of the store.
+        #[arg(long, value_name = "FILE")]
+        from: Option<PathBuf>,
+        /// A head hash kept outside the log: `WORKSPACE=HASH` (repeatable).
+        #[arg(long = "expect-head", value_name = "W=HASH")]
+        expect_head: Vec<String>,
+    },
+    /// Rebuild every view from the log.
+    RebuildViews,
+}
+
+/// `billing account …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum AccountCommand {
+    /// Register an Expense Center account (embedded stand-in for the real Expense Center).
+    Register {
+        /// The new user name (unique).
+        #[arg(long, value_name = "U")]
+        username: String,
+        /// The account's e-mail address.
+        #[arg(long, value_name = "E")]
+        email: String,
+    },
+    /// Bind an Expense Center account to a workspace by user name, verified (step 2).
+    Bind {
+        /// The workspace.
+        #[arg(long, value_name = "W")]
+        workspace: String,
+        /// The Expense Center user name.
+        #[arg(long, value_name = "U")]
+        username: String,
+        /// Actor, role and command id.
+        #[command(flatten)]
+        who: Who,
+    },
+}
+
+/// A cloud account at a marketplace.
+#[derive(Debug, Args)]
+pub(crate) struct CloudArgs {
+    /// The cloud provider (a cloud settlement method: `alibaba-cloud`, `aws`).
+    #[arg(long, value_name = "PROVIDER")]
+    pub(crate) provider: String,
+    /// The account id at the provider (Alibaba Cloud UID, AWS account id).
+    #[arg(long, value_name = "ID")]
+    pub(crate) account: String,
+    /// The marketplace instance id (Alibaba Cloud).
+    #[arg(long, value_name = "ID")]
+    pub(crate) instance: Option<String>,
+}
+
+/// `billing cloud …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum CloudCommand {
+    /// Start a marketplace subscription for a cloud account.
+    Subscribe(CloudArgs),
+    /// End a marketplace subscription for a cloud account.
+    Unsubscribe(CloudArgs),
+}
+
+/// `billing agreement …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum AgreementCommand {
+    /// Accept the opening agreement, which completes the upgrade (step 3).
+    Accept {
+        /// The workspace.
+        #[arg(long, value_name = "W")]
+        workspace: String,
+        /// The agreement version accepted (e.g. `2024-06`).
+        #[arg(long, value_name = "V")]
+        version: String,
+        /// Actor, role and command id.
+        #[command(flatten)]
+        who: Who,
+    },
+}
+
+/// `billing settlement …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum SettlementCommand {
+    /// Change the settlement method (step 4).
+    Set {
+        /// The workspace.
+        #[arg(long, value_name = "W")]
+        workspace: String,
+        /// The method: `enterprise` or a cloud method the site allows.
+        #[arg(long, value_name = "M")]
+        method: String,
+        /// The cloud account id (cloud methods).
+        #[arg(long, value_name = "ID")]
+        account: Option<String>,
+        /// The marketplace instance id (methods that need one).
+        #[arg(long, value_name = "ID", requires = "account")]
+        instance: Option<String>,
+        /// Actor, role and command id.
+        #[command(flatten)]
+        who: Who,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,376 @@
+//! The embedded outside systems (`account register`, `cloud …`), the workspace commands
+//! (`upgrade`, `account bind`, `agreement accept`, `settlement set`) and the views (`show`,
+//! `history`).
+
+use billing_adapters::outbox::{outbox, DeliveryReport};
+use billing_adapters::view_store::{audit_trail, billing_view};
+use billing_adapters::{billing_view_at, AuditEntry, BillingView, Embedded, OutboxMessage};
+use billing_domain::{
+    CloudAccount, DomainError, Email, MethodId, Registration, SiteId, SitePolicy, UserName,
+    Workspace, WorkspaceCommand, WorkspaceEvent, WorkspaceId,
+};
+use billing_store::{CommandOutcome, RetryPolicy, StoredEvent};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Value};
+
+use super::{open, settle, Context, Report};
+use crate::exit::CliError;
+use crate::output::{or_dash, Table};
+
+/// `billing account register`.
+pub(super) async fn register(
+    ctx: &Context,
+    user_name: &UserName,
+    email: &Email,
+) -> Result<Report, CliError> {
+    let embedded = open(ctx).await?;
+    match embedded.expense_center.register(user_name, email).await? {
+        Registration::Taken => Err(DomainError::UserNameTaken {
+            user_name: user_name.clone(),
+        }
+        .into()),
+        Registration::Registered(account) => {
+            let mut table = Table::new(Vec::<String>::new());
+            table.row(["user name", account.user_name.as_str()]);
+            table.row(["account id", account.account_id.as_str()]);
+            table.row(["e-mail", email.as_str()]);
+            Ok(Report::done(
+                format!(
+                    "Registered Expense Center account {user_name}\n{}",
+                    table.render(2)
+                ),
+                json!({
+                    "registered": {
+                        "user_name": account.user_name.as_str(),
+                        "account_id": account.account_id.as_str(),
+                        "email": email.as_str(),
+                    }
+                }),
+            ))
+        }
+    }
+}
+
+/// `billing cloud subscribe|unsubscribe`.
+pub(super) async fn cloud(
+    ctx: &Context,
+    method: &MethodId,
+    account: &CloudAccount,
+    active: bool,
+) -> Result<Report, CliError> {
+    let embedded = open(ctx).await?;
+    embedded.marketplace.set(method, account, active).await?;
+    let what = if active { "Subscribed" } else { "Unsubscribed" };
+    Ok(Report::done(
+        format!("{what}: {method} account {account} (embedded marketplace)\n"),
+        json!({
+            "provider": method.as_str(),
+            "account": account.account_id.as_str(),
+            "instance": account.instance_id.as_ref().map(|i| i.as_str()),
+            "active": active,
+        }),
+    ))
+}
+
+/// One stored event as JSON: its audit-trail entry, its hash and its payload.
+pub(super) fn event_json(event: &StoredEvent) -> Value {
+    let entry = AuditEntry::from_event(event);
+    json!({
+        "sequence": entry.sequence,
+        "event_type": entry.event_type,
+        "occurred_at": entry.occurred_at,
+        "actor_id": entry.actor_id,
+        "actor_role": entry.actor_role,
+        "description": entry.description,
+        "hash": event.metadata.hash,
+        "payload": serde_json::to_value(&event.event).unwrap_or(Value::Null),
+    })
+}
+
+/// Stored events as a table.
+pub(super) fn events_table(events: &[StoredEvent]) -> Table {
+    let mut table = Table::new(["SEQ", "EVENT", "OCCURRED AT", "DESCRIPTION"]).align_right(0);
+    for event in events {
+        let entry = AuditEntry::from_event(event);
+        table.row([
+            entry.sequence.to_string(),
+            entry.event_type,
+            entry.occurred_at,
+            entry.description,
+        ]);
+    }
+    table
+}
+
+/// The opening reminder about one of `events` (an upgrade), if the outbox has it.
+pub(super) async fn reminder_for(
+    embedded: &Embedded,
+    workspace: &WorkspaceId,
+    events: &[StoredEvent],
+) -> Result<Option<OutboxMessage>, CliError> {
+    let upgrade = events
+        .iter()
+        .find(|e| matches!(e.event, WorkspaceEvent::PlanUpgraded(_)));
+    let Some(upgrade) = upgrade else {
+        return Ok(None);
+    };
+    let sequence = i64::try_from(upgrade.sequence).unwrap_or(i64::MAX);
+    Ok(outbox(embedded.db())
+        .await?
+        .into_iter()
+        .find(|m| m.workspace_id == workspace.as_str() && m.sequence == sequence))
+}
+
+/// A line about the opening reminder.
+pub(super) fn reminder_line(message: &OutboxMessage) -> String {
+    match &message.sent_at {
+        Some(at) => format!(
+            "Opening reminder sent to {} at {at} (Message-ID {}): {}",
+            message.user_name,
+            message.message_id(),
+            message.subject
+        ),
+        None => format!(
+            "Opening reminder recorded for {} (Message-ID {}), not delivered yet: {}",
+            message.user_name,
+            message.message_id(),
+            message.subject
+        ),
+    }
+}
+
+/// The opening reminder as JSON.
+pub(super) fn reminder_json(message: &OutboxMessage) -> Value {
+    let mut value = serde_json::to_value(message).unwrap_or(Value::Null);
+    if let Some(map) = value.as_object_mut() {
+        map.insert("message_id".into(), Value::String(message.message_id()));
+    }
+    value
+}
+
+/// Runs a workspace command and settles the views and the outbox.
+pub(super) async fn run_command(
+    embedded: &Embedded,
+    workspace: &WorkspaceId,
+    command: &WorkspaceCommand,
+) -> Result<(CommandOutcome, Option<DeliveryReport>), CliError> {
+    let outcome = embedded
+        .store
+        .execute_with_retry(workspace, command, RetryPolicy::default())
+        .await?;
+    let delivery = settle(embedded).await;
+    Ok((outcome, delivery))
+}
+
+/// `billing upgrade`, `account bind`, `agreement accept`, `settlement set`.
+pub(super) async fn execute(
+    ctx: &Context,
+    name: &str,
+    workspace: &WorkspaceId,
+    command: &WorkspaceCommand,
+) -> Result<Report, CliError> {
+    let embedded = open(ctx).await?;
+    let (outcome, delivery) = run_command(&embedded, workspace, command).await?;
+    let head = match outcome.events.last() {
+        Some(event) => Some(event.metadata.hash.clone()),
+        None => embedded.store.head(workspace).await?,
+    };
+    let reminder = reminder_for(&embedded, workspace, &outcome.events).await?;
+
+    let mut human = format!(
+        "{name}: workspace {workspace}, command {}, actor {} ({})\n",
+        command.command_id, command.actor.id, command.actor.role
+    );
+    if outcome.replayed {
+        human.push_str(
+            "This command id was executed before: its original outcome follows; nothing new was written.\n",
+        );
+    }
+    human.push_str(&events_table(&outcome.events).render(2));
+    human.push_str(&format!("Head hash: {}\n", or_dash(head.as_deref())));
+    if let Some(message) = &reminder {
+        human.push_str(&reminder_line(message));
+        human.push('\n');
+    }
+    let json = json!({
+        "command": name,
+        "workspace": workspace.as_str(),
+        "command_id": command.command_id.as_str(),
+        "actor": command.actor.id.as_str(),
+        "role": command.actor.role.as_str(),
+        "replayed": outcome.replayed,
+        "events": outcome.events.iter().map(event_json).collect::<Vec<_>>(),
+        "head": head,
+        "delivered": delivery,
+        "opening_reminder": reminder.as_ref().map(reminder_json),
+    });
+    Ok(Report::done(human, json))
+}
+
+/// The billing view as a two-column table.
+pub(super) fn view_table(
+    view: &BillingView,
+    expense_center_url: &str,
+    as_of: Option<&str>,
+) -> Table {
+    let policy = SitePolicy::builtin();
+    let site = view.site.as_deref().map(|id| {
+        let name = SiteId::parse(id)
+            .ok()
+            .and_then(|s| policy.site(&s).ok().map(|s| s.name.clone()));
+        match name {
+            Some(name) => format!("{id} — {name}"),
+            None => id.to_owned(),
+        }
+    });
+    let settlement = view.settlement_method.as_deref().map(|method| {
+        match (&view.cloud_account_id, &view.cloud_instance_id) {
+            (Some(account), Some(instance)) => {
+                format!("{method} (cloud account {account}, instance {instance})")
+            }
+            (Some(account), None) => format!("{method} (cloud account {account})"),
+            _ => match &view.user_name {
+                Some(user) => format!("{method} (Expense Center account {user})"),
+                None => method.to_owned(),
+            },
+        }
+    });
+    let mut table = Table::new(Vec::<String>::new());
+    table.row(["Workspace", view.workspace_id.as_str()]);
+    if let Some(at) = as_of {
+        table.row(["As of", at]);
+    }
+    table.row(["Plan", view.plan_name()]);
+    table.row(["Upgrade step", view.upgrade_step.as_str()]);
+    table.row(["Site".to_owned(), or_dash(site.as_deref())]);
+    table.row([
+        "Expense Center account".to_owned(),
+        or_dash(view.user_name.as_deref()),
+    ]);
+    table.row([
+        "Expense Center link".to_owned(),
+        or_dash(view.expense_center_link(expense_center_url).as_deref()),
+    ]);
+    table.row(["Settlement".to_owned(), or_dash(settlement.as_deref())]);
+    table.row([
+        "Agreement version".to_owned(),
+        or_dash(view.agreement_version.as_deref()),
+    ]);
+    table.row([
+        "Upgraded at".to_owned(),
+        or_dash(view.upgraded_at.as_deref()),
+    ]);
+    table.row([
+        "data_visible_from".to_owned(),
+        or_dash(view.data_visible_from.as_deref()),
+    ]);
+    table.row([
+        "Settlement changes".to_owned(),
+        view.settlement_changes.to_string(),
+    ]);
+    table.row(["Last sequence".to_owned(), view.last_sequence.to_string()]);
+    table.row([
+        "Head hash".to_owned(),
+        or_dash(Some(view.head_hash.as_str()).filter(|h| !h.is_empty())),
+    ]);
+    table
+}
+
+/// The billing view as JSON: its fields, the plan's name and the Expense Center link.
+pub(super) fn view_json(
+    view: &BillingView,
+    expense_center_url: &str,
+    as_of: Option<&str>,
+) -> Value {
+    let mut value = serde_json::to_value(view).unwrap_or(Value::Null);
+    if let Some(map) = value.as_object_mut() {
+        map.insert("plan_name".into(), json!(view.plan_name()));
+        map.insert(
+            "expense_center_link".into(),
+            json!(view.expense_center_link(expense_center_url)),
+        );
+        map.insert("as_of".into(), json!(as_of));
+    }
+    value
+}
+
+/// `billing show`.
+pub(super) async fn show(
+    ctx: &Context,
+    workspace: &WorkspaceId,
+    as_of: Option<DateTime<Utc>>,
+    expense_center_url: &str,
+) -> Result<Report, CliError> {
+    let embedded = open(ctx).await?;
+    let view = match as_of {
+        None => {
+            embedded.projector.flush().await?;
+            billing_view(embedded.db(), workspace.as_str()).await?
+        }
+        Some(instant) => {
+            let (_, events) = embedded.store.load(workspace).await?;
+            billing_view_at(workspace.as_str(), &events, instant)
+        }
+    };
+    let known = view.is_some();
+    // A workspace without events (yet, or as of that instant) is on the Experience Plan.
+    let view = view.unwrap_or_else(|| {
+        BillingView::from_state(workspace.as_str(), &Workspace::default(), 0, "")
+    });
+    let as_of = as_of.map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+    let mut human = view_table(&view, expense_center_url, as_of.as_deref()).render(0);
+    if !known {
+        human.push_str(
+            "(no events for this workspace at that time: every workspace starts on the Experience Plan)\n",
+        );
+    }
+    let mut json = view_json(&view, expense_center_url, as_of.as_deref());
+    if let Some(map) = json.as_object_mut() {
+        map.insert("has_events".into(), json!(known));
+    }
+    Ok(Report::done(human, json))
+}
+
+/// The audit trail as a table.
+pub(super) fn trail_table(trail: &[AuditEntry]) -> Table {
+    let mut table = Table::new([
+        "SEQ",
+        "OCCURRED AT",
+        "ACTOR",
+        "ROLE",
+        "EVENT",
+        "DESCRIPTION",
+    ])
+    .align_right(0);
+    for entry in trail {
+        table.row([
+            entry.sequence.to_string(),
+            entry.occurred_at.clone(),
+            entry.actor_id.clone(),
+            entry.actor_role.clone(),
+            entry.event_type.clone(),
+            entry.description.clone(),
+        ]);
+    }
+    table
+}
+
+/// `billing history`.
+pub(super) async fn history(ctx: &Context, workspace: &WorkspaceId) -> Result<Report, CliError> {
+    let embedded = open(ctx).await?;
+    embedded.projector.flush().await?;
+    let trail = audit_trail(embedded.db(), workspace.as_str()).await?;
+    let human = if trail.is_empty() {
+        format!("Workspace {workspace} has no events.\n")
+    } else {
+        format!(
+            "Audit trail of workspace {workspace} ({} events)\n{}",
+            trail.len(),
+            trail_table(&trail).render(0)
+        )
+    };
+    Ok(Report::done(
+        human,
+        json!({ "workspace": workspace.as_str(), "events": trail }),
+    ))
+}

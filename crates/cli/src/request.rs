@@ -1,0 +1,397 @@
+//! Validating the command line into a [`Request`]: every value is parsed into its domain type
+//! here, before the store is opened, so bad input is refused with exit status 2 and nothing is
+//! written.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use billing_domain::{
+    Action, Actor, ActorId, AgreementVersion, CloudAccount, DomainError, Email, ExternalId,
+    MethodId, MethodKind, Role, SiteId, SitePolicy, UserName, WorkspaceCommand, WorkspaceId,
+};
+use chrono::{DateTime, Utc};
+
+use crate::args::{
+    AccountCommand, AgreementCommand, CloudArgs, CloudCommand, Command, SettlementCommand, Who,
+};
+use crate::exit::CliError;
+
+/// A validated request: what to do, with every value in its domain type.
+#[derive(Debug)]
+pub(crate) enum Request {
+    /// `billing demo`.
+    Demo {
+        /// The Expense Center link base.
+        expense_center_url: String,
+    },
+    /// `billing account register`.
+    Register {
+        /// The new user name.
+        user_name: UserName,
+        /// Its e-mail address.
+        email: Email,
+    },
+    /// `billing cloud subscribe|unsubscribe`.
+    Cloud {
+        /// The cloud method (provider).
+        method: MethodId,
+        /// The cloud account.
+        account: CloudAccount,
+        /// Subscribe (`true`) or unsubscribe.
+        active: bool,
+    },
+    /// A workspace command: `upgrade`, `account bind`, `agreement accept`, `settlement set`.
+    Workspace {
+        /// The subcommand's name, for output.
+        name: &'static str,
+        /// The workspace.
+        workspace: WorkspaceId,
+        /// The command.
+        command: WorkspaceCommand,
+    },
+    /// `billing show`.
+    Show {
+        /// The workspace.
+        workspace: WorkspaceId,
+        /// The instant to show the view at; `None` for now.
+        as_of: Option<DateTime<Utc>>,
+        /// The Expense Center link base.
+        expense_center_url: String,
+    },
+    /// `billing history`.
+    History {
+        /// The workspace.
+        workspace: WorkspaceId,
+    },
+    /// `billing export`.
+    Export {
+        /// The output file; `None` for stdout.
+        out: Option<PathBuf>,
+    },
+    /// `billing import`.
+    Import {
+        /// The file to import (checked readable).
+        from: PathBuf,
+    },
+    /// `billing audit`.
+    Audit {
+        /// The file to audit (opened), or `None` for the store.
+        from: Option<(PathBuf, File)>,
+        /// Heads kept outside the log.
+        expect_heads: Vec<(String, String)>,
+    },
+    /// `billing rebuild-views`.
+    RebuildViews,
+}
+
+/// A fresh command id: `cli-<unix nanos>-<pid>`.
+pub(crate) fn fresh_command_id() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("cli-{nanos}-{}", std::process::id())
+}
+
+/// Re-labels a value error with the option it came from (an [`ExternalId`] says `account`
+/// whatever it was given for).
+fn relabel(field: &'static str, error: DomainError) -> DomainError {
+    match error {
+        DomainError::InvalidValue { value, reason, .. } => DomainError::InvalidValue {
+            field,
+            value,
+            reason,
+        },
+        other => other,
+    }
+}
+
+fn external_id(field: &'static str, value: &str) -> Result<ExternalId, DomainError> {
+    ExternalId::parse(value).map_err(|e| relabel(field, e))
+}
+
+fn actor(who: &Who) -> Result<(Actor, ExternalId), DomainError> {
+    let id = ActorId::parse(&who.actor)?;
+    let role: Role = who.role.parse()?;
+    let command_id = match &who.command_id {
+        Some(id) => external_id("command-id", id)?,
+        None => external_id("command-id", &fresh_command_id())?,
+    };
+    Ok((Actor::new(id, role), command_id))
+}
+
+fn workspace_command(
+    name: &'static str,
+    workspace: &str,
+    who: &Who,
+    action: Action,
+) -> Result<Request, DomainError> {
+    let workspace = WorkspaceId::parse(workspace)?;
+    let (actor, command_id) = actor(who)?;
+    Ok(Request::Workspace {
+        name,
+        workspace,
+        command: WorkspaceCommand::new(command_id, actor, action),
+    })
+}
+
+fn cloud(args: &CloudArgs, active: bool) -> Result<Request, CliError> {
+    let method = MethodId::parse(&args.provider).map_err(|e| relabel("provider", e))?;
+    let policy = SitePolicy::builtin();
+    let providers: Vec<&str> = policy
+        .methods()
+        .filter(|m| m.kind == MethodKind::Cloud)
+        .map(|m| m.id.as_str())
+        .collect();
+    let Some(spec) = policy
+        .method(&method)
+        .filter(|m| m.kind == MethodKind::Cloud)
+    else {
+        return Err(CliError::usage(
+            "invalid-value",
+            format!(
+                "invalid provider {:?}: must be one of {}",
+                args.provider,
+                providers.join(", ")
+            ),
+        ));
+    };
+    let account = CloudAccount {
+        account_id: external_id("account", &args.account)?,
+        instance_id: args
+            .instance
+            .as_deref()
+            .map(|i| external_id("instance", i))
+            .transpose()?,
+    };
+    match (spec.requires_instance, &account.instance_id) {
+        (true, None) => Err(CliError::usage(
+            "invalid-value",
+            format!("provider {method} needs the marketplace instance id (--instance)"),
+        )),
+        (false, Some(instance)) => Err(CliError::usage(
+            "invalid-value",
+            format!(
+                "provider {method} takes no marketplace instance id (got --instance {instance})"
+            ),
+        )),
+        _ => Ok(Request::Cloud {
+            method,
+            account,
+            active,
+        }),
+    }
+}
+
+/// Parses `--as-of`.
+fn instant(value: &str) -> Result<DateTime<Utc>, CliError> {
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            CliError::usage(
+                "invalid-value",
+                format!(
+                    "invalid as-of {value:?}: {e}; expected an RFC 3339 instant such as 2026-11-27T09:00:00Z"
+                ),
+            )
+        })
+}
+
+/// Parses one `--expect-head W=HASH`.
+fn expect_head(value: &str) -> Result<(String, String), CliError> {
+    let bad = |reason: &str| {
+        CliError::usage(
+            "invalid-value",
+            format!("invalid expect-head {value:?}: {reason}"),
+        )
+    };
+    let Some((workspace, hash)) = value.split_once('=') else {
+        return Err(bad("expected WORKSPACE=HASH"));
+    };
+    let workspace = WorkspaceId::parse(workspace)
+        .map_err(|e| bad(&format!("the workspace is not valid ({e})")))?;
+    if hash.len() != 64
+        || !hash
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(bad(
+            "the hash must be 64 lowercase hexadecimal digits (SHA-256)",
+        ));
+    }
+    Ok((workspace.to_string(), hash.to_owned()))
+}
+
+/// Opens an input file, or says why it cannot be read (exit status 2).
+fn open_input(path: &PathBuf) -> Result<File, CliError> {
+    let file = File::open(path).map_err(|e| {
+        CliError::usage(
+            "unreadable-input",
+            format!("cannot open {}: {e}", path.display()),
+        )
+    })?;
+    match file.metadata() {
+        Ok(meta) if meta.is_dir() => Err(CliError::usage(
+            "unreadable-input",
+            format!("cannot read {}: it is a directory", path.display()),
+        )),
+        _ => Ok(file),
+    }
+}
+
+/// Validates the parsed command line.
+///
+/// # Errors
+/// A [`CliError`] with exit status 2 naming the option and the value.
+pub(crate) fn validate(command: Command) -> Result<Request, CliError> {
+    Ok(match command {
+        Command::Demo { expense_center } => Request::Demo {
+            expense_center_url: expense_center.url,
+        },
+        Command::Account(AccountCommand::Register { username, email }) => Request::Register {
+            user_name: UserName::parse(&username)?,
+            email: Email::parse(&email)?,
+        },
+        Command::Account(AccountCommand::Bind {
+            workspace,
+            username,
+            who,
+        }) => workspace_command(
+            "account bind",
+            &workspace,
+            &who,
+            Action::BindAccount {
+                user_name: UserName::parse(&username)?,
+            },
+        )?,
+        Command::Cloud(CloudCommand::Subscribe(args)) => cloud(&args, true)?,
+        Command::Cloud(CloudCommand::Unsubscribe(args)) => cloud(&args, false)?,
+        Command::Upgrade {
+            workspace,
+            site,
+            who,
+        } => workspace_command(
+            "upgrade",
+            &workspace,
+            &who,
+            Action::RequestUpgrade {
+                site: SiteId::parse(&site)?,
+            },
+        )?,
+        Command::Agreement(AgreementCommand::Accept {
+            workspace,
+            version,
+            who,
+        }) => workspace_command(
+            "agreement accept",
+            &workspace,
+            &who,
+            Action::AcceptAgreement {
+                version: AgreementVersion::parse(&version)?,
+            },
+        )?,
+        Command::Settlement(SettlementCommand::Set {
+            workspace,
+            method,
+            account,
+            instance,
+            who,
+        }) => {
+            let method = MethodId::parse(&method)?;
+            let account = match account {
+                None => None,
+                Some(account) => Some(CloudAccount {
+                    account_id: external_id("account", &account)?,
+                    instance_id: instance
+                        .as_deref()
+                        .map(|i| external_id("instance", i))
+                        .transpose()?,
+                }),
+            };
+            workspace_command(
+                "settlement set",
+                &workspace,
+                &who,
+                Action::ChangeSettlement { method, account },
+            )?
+        }
+        Command::Show {
+            workspace,
+            as_of,
+            expense_center,
+        } => Request::Show {
+            workspace: WorkspaceId::parse(&workspace)?,
+            as_of: as_of.as_deref().map(instant).transpose()?,
+            expense_center_url: expense_center.url,
+        },
+        Command::History { workspace } => Request::History {
+            workspace: WorkspaceId::parse(&workspace)?,
+        },
+        Command::Export { out } => Request::Export { out },
+        Command::Import { from } => {
+            open_input(&from)?;
+            Request::Import { from }
+        }
+        Command::Audit {
+            from,
+            expect_head: heads,
+        } => {
+            let expect_heads = heads
+                .iter()
+                .map(|h| expect_head(h))
+                .collect::<Result<Vec<_>, _>>()?;
+            let from = match from {
+                Some(path) => {
+                    let file = open_input(&path)?;
+                    Some((path, file))
+                }
+                None => None,
+            };
+            Request::Audit { from, expect_heads }
+        }
+        Command::RebuildViews => Request::RebuildViews,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn expect_heads_need_a_workspace_and_a_sha256() {
+        let hash = "a".repeat(64);
+        assert_eq!(
+            expect_head(&format!("acme={hash}")).unwrap(),
+            ("acme".to_owned(), hash.clone())
+        );
+        for bad in [
+            "acme",
+            "acme=",
+            "acme=xyz",
+            &format!("ac me={hash}"),
+            &format!("acme={}", "A".repeat(64)),
+        ] {
+            assert_eq!(expect_head(bad).unwrap_err().status.code(), 2, "{bad}");
+        }
+    }
+
+    #[test]
+    fn instants_are_rfc3339() {
+        assert!(instant("2026-11-27T09:00:00Z").is_ok());
+        assert!(instant("2026-11-27T09:00:00+08:00").is_ok());
+        assert_eq!(instant("yesterday").unwrap_err().status.code(), 2);
+    }
+
+    #[test]
+    fn command_ids_are_valid_external_ids() {
+        assert!(ExternalId::parse(&fresh_command_id()).is_ok());
+    }
+
+    #[test]
+    fn relabelled_errors_name_the_option() {
+        let err = external_id("instance", "a b").unwrap_err();
+        assert!(err.to_string().contains("instance"), "{err}");
+    }
+}
