@@ -246,6 +246,19 @@ impl Db {
                 url: redact(url),
                 reason: e.to_string(),
             })?;
+            // One direct connection first: an unreachable server fails now, with its own reason
+            // ("connection refused"), instead of after the pool's acquire timeout.
+            let probe =
+                tokio::time::timeout(options.busy_timeout, PgConnection::connect_with(&connect))
+                    .await
+                    .map_err(|_| StoreError::Unavailable {
+                        url: redact(url),
+                        reason: format!("no answer within {:?}", options.busy_timeout),
+                    })?
+                    .map_err(|e| StoreError::Unavailable {
+                        url: redact(url),
+                        reason: e.to_string(),
+                    })?;
             let pool = PgPoolOptions::new()
                 .max_connections(options.max_connections)
                 .acquire_timeout(options.busy_timeout)
@@ -258,6 +271,8 @@ impl Db {
                     url: redact(url),
                     reason: e.to_string(),
                 })?;
+            // Closing the probe politely is not worth waiting for.
+            drop(probe);
             Backend::Postgres(pool)
         } else if url.starts_with("sqlite:") {
             let memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -777,6 +792,7 @@ impl Db {
                     return Err(StoreError::NotEmpty);
                 }
                 run!(tx, flush_pg);
+                sqlx::query(IMPORTED_REMINDERS_PG).execute(&mut *tx).await?;
                 tx.commit().await?;
             }
             Backend::Sqlite(pool) => {
@@ -789,6 +805,9 @@ impl Db {
                     return Err(StoreError::NotEmpty);
                 }
                 run!(tx, flush_sqlite);
+                sqlx::query(IMPORTED_REMINDERS_SQLITE)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
             }
         }
@@ -1034,6 +1053,27 @@ struct Span {
     last: u64,
     head_hash: String,
 }
+
+/// An imported log's upgrades had their opening reminders sent by the store the log came from:
+/// the import records them as sent, so the outbox never sends them a second time.
+const IMPORTED_REMINDERS_PG: &str = "INSERT INTO email_outbox \
+    (workspace_id, kind, sequence, user_name, subject, body, created_at, sent_at, attempts) \
+    SELECT aggregate_id, 'opening-reminder', sequence, \
+           coalesce(payload->'PlanUpgraded'->'settlement'->'enterprise'->>'user_name', ''), \
+           'opening reminder (sent before this store was imported)', '', \
+           metadata->>'recorded_at', metadata->>'recorded_at', 0 \
+    FROM events WHERE event_type = 'PlanUpgraded' \
+    ON CONFLICT (workspace_id, kind) DO NOTHING";
+
+/// [`IMPORTED_REMINDERS_PG`] for SQLite.
+const IMPORTED_REMINDERS_SQLITE: &str = "INSERT INTO email_outbox \
+    (workspace_id, kind, sequence, user_name, subject, body, created_at, sent_at, attempts) \
+    SELECT aggregate_id, 'opening-reminder', sequence, \
+           coalesce(json_extract(payload, '$.PlanUpgraded.settlement.enterprise.user_name'), ''), \
+           'opening reminder (sent before this store was imported)', '', \
+           json_extract(metadata, '$.recorded_at'), json_extract(metadata, '$.recorded_at'), 0 \
+    FROM events WHERE event_type = 'PlanUpgraded' \
+    ON CONFLICT (workspace_id, kind) DO NOTHING";
 
 /// Groups consecutive events of one command into command records (idempotency and head).
 #[derive(Default)]

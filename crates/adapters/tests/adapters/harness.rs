@@ -80,6 +80,51 @@ impl Harness {
         }
     }
 
+    /// A fresh, empty database of the same backend, wired like this one (for imports).
+    pub async fn fresh(&self) -> (Embedded, Option<tempfile::TempDir>) {
+        match &self.db {
+            TestDb::Sqlite { .. } => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("fresh.db").display());
+                let e = Embedded::open_with(
+                    &url,
+                    StoreOptions::default(),
+                    SitePolicy::builtin(),
+                    self.clock.clone(),
+                )
+                .await
+                .unwrap();
+                (e, Some(dir))
+            }
+            TestDb::Postgres(pool) => {
+                let name: String = sqlx::query_scalar("SELECT current_database()")
+                    .fetch_one(pool)
+                    .await
+                    .unwrap();
+                let fresh = format!("imp_{}", &name[name.len().saturating_sub(40)..]);
+                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{fresh}\" WITH (FORCE)"))
+                    .execute(pool)
+                    .await
+                    .unwrap();
+                sqlx::query(&format!("CREATE DATABASE \"{fresh}\""))
+                    .execute(pool)
+                    .await
+                    .unwrap();
+                let mut url = url::Url::parse(&std::env::var("DATABASE_URL").unwrap()).unwrap();
+                url.set_path(&fresh);
+                let e = Embedded::open_with(
+                    url.as_str(),
+                    StoreOptions::default(),
+                    SitePolicy::builtin(),
+                    self.clock.clone(),
+                )
+                .await
+                .unwrap();
+                (e, None)
+            }
+        }
+    }
+
     /// A store on the same database with no projector at all (a process that dies before
     /// projecting).
     pub async fn store_without_views(&self) -> billing_store::BillingStore {

@@ -42,4 +42,5 @@ on_both_backends!(
     the_billing_view_at_any_instant_comes_from_the_log,
     the_embedded_expense_center_verifies_and_registers,
     the_embedded_marketplace_tracks_subscriptions,
+    an_imported_store_does_not_send_reminders_again,
 );

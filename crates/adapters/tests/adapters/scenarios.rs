@@ -384,3 +384,83 @@ pub async fn the_embedded_marketplace_tracks_subscriptions(h: &Harness) {
     m.set(&aws, &a, false).await.unwrap();
     assert!(!m.is_subscribed(&aws, &a).await.unwrap());
 }
+
+pub async fn an_imported_store_does_not_send_reminders_again(h: &Harness) {
+    h.register("acme-finance").await;
+    upgrade(h, "acme", "cn1").await;
+    upgrade(h, "beta", "us1").await;
+    h.billing.projector.flush().await.unwrap();
+    assert_eq!(
+        deliver_pending(h.billing.db(), &LogMailer, "2026-11-27T10:00:00Z")
+            .await
+            .unwrap()
+            .sent,
+        2
+    );
+    let mut export = Vec::new();
+    h.billing.store.export(&mut export, |_| {}).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("export.jsonl");
+    std::fs::write(&path, export).unwrap();
+
+    let (target, _keep) = h.fresh().await;
+    target.store.import(&path, |_, _| {}).await.unwrap();
+    target.projector.flush().await.unwrap();
+    target.projector.catch_up().await.unwrap();
+    // The views come back from the log; the reminders were sent by the store the log came from.
+    let view = billing_view(target.db(), "acme").await.unwrap().unwrap();
+    assert_eq!(view.plan, "commercial");
+    let messages = outbox(target.db()).await.unwrap();
+    assert_eq!(messages.len(), 2);
+    assert!(
+        messages
+            .iter()
+            .all(|m| m.sent_at.is_some() && m.user_name == "acme-finance"),
+        "{messages:?}"
+    );
+    assert_eq!(
+        deliver_pending(target.db(), &LogMailer, "2026-11-27T11:00:00Z")
+            .await
+            .unwrap()
+            .sent,
+        0
+    );
+    // A new upgrade in the imported store gets its reminder as usual.
+    target
+        .expense_center
+        .register(
+            &UserName::parse("gamma-fin").unwrap(),
+            &Email::parse("g@example.com").unwrap(),
+        )
+        .await
+        .unwrap();
+    run_on(
+        &target.store,
+        "gamma",
+        "g1",
+        Role::Owner,
+        act::request("cn1"),
+    )
+    .await
+    .unwrap();
+    run_on(
+        &target.store,
+        "gamma",
+        "g2",
+        Role::Owner,
+        act::bind("gamma-fin"),
+    )
+    .await
+    .unwrap();
+    run_on(&target.store, "gamma", "g3", Role::Owner, act::accept())
+        .await
+        .unwrap();
+    target.projector.flush().await.unwrap();
+    assert_eq!(
+        deliver_pending(target.db(), &LogMailer, "2026-11-27T12:00:00Z")
+            .await
+            .unwrap()
+            .sent,
+        1
+    );
+}
