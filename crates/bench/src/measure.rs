@@ -1,0 +1,76 @@
+//! Small measuring helpers shared by the benchmarks.
+
+/// CPU seconds (user + system) this process used so far (Linux; 0 elsewhere).
+pub(crate) fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (in parentheses, which may hold spaces).
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line: 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// This process's peak resident set size in KiB (`VmHWM` in `/proc/self/status`; Linux).
+pub(crate) fn peak_rss_kib() -> Result<u64, String> {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| format!("cannot read /proc/self/status: {e}"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| "no VmHWM line in /proc/self/status".to_owned())
+}
+
+/// Operations, wall seconds and CPU seconds accumulated over the slices of one contender.
+#[derive(Default, Clone, Copy, Debug)]
+pub(crate) struct Tally {
+    /// Operations done.
+    pub(crate) ops: usize,
+    /// Wall-clock seconds spent doing them.
+    pub(crate) secs: f64,
+    /// CPU seconds this process spent meanwhile.
+    pub(crate) cpu: f64,
+}
+
+impl Tally {
+    /// Operations per second over everything tallied.
+    pub(crate) fn rate(&self) -> f64 {
+        if self.secs > 0.0 {
+            self.ops as f64 / self.secs
+        } else {
+            0.0
+        }
+    }
+
+    /// Client CPU microseconds per operation.
+    pub(crate) fn cpu_us_per_op(&self) -> f64 {
+        1e6 * self.cpu / self.ops.max(1) as f64
+    }
+}
+
+/// The median of `values` (the upper one of an even count), with the minimum and maximum;
+/// zeros for no values.
+pub(crate) fn median_min_max(values: &[f64]) -> (f64, f64, f64) {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    (
+        v.get(v.len() / 2).copied().unwrap_or(0.0),
+        v.first().copied().unwrap_or(0.0),
+        v.last().copied().unwrap_or(0.0),
+    )
+}
+
+/// `x` rounded to three decimals.
+pub(crate) fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
