@@ -10,10 +10,12 @@ use serde_json::Value;
 
 use crate::harness::*;
 
+/// Lines of a log, and each workspace's head.
+type Log = (Vec<String>, Vec<(String, String)>);
+
 /// A valid export of a few workspaces (some upgraded, some not), and each workspace's head.
-fn valid_log() -> &'static (Vec<String>, Vec<(String, String)>) {
-    static LOG: std::sync::OnceLock<(Vec<String>, Vec<(String, String)>)> =
-        std::sync::OnceLock::new();
+fn valid_log() -> &'static Log {
+    static LOG: std::sync::OnceLock<Log> = std::sync::OnceLock::new();
     LOG.get_or_init(|| {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -120,7 +122,7 @@ fn apply(
         Mutation::TruncateWorkspace(i) => {
             // Remove this line and every later line of its workspace: the newest events.
             let ws = workspace_of(&lines[i]);
-            let mut j = i;
+            let j = i;
             while j < out.len() && workspace_of(&out[j]) == ws {
                 out.remove(j);
             }
@@ -141,10 +143,11 @@ fn apply(
         Mutation::EditHash(i) => {
             let mut v: Value = serde_json::from_str(&lines[i]).unwrap();
             let hash = v["metadata"]["hash"].as_str().unwrap().to_owned();
+            let rest = &hash[1..];
             let flipped = if hash.starts_with('0') {
-                format!("1{}", &hash[1..])
+                format!("1{rest}")
             } else {
-                format!("0{}", &hash[1..])
+                format!("0{rest}")
             };
             v["metadata"]["hash"] = Value::String(flipped);
             out[i] = serde_json::to_string(&v).unwrap();
