@@ -1,6 +1,6 @@
 //! The view tables: writing projections, reading them, finding what lags, and rebuilding them.
 //!
-//! The same SQL runs on both backends (`$n` parameters work in SQLite too); [`on_pool!`] runs it
+//! The same SQL runs on both backends (`$n` parameters work in SQLite too); `on_pool!` runs it
 //! on whichever pool the store uses.
 
 use billing_domain::{Workspace, WorkspaceId};
