@@ -4,7 +4,7 @@
 //! on whichever pool the store uses.
 
 use billing_domain::{Workspace, WorkspaceId};
-use billing_store::record::decode;
+use billing_store::record::decode_unverified;
 use billing_store::{Backend, Db, StoredEvent};
 use futures_util::TryStreamExt;
 
@@ -293,9 +293,15 @@ CREATE TABLE audit_trail_next (
     description TEXT NOT NULL, PRIMARY KEY (workspace_id, sequence)
 ) STRICT;";
 
+/// PostgreSQL: the fresh tables start without keys (filled faster); the keys are added once
+/// they are full, before the swap.
 const PG_NEXT_TABLES: &str = "
-CREATE TABLE billing_view_next (LIKE billing_view INCLUDING ALL);
-CREATE TABLE audit_trail_next (LIKE audit_trail INCLUDING ALL);";
+CREATE TABLE billing_view_next (LIKE billing_view INCLUDING DEFAULTS);
+CREATE TABLE audit_trail_next (LIKE audit_trail INCLUDING DEFAULTS);";
+
+const PG_NEXT_KEYS: &str = "
+ALTER TABLE billing_view_next ADD PRIMARY KEY (workspace_id);
+ALTER TABLE audit_trail_next ADD PRIMARY KEY (workspace_id, sequence);";
 
 const BATCH: usize = 2_000;
 
@@ -330,7 +336,12 @@ pub async fn rebuild(
             sqlx::raw_sql(SQLITE_NEXT_TABLES).execute(pool).await?;
         }
     }
-    let result = fill_next(db, &mut progress).await;
+    let mut result = fill_next(db, &mut progress).await;
+    if let (Ok(_), Backend::Postgres(pool)) = (&result, db.backend()) {
+        if let Err(e) = sqlx::raw_sql(PG_NEXT_KEYS).execute(pool).await {
+            result = Err(e.into());
+        }
+    }
     let report = match result {
         Ok(report) if report.events >= expected => report,
         Ok(report) => {
@@ -378,13 +389,16 @@ async fn fill_next(db: &Db, progress: &mut impl FnMut(u64)) -> Result<RebuildRep
         events: 0,
         workspaces: 0,
     };
+    // One batch is written (on its own connection) while the next one is decoded.
+    let mut writing: Option<tokio::task::JoinHandle<Result<(), AdapterError>>> = None;
     let integrity = |workspace: &str, detail: String| AdapterError::Integrity {
         workspace: workspace.to_owned(),
         detail,
     };
     while let Some(row) = rows.try_next().await? {
         report.events += 1;
-        let decoded = decode(
+        // The log is verified on load and by audits; a rebuild only needs the events.
+        let stored = decode_unverified(
             &row.aggregate_type,
             &row.aggregate_id,
             row.sequence,
@@ -394,7 +408,6 @@ async fn fill_next(db: &Db, progress: &mut impl FnMut(u64)) -> Result<RebuildRep
             &row.metadata,
         )
         .map_err(|e| integrity(&row.aggregate_id, format!("sequence {}: {e}", row.sequence)))?;
-        let stored = decoded.stored;
         if current.as_ref().map(|c| c.0.as_str()) != Some(row.aggregate_id.as_str()) {
             if let Some((ws, state, seq, head)) = current.take() {
                 views.push(BillingView::from_state(&ws, &state, seq, &head));
@@ -422,11 +435,22 @@ async fn fill_next(db: &Db, progress: &mut impl FnMut(u64)) -> Result<RebuildRep
         }
         trail.push(AuditEntry::from_event(&stored));
         if trail.len() >= BATCH {
-            write_next(db, &views, &trail).await?;
-            views.clear();
-            trail.clear();
+            if let Some(previous) = writing.take() {
+                join(previous).await?;
+            }
+            let (db, batch_views, batch_trail) = (
+                db.clone(),
+                std::mem::replace(&mut views, Vec::with_capacity(BATCH)),
+                std::mem::replace(&mut trail, Vec::with_capacity(BATCH)),
+            );
+            writing = Some(tokio::spawn(async move {
+                write_next(&db, &batch_views, &batch_trail).await
+            }));
             progress(report.events);
         }
+    }
+    if let Some(previous) = writing.take() {
+        join(previous).await?;
     }
     if let Some((ws, state, seq, head)) = current.take() {
         views.push(BillingView::from_state(&ws, &state, seq, &head));
@@ -437,6 +461,32 @@ async fn fill_next(db: &Db, progress: &mut impl FnMut(u64)) -> Result<RebuildRep
     Ok(report)
 }
 
+async fn join(task: tokio::task::JoinHandle<Result<(), AdapterError>>) -> Result<(), AdapterError> {
+    task.await.map_err(|e| AdapterError::Integrity {
+        workspace: String::new(),
+        detail: format!("a rebuild writer stopped: {e}"),
+    })?
+}
+
+/// Appends one field to a `COPY … FROM STDIN` text row (escaped; `None` is `\N`).
+fn copy_field(out: &mut String, value: Option<&str>, last: bool) {
+    match value {
+        None => out.push_str("\\N"),
+        Some(text) => {
+            for c in text.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c => out.push(c),
+                }
+            }
+        }
+    }
+    out.push(if last { '\n' } else { '\t' });
+}
+
 async fn write_next(
     db: &Db,
     views: &[BillingView],
@@ -444,49 +494,70 @@ async fn write_next(
 ) -> Result<(), AdapterError> {
     match db.backend() {
         Backend::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
+            let mut conn = pool.acquire().await?;
             if !views.is_empty() {
-                let col = |f: fn(&BillingView) -> Option<String>| -> Vec<Option<String>> {
-                    views.iter().map(f).collect()
-                };
-                sqlx::query(
-                    "INSERT INTO billing_view_next SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], \
-                     $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
-                     $11::text[], $12::bigint[], $13::bigint[], $14::text[])",
-                )
-                .bind(col(|v| Some(v.workspace_id.clone())))
-                .bind(col(|v| Some(v.plan.clone())))
-                .bind(col(|v| Some(v.upgrade_step.clone())))
-                .bind(col(|v| v.site.clone()))
-                .bind(col(|v| v.user_name.clone()))
-                .bind(col(|v| v.settlement_method.clone()))
-                .bind(col(|v| v.cloud_account_id.clone()))
-                .bind(col(|v| v.cloud_instance_id.clone()))
-                .bind(col(|v| v.agreement_version.clone()))
-                .bind(col(|v| v.upgraded_at.clone()))
-                .bind(col(|v| v.data_visible_from.clone()))
-                .bind(views.iter().map(|v| v.settlement_changes).collect::<Vec<_>>())
-                .bind(views.iter().map(|v| v.last_sequence).collect::<Vec<_>>())
-                .bind(col(|v| Some(v.head_hash.clone())))
-                .execute(&mut *tx)
-                .await?;
+                let mut text = String::with_capacity(views.len() * 256);
+                for v in views {
+                    let changes = v.settlement_changes.to_string();
+                    let last = v.last_sequence.to_string();
+                    for (i, field) in [
+                        Some(v.workspace_id.as_str()),
+                        Some(v.plan.as_str()),
+                        Some(v.upgrade_step.as_str()),
+                        v.site.as_deref(),
+                        v.user_name.as_deref(),
+                        v.settlement_method.as_deref(),
+                        v.cloud_account_id.as_deref(),
+                        v.cloud_instance_id.as_deref(),
+                        v.agreement_version.as_deref(),
+                        v.upgraded_at.as_deref(),
+                        v.data_visible_from.as_deref(),
+                        Some(changes.as_str()),
+                        Some(last.as_str()),
+                        Some(v.head_hash.as_str()),
+                    ]
+                    .into_iter()
+                    .enumerate()
+                    {
+                        copy_field(&mut text, field, i == 13);
+                    }
+                }
+                let mut copy = conn
+                    .copy_in_raw(&format!(
+                        "COPY billing_view_next ({VIEW_COLUMNS}) FROM STDIN"
+                    ))
+                    .await?;
+                copy.send(text.into_bytes()).await?;
+                copy.finish().await?;
             }
             if !trail.is_empty() {
-                sqlx::query(
-                    "INSERT INTO audit_trail_next SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], \
-                     $4::text[], $5::text[], $6::text[], $7::text[])",
-                )
-                .bind(trail.iter().map(|e| e.workspace_id.as_str()).collect::<Vec<_>>())
-                .bind(trail.iter().map(|e| e.sequence).collect::<Vec<_>>())
-                .bind(trail.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
-                .bind(trail.iter().map(|e| e.actor_id.as_str()).collect::<Vec<_>>())
-                .bind(trail.iter().map(|e| e.actor_role.as_str()).collect::<Vec<_>>())
-                .bind(trail.iter().map(|e| e.occurred_at.as_str()).collect::<Vec<_>>())
-                .bind(trail.iter().map(|e| e.description.as_str()).collect::<Vec<_>>())
-                .execute(&mut *tx)
-                .await?;
+                let mut text = String::with_capacity(trail.len() * 200);
+                for e in trail {
+                    let sequence = e.sequence.to_string();
+                    for (i, field) in [
+                        e.workspace_id.as_str(),
+                        sequence.as_str(),
+                        e.event_type.as_str(),
+                        e.actor_id.as_str(),
+                        e.actor_role.as_str(),
+                        e.occurred_at.as_str(),
+                        e.description.as_str(),
+                    ]
+                    .into_iter()
+                    .enumerate()
+                    {
+                        copy_field(&mut text, Some(field), i == 6);
+                    }
+                }
+                let mut copy = conn
+                    .copy_in_raw(
+                        "COPY audit_trail_next (workspace_id, sequence, event_type, actor_id, actor_role, \
+                         occurred_at, description) FROM STDIN",
+                    )
+                    .await?;
+                copy.send(text.into_bytes()).await?;
+                copy.finish().await?;
             }
-            tx.commit().await?;
         }
         Backend::Sqlite(pool) => {
             let mut tx = pool.begin().await?;
@@ -556,4 +627,17 @@ pub async fn catch_up_update(
     })?;
     let (state, events) = billing_store::load_workspace(db, &id).await?;
     Ok(update_for(workspace, &state, &events, now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_field;
+
+    #[test]
+    fn copy_fields_escape_what_copy_text_format_reads_specially() {
+        let mut out = String::new();
+        copy_field(&mut out, Some("a\tb\\c\nd\re"), false);
+        copy_field(&mut out, None, true);
+        assert_eq!(out, "a\\tb\\\\c\\nd\\re\t\\N\n");
+    }
 }

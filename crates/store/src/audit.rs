@@ -22,18 +22,20 @@ pub struct AuditOptions {
     pub expect_heads: Vec<(String, String)>,
 }
 
-/// Reads lines of at most `max` bytes; a longer line is reported as too long and skipped.
+/// Reads lines of at most `max` bytes into one reused buffer; a longer line is reported as too
+/// long and skipped.
 pub struct LineReader<R> {
     inner: R,
     max: usize,
     line: u64,
+    buf: Vec<u8>,
 }
 
 /// One line from a [`LineReader`].
 #[derive(Debug, PartialEq, Eq)]
-pub enum Line {
+pub enum Line<'a> {
     /// A line's bytes, without its line ending.
-    Bytes(Vec<u8>),
+    Bytes(&'a [u8]),
     /// A line longer than the limit (its length in bytes).
     TooLong(usize),
 }
@@ -45,6 +47,7 @@ impl<R: BufRead> LineReader<R> {
             inner,
             max,
             line: 0,
+            buf: Vec::new(),
         }
     }
 
@@ -52,8 +55,9 @@ impl<R: BufRead> LineReader<R> {
     ///
     /// # Errors
     /// The underlying reader's error.
-    pub fn next_line(&mut self) -> std::io::Result<Option<(u64, Line)>> {
-        let mut buf = Vec::new();
+    pub fn next_line(&mut self) -> std::io::Result<Option<(u64, Line<'_>)>> {
+        let buf = &mut self.buf;
+        buf.clear();
         let mut total = 0usize;
         let mut saw_any = false;
         loop {
@@ -69,8 +73,8 @@ impl<R: BufRead> LineReader<R> {
             if total + take <= self.max {
                 buf.extend_from_slice(&chunk[..take]);
             } else if total <= self.max {
-                // Crossed the limit: stop keeping bytes.
-                buf = Vec::new();
+                // Crossed the limit: stop keeping bytes, and give the memory back.
+                *buf = Vec::new();
             }
             total += take;
             self.inner.consume(take + usize::from(done));
@@ -120,7 +124,7 @@ pub fn audit_lines(
         count = line;
         let findings = match content {
             Line::Bytes(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Vec::new(),
-            Line::Bytes(bytes) => match std::str::from_utf8(&bytes) {
+            Line::Bytes(bytes) => match std::str::from_utf8(bytes) {
                 Ok(text) => verifier.push_line(line, text).0,
                 Err(e) => {
                     extra += 1;
@@ -267,17 +271,26 @@ mod tests {
         let text = format!("ab\n{}\ncd\r\n\nlast", "x".repeat(50));
         let mut reader = LineReader::new(std::io::BufReader::with_capacity(8, text.as_bytes()), 10);
         let mut got = Vec::new();
-        while let Some(line) = reader.next_line().unwrap() {
-            got.push(line);
+        while let Some((n, line)) = reader.next_line().unwrap() {
+            got.push((
+                n,
+                match line {
+                    Line::Bytes(b) => Some(b.to_vec()),
+                    Line::TooLong(len) => {
+                        assert_eq!(len, 50);
+                        None
+                    }
+                },
+            ));
         }
         assert_eq!(
             got,
             vec![
-                (1, Line::Bytes(b"ab".to_vec())),
-                (2, Line::TooLong(50)),
-                (3, Line::Bytes(b"cd".to_vec())),
-                (4, Line::Bytes(Vec::new())),
-                (5, Line::Bytes(b"last".to_vec())),
+                (1, Some(b"ab".to_vec())),
+                (2, None),
+                (3, Some(b"cd".to_vec())),
+                (4, Some(Vec::new())),
+                (5, Some(b"last".to_vec())),
             ]
         );
     }

@@ -1,13 +1,15 @@
 //! Stored events: their metadata, their line form (export/import and database rows), and the
 //! decoding of a line back into a domain event.
 
+use std::borrow::Cow;
+
 use billing_domain::{ActorId, ExternalId, Role, WorkspaceEvent, WorkspaceId, EVENT_VERSION};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::chain::{event_hash, HashInput};
+use crate::chain::{event_hash, event_hash_of_canonical, write_string_object, HashInput};
 
 /// The aggregate type of every workspace stream.
 pub const AGGREGATE_TYPE: &str = "workspace";
@@ -142,6 +144,27 @@ pub fn decode(
     if sequence == 0 {
         return Err(DecodeError::Malformed("sequence must start at 1".into()));
     }
+    if event_version == EVENT_VERSION {
+        if let Some(fast) = decode_canonical(
+            aggregate_type,
+            aggregate_id,
+            sequence,
+            event_type,
+            event_version,
+            payload,
+            metadata,
+        ) {
+            return Ok(DecodedEvent {
+                stored: StoredEvent {
+                    workspace_id,
+                    sequence,
+                    event: fast.0,
+                    metadata: fast.1,
+                },
+                computed_hash: fast.2,
+            });
+        }
+    }
     let payload: Value = serde_json::from_str(payload)
         .map_err(|e| DecodeError::Malformed(format!("payload is not JSON: {e}")))?;
     let payload = upcast(event_type, event_version, payload)?;
@@ -180,6 +203,143 @@ pub fn decode(
     })
 }
 
+/// The metadata's text values as they stand in the stored JSON, for hashing without re-parsing.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetadataText<'a> {
+    #[serde(borrow)]
+    actor_id: Cow<'a, str>,
+    #[serde(borrow)]
+    actor_role: Cow<'a, str>,
+    #[serde(borrow)]
+    command_hash: Cow<'a, str>,
+    #[serde(borrow)]
+    command_id: Cow<'a, str>,
+    #[serde(borrow)]
+    hash: Cow<'a, str>,
+    #[serde(borrow)]
+    occurred_at: Cow<'a, str>,
+    #[serde(borrow)]
+    prev_hash: Cow<'a, str>,
+    #[serde(borrow)]
+    recorded_at: Cow<'a, str>,
+}
+
+/// The fast path of [`decode`], for rows as this library writes them: a payload that is already
+/// canonical JSON (the event serializes back to exactly the stored text) and metadata with exactly
+/// the known string fields. Then the hash is computed over the stored text itself, with no
+/// `serde_json::Value` in between — the same hash the general path computes, because canonical
+/// JSON is a fixed point. `None` means "take the general path" (which also words any error).
+fn decode_canonical(
+    aggregate_type: &str,
+    aggregate_id: &str,
+    sequence: u64,
+    event_type: &str,
+    event_version: &str,
+    payload: &str,
+    metadata: &str,
+) -> Option<(WorkspaceEvent, EventMetadata, String)> {
+    let event: WorkspaceEvent = serde_json::from_str(payload).ok()?;
+    if event.event_type() != event_type || serde_json::to_string(&event).ok()? != payload {
+        return None;
+    }
+    let text: MetadataText<'_> = serde_json::from_str(metadata).ok()?;
+    let typed: EventMetadata = serde_json::from_str(metadata).ok()?;
+    let mut without_hash = String::with_capacity(metadata.len());
+    write_string_object(
+        &[
+            ("actor_id", &text.actor_id),
+            ("actor_role", &text.actor_role),
+            ("command_hash", &text.command_hash),
+            ("command_id", &text.command_id),
+            ("occurred_at", &text.occurred_at),
+            ("prev_hash", &text.prev_hash),
+            ("recorded_at", &text.recorded_at),
+        ],
+        &mut without_hash,
+    );
+    // The typed metadata must say what the text says (it is parsed from the same text).
+    debug_assert_eq!(typed.hash, text.hash);
+    let hash = event_hash_of_canonical(
+        aggregate_type,
+        aggregate_id,
+        sequence,
+        event_type,
+        event_version,
+        payload,
+        &without_hash,
+    );
+    Some((event, typed, hash))
+}
+
+/// Decodes a stored row without recomputing its hash — for views rebuilt from a log the store
+/// already verifies on load and audit.
+///
+/// # Errors
+/// [`DecodeError`] saying what is wrong.
+pub fn decode_unverified(
+    aggregate_type: &str,
+    aggregate_id: &str,
+    sequence: u64,
+    event_type: &str,
+    event_version: &str,
+    payload: &str,
+    metadata: &str,
+) -> Result<StoredEvent, DecodeError> {
+    let fast = (aggregate_type == AGGREGATE_TYPE && event_version == EVENT_VERSION)
+        .then(|| {
+            let event: WorkspaceEvent = serde_json::from_str(payload).ok()?;
+            let meta: EventMetadata = serde_json::from_str(metadata).ok()?;
+            let workspace_id = WorkspaceId::parse(aggregate_id).ok()?;
+            (event.event_type() == event_type && sequence > 0).then_some(StoredEvent {
+                workspace_id,
+                sequence,
+                event,
+                metadata: meta,
+            })
+        })
+        .flatten();
+    match fast {
+        Some(stored) => Ok(stored),
+        None => decode(
+            aggregate_type,
+            aggregate_id,
+            sequence,
+            event_type,
+            event_version,
+            payload,
+            metadata,
+        )
+        .map(|d| d.stored),
+    }
+}
+
+/// A JSON Lines line read without copying: strings and the raw payload and metadata borrow from
+/// the line (strings with escapes are the exception).
+#[derive(Debug, Deserialize)]
+pub struct EventLineRef<'a> {
+    /// Always `workspace`.
+    #[serde(borrow)]
+    pub aggregate_type: Cow<'a, str>,
+    /// The workspace id.
+    #[serde(borrow)]
+    pub aggregate_id: Cow<'a, str>,
+    /// The sequence number.
+    pub sequence: u64,
+    /// The event type.
+    #[serde(borrow)]
+    pub event_type: Cow<'a, str>,
+    /// The event version.
+    #[serde(borrow)]
+    pub event_version: Cow<'a, str>,
+    /// The payload, as stored.
+    #[serde(borrow)]
+    pub payload: &'a RawValue,
+    /// The metadata, as stored.
+    #[serde(borrow)]
+    pub metadata: &'a RawValue,
+}
+
 impl EventLine {
     /// Decodes the line.
     ///
@@ -195,5 +355,131 @@ impl EventLine {
             self.payload.get(),
             self.metadata.get(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::GENESIS_HASH;
+    use billing_domain::{SiteId, UpgradeRequested};
+
+    fn row() -> (String, String) {
+        let event = WorkspaceEvent::UpgradeRequested(UpgradeRequested {
+            at: "2026-11-27T09:00:00.250Z".parse().unwrap(),
+            by: ActorId::parse("alice").unwrap(),
+            site: SiteId::parse("cn1").unwrap(),
+        });
+        let payload = serde_json::to_string(&event).unwrap();
+        let mut meta = String::new();
+        write_string_object(
+            &[
+                ("actor_id", "alice"),
+                ("actor_role", "owner"),
+                ("command_hash", "h"),
+                ("command_id", "c1"),
+                ("hash", "x"),
+                ("occurred_at", "2026-11-27T09:00:00.250Z"),
+                ("prev_hash", GENESIS_HASH),
+                ("recorded_at", "2026-11-27T09:00:01Z"),
+            ],
+            &mut meta,
+        );
+        (payload, meta)
+    }
+
+    fn hash_of(payload: &str, meta: &str) -> String {
+        decode(
+            "workspace",
+            "ws-1",
+            1,
+            "UpgradeRequested",
+            "1.0",
+            payload,
+            meta,
+        )
+        .unwrap()
+        .computed_hash
+    }
+
+    #[test]
+    fn the_fast_path_hashes_exactly_like_the_general_path() {
+        let (payload, meta) = row();
+        assert!(decode_canonical(
+            "workspace",
+            "ws-1",
+            1,
+            "UpgradeRequested",
+            "1.0",
+            &payload,
+            &meta
+        )
+        .is_some());
+        let fast = hash_of(&payload, &meta);
+        // Whitespace and key order force the general path; the hash must not change.
+        let spaced_payload = payload.replace("{\"", "{ \"");
+        assert!(decode_canonical(
+            "workspace",
+            "ws-1",
+            1,
+            "UpgradeRequested",
+            "1.0",
+            &spaced_payload,
+            &meta
+        )
+        .is_none());
+        assert_eq!(hash_of(&spaced_payload, &meta), fast);
+        let reordered: serde_json::Value = serde_json::from_str(&meta).unwrap();
+        let reordered = serde_json::to_string_pretty(&reordered).unwrap();
+        assert_eq!(hash_of(&payload, &reordered), fast);
+        // Content still matters.
+        assert_ne!(hash_of(&payload.replace("cn1", "cn2"), &meta), fast);
+        assert_ne!(hash_of(&payload, &meta.replace("alice", "bob")), fast);
+    }
+
+    #[test]
+    fn unverified_decoding_reads_the_same_event() {
+        let (payload, meta) = row();
+        let full = decode(
+            "workspace",
+            "ws-1",
+            1,
+            "UpgradeRequested",
+            "1.0",
+            &payload,
+            &meta,
+        )
+        .unwrap();
+        let quick = decode_unverified(
+            "workspace",
+            "ws-1",
+            1,
+            "UpgradeRequested",
+            "1.0",
+            &payload,
+            &meta,
+        )
+        .unwrap();
+        assert_eq!(full.stored, quick);
+        assert!(decode_unverified(
+            "workspace",
+            "ws-1",
+            1,
+            "PlanUpgraded",
+            "1.0",
+            &payload,
+            &meta
+        )
+        .is_err());
+        assert!(decode_unverified(
+            "workspace",
+            "ws-1",
+            1,
+            "UpgradeRequested",
+            "2.0",
+            &payload,
+            &meta
+        )
+        .is_err());
     }
 }

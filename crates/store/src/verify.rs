@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::chain::GENESIS_HASH;
-use crate::record::{decode, DecodeError, DecodedEvent, EventLine};
+use crate::record::{decode, DecodeError, DecodedEvent, EventLineRef};
 
 /// What kind of problem a finding is (SPEC §8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -170,9 +170,17 @@ impl<'p> Verifier<'p> {
     /// Verifies one JSON Lines line (`line` is its number, from 1).
     pub fn push_line(&mut self, line: u64, text: &str) -> (Vec<Finding>, Option<StreamEnd>) {
         self.summary.records += 1;
-        match serde_json::from_str::<EventLine>(text) {
+        match serde_json::from_str::<EventLineRef<'_>>(text) {
             Ok(parsed) => {
-                let decoded = parsed.decode();
+                let decoded = decode(
+                    &parsed.aggregate_type,
+                    &parsed.aggregate_id,
+                    parsed.sequence,
+                    &parsed.event_type,
+                    &parsed.event_version,
+                    parsed.payload.get(),
+                    parsed.metadata.get(),
+                );
                 self.push_decoded(Some(line), &parsed.aggregate_id, parsed.sequence, decoded)
             }
             Err(e) => {
