@@ -49,6 +49,18 @@ fn main() -> ExitCode {
             return finish(audit::child(file));
         }
     }
+    // Writes a valid log of N events (hidden; for profiling and fuzz corpora).
+    if let [gen, file, events] = args.as_slice() {
+        if gen == "gen-log" {
+            let Ok(events) = events.parse::<u64>() else {
+                return usage();
+            };
+            return finish(
+                loggen::write_log(std::path::Path::new(file), events)
+                    .map(|_| format!("{{\"bench\":\"gen-log\",\"events\":{events}}}")),
+            );
+        }
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let Some(which) = args.iter().find(|a| !a.starts_with("--")) else {
         return usage();

@@ -165,7 +165,7 @@ pub fn hex_digest(digest: &[u8]) -> String {
     let mut hex_digits = [0u8; 64];
     // A 32-byte digest always fits 64 hex digits, and hex digits are ASCII.
     match hex::encode_to_slice(digest, &mut hex_digits) {
-        Ok(()) => String::from_utf8_lossy(&hex_digits).into_owned(),
+        Ok(()) => String::from_utf8(hex_digits.to_vec()).unwrap_or_default(),
         Err(_) => hex::encode(digest),
     }
 }

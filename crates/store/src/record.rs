@@ -244,7 +244,16 @@ fn decode_canonical(
         return None;
     }
     let text: MetadataText<'_> = serde_json::from_str(metadata).ok()?;
-    let typed: EventMetadata = serde_json::from_str(metadata).ok()?;
+    let typed = EventMetadata {
+        actor_id: ActorId::parse(&text.actor_id).ok()?,
+        actor_role: text.actor_role.parse().ok()?,
+        command_id: ExternalId::parse(&text.command_id).ok()?,
+        command_hash: text.command_hash.clone().into_owned(),
+        occurred_at: text.occurred_at.parse().ok()?,
+        recorded_at: text.recorded_at.parse().ok()?,
+        prev_hash: text.prev_hash.clone().into_owned(),
+        hash: text.hash.clone().into_owned(),
+    };
     let mut without_hash = String::with_capacity(metadata.len());
     write_string_object(
         &[
