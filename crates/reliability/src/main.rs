@@ -1,0 +1,2 @@
+//! Reliability tools (being built).
+fn main() {}
