@@ -71,13 +71,22 @@ fn usage_error(error: &clap::Error, json: bool) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if json {
+        // The whole message up to the usage line: it names the missing or unknown option.
         let text = error.render().to_string();
         let message = text
             .lines()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("bad usage")
+            .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
             .trim_start_matches("error: ")
             .to_owned();
+        let message = if message.is_empty() {
+            "bad usage".to_owned()
+        } else {
+            message
+        };
         output::json(&CliError::usage("usage", message).to_json());
     } else {
         let _ = error.print();

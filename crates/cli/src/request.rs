@@ -224,16 +224,12 @@ fn expect_head(value: &str) -> Result<(String, String), CliError> {
 
 /// Opens an input file, or says why it cannot be read (exit status 2).
 fn open_input(path: &PathBuf) -> Result<File, CliError> {
-    let file = File::open(path).map_err(|e| {
-        CliError::usage(
-            "unreadable-input",
-            format!("cannot open {}: {e}", path.display()),
-        )
-    })?;
+    let file = File::open(path)
+        .map_err(|e| CliError::usage("unreadable-input", format!("cannot open {:?}: {e}", path)))?;
     match file.metadata() {
         Ok(meta) if meta.is_dir() => Err(CliError::usage(
             "unreadable-input",
-            format!("cannot read {}: it is a directory", path.display()),
+            format!("cannot read {:?}: it is a directory", path),
         )),
         _ => Ok(file),
     }
@@ -299,6 +295,12 @@ pub(crate) fn validate(command: Command) -> Result<Request, CliError> {
         }) => {
             let method = MethodId::parse(&method)?;
             let account = match account {
+                None if instance.is_some() => {
+                    return Err(CliError::usage(
+                        "invalid-value",
+                        "--instance needs --account: an instance belongs to a cloud account",
+                    ))
+                }
                 None => None,
                 Some(account) => Some(CloudAccount {
                     account_id: external_id("account", &account)?,
@@ -308,6 +310,29 @@ pub(crate) fn validate(command: Command) -> Result<Request, CliError> {
                         .transpose()?,
                 }),
             };
+            // The shape a known method needs is checked before anything is opened; which
+            // methods a site allows is the store's rule to apply.
+            if let Some(spec) = SitePolicy::builtin().method(&method) {
+                let problem = match (spec.kind, &account) {
+                    (MethodKind::Enterprise, Some(a)) => Some(format!(
+                        "method enterprise settles through the bound Expense Center account and takes no cloud account (got --account {})",
+                        a.account_id
+                    )),
+                    (MethodKind::Cloud, None) => {
+                        Some(format!("method {method} needs the cloud account id (--account)"))
+                    }
+                    (MethodKind::Cloud, Some(a)) if spec.requires_instance && a.instance_id.is_none() => {
+                        Some(format!("method {method} needs the marketplace instance id (--instance)"))
+                    }
+                    (MethodKind::Cloud, Some(a)) if !spec.requires_instance && a.instance_id.is_some() => {
+                        Some(format!("method {method} takes no marketplace instance id (--instance)"))
+                    }
+                    _ => None,
+                };
+                if let Some(problem) = problem {
+                    return Err(CliError::usage("invalid-settlement-request", problem));
+                }
+            }
             workspace_command(
                 "settlement set",
                 &workspace,

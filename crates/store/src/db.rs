@@ -276,6 +276,18 @@ impl Db {
             Backend::Postgres(pool)
         } else if url.starts_with("sqlite:") {
             let memory = url.contains(":memory:") || url.contains("mode=memory");
+            let path = url
+                .trim_start_matches("sqlite:")
+                .trim_start_matches("//")
+                .split('?')
+                .next()
+                .unwrap_or_default();
+            if path.is_empty() && !memory {
+                return Err(StoreError::InvalidUrl {
+                    url: url.to_owned(),
+                    reason: "no file: use sqlite://PATH (or sqlite::memory:)".into(),
+                });
+            }
             let connect = SqliteConnectOptions::from_str(url)
                 .map_err(|e| StoreError::InvalidUrl {
                     url: url.to_owned(),

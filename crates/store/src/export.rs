@@ -2,17 +2,18 @@
 //! sequence; both stream, so memory stays flat however large the store.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::path::Path;
 
 use futures_util::{stream, StreamExt, TryStreamExt};
 use serde_json::value::RawValue;
 
+use crate::audit::{audit_lines, AuditOptions, Line, LineReader, MAX_LINE_BYTES};
 use crate::db::Row7;
 use crate::error::StoreError;
 use crate::record::EventLine;
 use crate::store::BillingStore;
-use crate::verify::{Finding, Summary, Verifier};
+use crate::verify::{Finding, Summary};
 
 /// What an import wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,53 +114,70 @@ impl BillingStore {
         if self.db().count_events().await? > 0 {
             return Err(StoreError::NotEmpty);
         }
-        // Pass 1: verify everything, keeping only the current workspace in memory.
+        // Pass 1: verify everything exactly as an audit of the file would, keeping only the
+        // current workspace in memory.
         let reader = BufReader::new(File::open(path).map_err(io)?);
-        let mut verifier = Verifier::new(Some(&self.services().policy));
         let mut findings: Vec<Finding> = Vec::new();
-        let mut line_no = 0u64;
-        for line in reader.lines() {
-            let line = line.map_err(io)?;
-            line_no += 1;
-            let (mut found, _) = verifier.push_line(line_no, &line);
-            if findings.len() < 100 {
-                findings.append(&mut found);
-                findings.truncate(100);
-            }
-            if line_no % 10_000 == 0 {
-                progress("verify", line_no);
-            }
-        }
-        progress("verify", line_no);
-        let (mut found, _, summary) = verifier.finish();
-        findings.append(&mut found);
+        let summary = audit_lines(
+            reader,
+            Some(&self.services().policy),
+            &AuditOptions::default(),
+            |finding| {
+                if findings.len() < 100 {
+                    findings.push(finding);
+                }
+            },
+            |n| progress("verify", n),
+        )
+        .map_err(|e| match e {
+            StoreError::Io { source, .. } => io(source),
+            other => other,
+        })?;
         if summary.findings > 0 {
-            findings.truncate(100);
             return Err(StoreError::ImportRefused {
                 findings,
                 total: summary.findings,
             });
         }
-        // Pass 2: write, reading the file again.
-        let reader = BufReader::new(File::open(path).map_err(io)?);
-        let rows = stream::iter(reader.lines().map(move |line| {
-            let line = line.map_err(io)?;
-            let parsed: EventLine =
-                serde_json::from_str(&line).map_err(|e| StoreError::Integrity {
-                    workspace: String::new(),
-                    detail: format!("the file changed during import: {e}"),
-                })?;
-            Ok(Row7 {
-                aggregate_type: parsed.aggregate_type,
-                aggregate_id: parsed.aggregate_id,
-                sequence: parsed.sequence,
-                event_type: parsed.event_type,
-                event_version: parsed.event_version,
-                payload: parsed.payload.get().to_owned(),
-                metadata: parsed.metadata.get().to_owned(),
-            })
-        }))
-        .boxed();
+        // Pass 2: write, reading the file again the same way.
+        let mut lines = LineReader::new(
+            BufReader::new(File::open(path).map_err(io)?),
+            MAX_LINE_BYTES,
+        );
+        let changed = |detail: String| StoreError::Integrity {
+            workspace: String::new(),
+            detail: format!("the file changed during import: {detail}"),
+        };
+        let next_row = move || -> Option<Result<Row7, StoreError>> {
+            loop {
+                let (_, line) = match lines.next_line() {
+                    Ok(Some(line)) => line,
+                    Ok(None) => return None,
+                    Err(e) => return Some(Err(io(e))),
+                };
+                let bytes = match line {
+                    Line::Bytes(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => continue,
+                    Line::Bytes(bytes) => bytes,
+                    Line::TooLong(len) => {
+                        return Some(Err(changed(format!("a line of {len} bytes"))))
+                    }
+                };
+                let parsed: EventLine = match serde_json::from_slice(bytes) {
+                    Ok(parsed) => parsed,
+                    Err(e) => return Some(Err(changed(e.to_string()))),
+                };
+                return Some(Ok(Row7 {
+                    aggregate_type: parsed.aggregate_type,
+                    aggregate_id: parsed.aggregate_id,
+                    sequence: parsed.sequence,
+                    event_type: parsed.event_type,
+                    event_version: parsed.event_version,
+                    payload: parsed.payload.get().to_owned(),
+                    metadata: parsed.metadata.get().to_owned(),
+                }));
+            }
+        };
+        let rows = stream::iter(std::iter::from_fn(next_row)).boxed();
         let events = self.db().import(rows, |n| progress("write", n)).await?;
         if events != summary.events {
             return Err(StoreError::Integrity {

@@ -54,6 +54,7 @@ pub struct StoredEvent {
 /// One stored event as a JSON Lines line (SPEC §5), with payload and metadata kept as the exact
 /// stored text so export → import → export is byte-identical.
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EventLine {
     /// Always `workspace`.
     pub aggregate_type: String,
@@ -326,6 +327,7 @@ pub fn decode_unverified(
 /// A JSON Lines line read without copying: strings and the raw payload and metadata borrow from
 /// the line (strings with escapes are the exception).
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EventLineRef<'a> {
     /// Always `workspace`.
     #[serde(borrow)]

@@ -136,7 +136,7 @@ pub(super) async fn import(ctx: &Context, from: &Path) -> Result<Report, CliErro
         .map_err(|e| match e {
             StoreError::Io { source, .. } => CliError::usage(
                 "unreadable-input",
-                format!("cannot read {}: {source}", from.display()),
+                format!("cannot read {:?}: {source}", from),
             ),
             other => other.into(),
         })?;
@@ -229,7 +229,7 @@ pub(super) async fn audit(
             .map_err(|e| match e {
                 StoreError::Io { source, .. } => CliError::usage(
                     "unreadable-input",
-                    format!("cannot read {}: {source}", path.display()),
+                    format!("cannot read {:?}: {source}", path),
                 ),
                 other => other.into(),
             })?;

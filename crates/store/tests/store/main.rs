@@ -5,6 +5,8 @@
 #![allow(unreachable_pub, clippy::unwrap_used, missing_docs)]
 
 mod audit_mutations;
+mod authorization;
+mod fuzz_reader;
 mod harness;
 mod properties;
 mod scenarios;
