@@ -445,35 +445,56 @@ impl Db {
         &self,
         workspace: &str,
     ) -> Result<(Vec<Row7>, Option<Head>), StoreError> {
+        // One statement, so events and head come from one snapshot: read separately, a commit
+        // landing in between would look like a head that runs ahead of its stream.
         let workspace = workspace.to_owned();
         self.on_lane(move |conn| {
             Box::pin(async move {
                 let rows = match &mut *conn {
                     Conn::Pg(c) => sqlx::query(
-                        "SELECT sequence, event_type, event_version, payload::text, metadata::text \
-                         FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence",
+                        "SELECT 0 AS kind, sequence, event_type, event_version, payload::text, metadata::text \
+                         FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+                         UNION ALL \
+                         SELECT 1, h.last_sequence, h.head_hash, '', '', '' FROM ( \
+                           SELECT last_sequence, head_hash FROM commands \
+                           WHERE aggregate_type = $1 AND aggregate_id = $2 \
+                           ORDER BY last_sequence DESC LIMIT 1) AS h \
+                         ORDER BY kind, sequence",
                     )
                     .bind(AGGREGATE_TYPE)
                     .bind(&workspace)
                     .fetch_all(&mut *c)
                     .await?
                     .iter()
-                    .map(|r| row7_tail(&workspace, r))
+                    .map(|r| stream_or_head(&workspace, r))
                     .collect::<Result<Vec<_>, _>>()?,
                     Conn::Lite(c) => sqlx::query(
-                        "SELECT sequence, event_type, event_version, payload, metadata \
-                         FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 ORDER BY sequence",
+                        "SELECT 0 AS kind, sequence, event_type, event_version, payload, metadata \
+                         FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 \
+                         UNION ALL \
+                         SELECT 1, h.last_sequence, h.head_hash, '', '', '' FROM ( \
+                           SELECT last_sequence, head_hash FROM commands \
+                           WHERE aggregate_type = ?1 AND aggregate_id = ?2 \
+                           ORDER BY last_sequence DESC LIMIT 1) AS h \
+                         ORDER BY kind, sequence",
                     )
                     .bind(AGGREGATE_TYPE)
                     .bind(&workspace)
                     .fetch_all(&mut *c)
                     .await?
                     .iter()
-                    .map(|r| row7_tail(&workspace, r))
+                    .map(|r| stream_or_head(&workspace, r))
                     .collect::<Result<Vec<_>, _>>()?,
                 };
-                let head = head_on(conn, &workspace).await?;
-                Ok((rows, head))
+                let mut events = Vec::with_capacity(rows.len());
+                let mut head = None;
+                for row in rows {
+                    match row {
+                        Either::Event(e) => events.push(e),
+                        Either::Head(h) => head = Some(h),
+                    }
+                }
+                Ok((events, head))
             })
         })
         .await
@@ -1285,6 +1306,39 @@ where
         payload: get(row, 3)?,
         metadata: get(row, 4)?,
     })
+}
+
+enum Either {
+    Event(Row7),
+    Head(Head),
+}
+
+/// A row of [`Db::load_stream`]'s query: an event (kind 0) or the recorded head (kind 1).
+fn stream_or_head<R: Row>(workspace: &str, row: &R) -> Result<Either, StoreError>
+where
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i32: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    let kind: i32 = get(row, 0)?;
+    let sequence = seq_u64(get::<R, i64>(row, 1)?);
+    if kind == 1 {
+        return Ok(Either::Head(Head {
+            workspace: workspace.to_owned(),
+            sequence,
+            hash: get(row, 2)?,
+        }));
+    }
+    Ok(Either::Event(Row7 {
+        aggregate_type: AGGREGATE_TYPE.to_owned(),
+        aggregate_id: workspace.to_owned(),
+        sequence,
+        event_type: get(row, 2)?,
+        event_version: get(row, 3)?,
+        payload: get(row, 4)?,
+        metadata: get(row, 5)?,
+    }))
 }
 
 /// The URL without its password, for messages.
