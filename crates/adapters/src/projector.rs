@@ -112,6 +112,7 @@ impl CommitListener for Projector {
             commit.state,
             commit.events,
             &now(),
+            false,
         );
         let Some(update) = update else { return };
         if self.queue.try_send(Msg::Update(Box::new(update))).is_err() {
@@ -178,6 +179,8 @@ async fn run(db: Db, mut receiver: mpsc::Receiver<Msg>, behind: Arc<AtomicBool>)
             }
             next = receiver.try_recv().ok();
         }
+        // Queued updates only ever extend a view that stands right before them (see
+        // `ViewUpdate::first_sequence`); whatever they cannot extend, the catch-up re-projects.
         if let Err(e) = view_store::apply(&db, &updates).await {
             tracing::warn!("view update failed, catching up from the log: {e}");
             behind.store(true, Ordering::SeqCst);

@@ -46,6 +46,12 @@ pub struct OutboxRow {
 pub struct ViewUpdate {
     /// The workspace's view after the commit.
     pub view: BillingView,
+    /// The sequence of the first event this update carries: an incremental update applies only
+    /// to a view that stands right before it, so a view never skips events (a skipped update
+    /// leaves the view behind, and the catch-up re-projects it from the log).
+    pub first_sequence: i64,
+    /// A re-projection of the whole stream (catch-up): applies to any older view.
+    pub full: bool,
     /// The commit's audit trail entries.
     pub trail: Vec<AuditEntry>,
     /// The opening reminder, when the commit upgraded the workspace.
@@ -55,14 +61,15 @@ pub struct ViewUpdate {
 const UPSERT_VIEW: &str = "INSERT INTO billing_view (workspace_id, plan, upgrade_step, site, user_name, \
     settlement_method, cloud_account_id, cloud_instance_id, agreement_version, upgraded_at, \
     data_visible_from, settlement_changes, last_sequence, head_hash) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 WHERE $15 OR $16 = 1 OR EXISTS (SELECT 1 FROM billing_view WHERE workspace_id = $1) \
     ON CONFLICT (workspace_id) DO UPDATE SET plan = excluded.plan, upgrade_step = excluded.upgrade_step, \
     site = excluded.site, user_name = excluded.user_name, settlement_method = excluded.settlement_method, \
     cloud_account_id = excluded.cloud_account_id, cloud_instance_id = excluded.cloud_instance_id, \
     agreement_version = excluded.agreement_version, upgraded_at = excluded.upgraded_at, \
     data_visible_from = excluded.data_visible_from, settlement_changes = excluded.settlement_changes, \
     last_sequence = excluded.last_sequence, head_hash = excluded.head_hash \
-    WHERE billing_view.last_sequence < excluded.last_sequence";
+    WHERE ($15 AND billing_view.last_sequence < excluded.last_sequence) \
+       OR (NOT $15 AND billing_view.last_sequence = $16 - 1)";
 
 const INSERT_TRAIL: &str =
     "INSERT INTO audit_trail (workspace_id, sequence, event_type, actor_id, \
@@ -105,6 +112,8 @@ pub async fn apply(db: &Db, updates: &[ViewUpdate]) -> Result<(), AdapterError> 
                 .bind(v.settlement_changes)
                 .bind(v.last_sequence)
                 .bind(&v.head_hash)
+                .bind(update.full)
+                .bind(update.first_sequence)
                 .execute(&mut *tx)
                 .await?;
             for e in &update.trail {
@@ -239,15 +248,19 @@ pub async fn lagging_workspaces(db: &Db, limit: i64) -> Result<Vec<String>, Adap
     Ok(rows.into_iter().map(|r| r.0).collect())
 }
 
-/// The update that brings a workspace's views up to its whole stream.
+/// The update for `events` leading to `state`: the commit's events (`full = false`), or the
+/// whole stream (`full = true`).
 pub fn update_for(
     workspace: &str,
     state: &Workspace,
     events: &[StoredEvent],
     now: &str,
+    full: bool,
 ) -> Option<ViewUpdate> {
-    let last = events.last()?;
+    let (first, last) = (events.first()?, events.last()?);
     Some(ViewUpdate {
+        first_sequence: i64::try_from(first.sequence).unwrap_or(i64::MAX),
+        full,
         view: BillingView::from_state(workspace, state, last.sequence, &last.metadata.hash),
         trail: events.iter().map(AuditEntry::from_event).collect(),
         outbox: events.iter().find_map(|e| outbox_row(workspace, e, now)),
@@ -626,7 +639,7 @@ pub async fn catch_up_update(
         detail: e.to_string(),
     })?;
     let (state, events) = billing_store::load_workspace(db, &id).await?;
-    Ok(update_for(workspace, &state, &events, now))
+    Ok(update_for(workspace, &state, &events, now, true))
 }
 
 #[cfg(test)]
