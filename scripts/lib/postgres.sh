@@ -79,3 +79,19 @@ start_throwaway_postgres() {
   PG_CTL=("${runas[@]}" "$pg_ctl" -D "$dir/data")
   _pg_answers "$DATABASE_URL" || { echo "test: the throwaway cluster does not answer" >&2; return 1; }
 }
+
+# crash_throwaway_postgres: kills the throwaway cluster of start_throwaway_postgres the hard way
+# (`pg_ctl stop -m immediate`: no checkpoint, crash recovery on the next start).
+crash_throwaway_postgres() {
+  "${PG_CTL[@]}" -m immediate stop >/dev/null
+}
+
+# restart_throwaway_postgres: starts the throwaway cluster of start_throwaway_postgres again (after
+# a crash or a stop) on the same port with the same options, and waits until it answers.
+restart_throwaway_postgres() {
+  local dir=$PG_THROWAWAY_DIR port=${DATABASE_URL##*:}
+  port=${port%%/*}
+  "${PG_CTL[@]}" -l "$dir/log" -w -t 120 \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=on" start >/dev/null
+  _pg_answers "$DATABASE_URL" || { echo "test: the restarted cluster does not answer" >&2; return 1; }
+}

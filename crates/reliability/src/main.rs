@@ -1,2 +1,203 @@
-//! Reliability tools (being built).
-fn main() {}
+//! `billing-reliability`: the load generator, the crash checker and the soak test behind
+//! `scripts/crash-test` and `scripts/soak`.
+//!
+//! - `load`: drives workspaces through the documented flow, journaling every command before it is
+//!   executed and every outcome after, and keeps going through database crashes.
+//! - `check`: after a crash, verifies the store against the journals (acknowledged commands
+//!   present, refused ones absent, audit clean, unacknowledged ones re-sent safely, views
+//!   rebuild-equal, one reminder per upgrade) and prints a JSON report.
+//! - `soak`: concurrent writers, valid and refused commands, races on hot workspaces; reconciles
+//!   the totals and checks every invariant.
+//! - `integrity`: SQLite's `PRAGMA integrity_check` on a store file.
+//!
+//! Every subcommand prints one JSON object as its last line of stdout. Exit status: 0 no anomaly;
+//! 1 anomalies; 2 bad usage; 3 the run itself could not be carried out (store unreachable…).
+
+mod check;
+mod exec;
+mod facts;
+mod flow;
+mod integrity;
+mod journal;
+mod load;
+mod rng;
+mod soak;
+mod stats;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// Reliability tools for workspace-billing.
+#[derive(Debug, Parser)]
+#[command(name = "billing-reliability", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Drive many workspaces through the documented flow, journaling every command.
+    Load {
+        /// Database URL (`postgres://…` or `sqlite://PATH`).
+        #[arg(long, value_name = "URL")]
+        db: String,
+        /// The journal file (appended to).
+        #[arg(long, value_name = "FILE")]
+        journal: PathBuf,
+        /// How many workspaces.
+        #[arg(long, default_value_t = 200)]
+        workspaces: u64,
+        /// Seed of the workload (the same seed gives the same commands).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Concurrent writers.
+        #[arg(long, default_value_t = 4)]
+        writers: usize,
+        /// Stop after sending this many commands.
+        #[arg(long, value_name = "M")]
+        stop_after_commands: Option<u64>,
+        /// Seconds to keep retrying while the database does not answer.
+        #[arg(long, default_value_t = 120)]
+        patience: u64,
+    },
+    /// Verify a store against the journals of the runs against it (after a crash).
+    Check {
+        /// Database URL.
+        #[arg(long, value_name = "URL")]
+        db: String,
+        /// A journal file (repeatable).
+        #[arg(long = "journal", value_name = "FILE", required = true)]
+        journals: Vec<PathBuf>,
+        /// Seconds to keep retrying while the database does not answer.
+        #[arg(long, default_value_t = 60)]
+        patience: u64,
+    },
+    /// Concurrent writers, valid and refused commands, races; then reconcile everything.
+    Soak {
+        /// Database URL.
+        #[arg(long, value_name = "URL")]
+        db: String,
+        /// The short variant: 200 workspaces, 5,000 commands (unless given).
+        #[arg(long)]
+        quick: bool,
+        /// Concurrent writers.
+        #[arg(long, default_value_t = 8)]
+        writers: usize,
+        /// Workspaces, hot ones included (default 1,000; 200 with --quick).
+        #[arg(long)]
+        workspaces: Option<usize>,
+        /// Commands in all (default 100,000; 5,000 with --quick).
+        #[arg(long)]
+        commands: Option<u64>,
+        /// Hot workspaces that all writers race on.
+        #[arg(long, default_value_t = 8)]
+        hot: usize,
+        /// Every writer joins a race every this many commands.
+        #[arg(long, default_value_t = 25)]
+        race_every: u64,
+        /// Real milliseconds per simulated calendar month.
+        #[arg(long, default_value_t = 250)]
+        month_ms: u64,
+        /// Seed of the workload.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// SQLite's PRAGMA integrity_check and the event count of a store file.
+    Integrity {
+        /// `sqlite://PATH`.
+        #[arg(long, value_name = "URL")]
+        db: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("billing-reliability: cannot start the runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Load {
+                db,
+                journal,
+                workspaces,
+                seed,
+                writers,
+                stop_after_commands,
+                patience,
+            } => {
+                load::run(load::LoadArgs {
+                    db,
+                    journal,
+                    workspaces,
+                    seed,
+                    writers,
+                    stop_after_commands,
+                    patience: Duration::from_secs(patience),
+                })
+                .await
+            }
+            Command::Check {
+                db,
+                journals,
+                patience,
+            } => {
+                check::run(check::CheckArgs {
+                    db,
+                    journals,
+                    patience: Duration::from_secs(patience),
+                })
+                .await
+            }
+            Command::Soak {
+                db,
+                quick,
+                writers,
+                workspaces,
+                commands,
+                hot,
+                race_every,
+                month_ms,
+                seed,
+            } => {
+                soak::run(soak::SoakArgs {
+                    db,
+                    writers,
+                    workspaces: workspaces.unwrap_or(if quick { 200 } else { 1_000 }),
+                    commands: commands.unwrap_or(if quick { 5_000 } else { 100_000 }),
+                    hot,
+                    race_every,
+                    month_ms,
+                    seed,
+                })
+                .await
+            }
+            Command::Integrity { db } => integrity::run(&db).await,
+        }
+    });
+    match result {
+        Ok((report, ok)) => {
+            println!("{report}");
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("billing-reliability: {e}");
+            ExitCode::from(3)
+        }
+    }
+}
