@@ -620,5 +620,5 @@ prop_state_machine! {
 
     /// I1–I8 over random command sequences (up to 50 steps), against the reference model.
     #[test]
-    fn the_aggregate_follows_the_reference_model(sequential 1..50 => WorkspaceUnderTest);
+    fn the_aggregate_follows_the_reference_model(sequential 1..=50 => WorkspaceUnderTest);
 }
