@@ -58,6 +58,27 @@ pub struct ViewUpdate {
     pub outbox: Option<OutboxRow>,
 }
 
+/// Binds a [`BillingView`]'s fourteen columns, in table order, to a query of either backend.
+macro_rules! bind_view {
+    ($query:expr, $v:expr) => {
+        $query
+            .bind(&$v.workspace_id)
+            .bind(&$v.plan)
+            .bind(&$v.upgrade_step)
+            .bind(&$v.site)
+            .bind(&$v.user_name)
+            .bind(&$v.settlement_method)
+            .bind(&$v.cloud_account_id)
+            .bind(&$v.cloud_instance_id)
+            .bind(&$v.agreement_version)
+            .bind(&$v.upgraded_at)
+            .bind(&$v.data_visible_from)
+            .bind($v.settlement_changes)
+            .bind($v.last_sequence)
+            .bind(&$v.head_hash)
+    };
+}
+
 const UPSERT_VIEW: &str = "INSERT INTO billing_view (workspace_id, plan, upgrade_step, site, user_name, \
     settlement_method, cloud_account_id, cloud_instance_id, agreement_version, upgraded_at, \
     data_visible_from, settlement_changes, last_sequence, head_hash) \
@@ -97,21 +118,7 @@ pub async fn apply(db: &Db, updates: &[ViewUpdate]) -> Result<(), AdapterError> 
         let mut tx = pool.begin().await?;
         for update in updates {
             let v = &update.view;
-            sqlx::query(UPSERT_VIEW)
-                .bind(&v.workspace_id)
-                .bind(&v.plan)
-                .bind(&v.upgrade_step)
-                .bind(&v.site)
-                .bind(&v.user_name)
-                .bind(&v.settlement_method)
-                .bind(&v.cloud_account_id)
-                .bind(&v.cloud_instance_id)
-                .bind(&v.agreement_version)
-                .bind(&v.upgraded_at)
-                .bind(&v.data_visible_from)
-                .bind(v.settlement_changes)
-                .bind(v.last_sequence)
-                .bind(&v.head_hash)
+            bind_view!(sqlx::query(UPSERT_VIEW), v)
                 .bind(update.full)
                 .bind(update.first_sequence)
                 .execute(&mut *tx)
@@ -582,21 +589,7 @@ async fn write_next(
                 }
                 let mut q = sqlx::query(&sql);
                 for v in chunk {
-                    q = q
-                        .bind(&v.workspace_id)
-                        .bind(&v.plan)
-                        .bind(&v.upgrade_step)
-                        .bind(&v.site)
-                        .bind(&v.user_name)
-                        .bind(&v.settlement_method)
-                        .bind(&v.cloud_account_id)
-                        .bind(&v.cloud_instance_id)
-                        .bind(&v.agreement_version)
-                        .bind(&v.upgraded_at)
-                        .bind(&v.data_visible_from)
-                        .bind(v.settlement_changes)
-                        .bind(v.last_sequence)
-                        .bind(&v.head_hash);
+                    q = bind_view!(q, v);
                 }
                 q.execute(&mut *tx).await?;
             }

@@ -13,7 +13,6 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use billing_domain::SitePolicy;
@@ -21,7 +20,9 @@ use billing_store::audit::{audit_lines, AuditOptions};
 use serde_json::{json, Value};
 
 use crate::loggen::{write_log, Log};
-use crate::measure::{cpu_seconds, median_min_max, peak_rss_kib, round3, Tally};
+use crate::measure::{
+    child_json, cpu_seconds, json_f64, median_min_max, peak_rss_kib, round3, Tally,
+};
 
 /// The hidden subcommand that audits one file in a child process and reports its peak RSS.
 pub(crate) const CHILD: &str = "audit-child";
@@ -122,30 +123,8 @@ pub(crate) fn child(path: &str) -> Result<String, String> {
 /// Runs [`child`] in a new process of this binary; returns (lines, peak RSS before the audit,
 /// peak RSS) in KiB.
 fn run_child(path: &Path) -> Result<(u64, u64, u64), String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
-    let output = Command::new(exe)
-        .arg(CHILD)
-        .arg(path)
-        .output()
-        .map_err(|e| format!("cannot start the audit child: {e}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        return Err(format!(
-            "the audit child failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
-    let last: Value = stdout
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .ok_or_else(|| format!("the audit child printed no JSON: {stdout:?}"))?;
-    let field = |k: &str| {
-        last.get(k)
-            .and_then(Value::as_u64)
-            .ok_or_else(|| format!("the audit child's output lacks {k}: {last}"))
-    };
+    let last = child_json("audit", &[std::ffi::OsStr::new(CHILD), path.as_os_str()])?;
+    let field = |k: &str| json_f64("audit", &last, k).map(|n| n as u64);
     Ok((
         field("records")?,
         field("peak_rss_kib_before")?,

@@ -1,5 +1,7 @@
 //! Small measuring helpers shared by the benchmarks.
 
+use serde_json::Value;
+
 /// CPU seconds (user + system) this process used so far (Linux; 0 elsewhere).
 pub(crate) fn cpu_seconds() -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
@@ -73,4 +75,38 @@ pub(crate) fn median_min_max(values: &[f64]) -> (f64, f64, f64) {
 /// `x` rounded to three decimals.
 pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+/// Runs this binary again with `args` (a hidden child subcommand) and returns the JSON object
+/// its last line of stdout holds; `what` names the child in errors.
+pub(crate) fn child_json<S: AsRef<std::ffi::OsStr>>(
+    what: &str,
+    args: &[S],
+) -> Result<Value, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let output = std::process::Command::new(exe)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot start the {what} child: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "the {what} child failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .ok_or_else(|| format!("the {what} child printed no JSON: {stdout:?}"))
+}
+
+/// The number `key` of a child's JSON object.
+pub(crate) fn json_f64(what: &str, object: &Value, key: &str) -> Result<f64, String> {
+    object
+        .get(key)
+        .and_then(Value::as_f64)
+        .ok_or_else(|| format!("the {what} child's output lacks {key}: {object}"))
 }

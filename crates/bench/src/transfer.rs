@@ -16,14 +16,13 @@
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read};
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use billing_store::BillingStore;
 use serde_json::{json, Value};
 
 use crate::loggen::write_log;
-use crate::measure::{peak_rss_kib, round3};
+use crate::measure::{child_json, json_f64, peak_rss_kib, round3};
 use crate::pg::{drop_database, fresh_database};
 
 /// The hidden subcommand that imports or exports in a child process and reports its peak RSS.
@@ -80,32 +79,9 @@ struct Run {
 
 /// Runs [`child`] in a new process of this binary.
 fn run_child(direction: &str, url: &str, file: &Path) -> Result<Run, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
-    let output = Command::new(exe)
-        .arg(CHILD)
-        .arg(direction)
-        .arg(url)
-        .arg(file)
-        .output()
-        .map_err(|e| format!("cannot start the {direction} child: {e}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        return Err(format!(
-            "the {direction} child failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
-    let last: Value = stdout
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .ok_or_else(|| format!("the {direction} child printed no JSON: {stdout:?}"))?;
-    let num = |k: &str| {
-        last.get(k)
-            .and_then(Value::as_f64)
-            .ok_or_else(|| format!("the {direction} child's output lacks {k}: {last}"))
-    };
+    let args = [CHILD, direction, url].map(std::ffi::OsStr::new);
+    let last = child_json(direction, &[args[0], args[1], args[2], file.as_os_str()])?;
+    let num = |k: &str| json_f64(direction, &last, k);
     Ok(Run {
         events: num("events")? as u64,
         secs: num("secs")?,
