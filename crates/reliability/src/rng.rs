@@ -1,30 +1,20 @@
-//! A small deterministic random number generator (SplitMix64): the same seed gives the same
-//! workload on every machine and every Rust version, with no dependency to pin.
+//! Seeded randomness for workloads: rand's ChaCha8, one of its portable generators, so the same
+//! seed gives the same workload on every machine and with every release of rand 0.10.
 
-/// SplitMix64 (Steele, Lea and Flood, 2014).
-#[derive(Clone, Debug)]
-pub(crate) struct Rng(u64);
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt as _, SeedableRng as _};
+
+/// A deterministic generator for one workload item (or a whole run).
+#[derive(Debug)]
+pub(crate) struct Rng(ChaCha8Rng);
 
 impl Rng {
-    /// A generator for `seed`.
-    pub(crate) fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// A generator for item `index` of a run seeded with `seed`: independent streams per item,
-    /// whatever order the items are processed in.
+    /// A generator for item `index` of a run seeded with `seed`: ChaCha's stream `index`, so
+    /// items get independent streams whatever order they are processed in.
     pub(crate) fn for_item(seed: u64, index: u64) -> Self {
-        let mut mixer = Self::new(seed ^ index.wrapping_mul(0xd1b5_4a32_d192_ed03));
-        Self(mixer.next_u64())
-    }
-
-    /// The next 64 random bits.
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(index);
+        Self(rng)
     }
 
     /// A number in `0..n` (`0` when `n` is 0).
@@ -32,13 +22,15 @@ impl Rng {
         if n == 0 {
             return 0;
         }
-        // Multiply-shift: unbiased enough for workloads, and never divides by zero.
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+        self.0.random_range(0..n)
     }
 
-    /// An index into a slice of length `len`.
+    /// An index into a slice of length `len` (`0` when `len` is 0).
     pub(crate) fn index(&mut self, len: usize) -> usize {
-        usize::try_from(self.below(len as u64)).unwrap_or(0)
+        if len == 0 {
+            return 0;
+        }
+        self.0.random_range(0..len)
     }
 
     /// True with probability `1 / n`.
@@ -56,24 +48,24 @@ impl Rng {
 mod tests {
     use super::*;
 
+    fn draw(mut r: Rng) -> Vec<u64> {
+        (0..8).map(|_| r.below(u64::MAX)).collect()
+    }
+
     #[test]
-    fn the_same_seed_gives_the_same_numbers() {
-        let a: Vec<u64> = {
-            let mut r = Rng::new(42);
-            (0..8).map(|_| r.next_u64()).collect()
-        };
-        let b: Vec<u64> = {
-            let mut r = Rng::new(42);
-            (0..8).map(|_| r.next_u64()).collect()
-        };
-        assert_eq!(a, b);
-        // The reference value of SplitMix64 seeded with 0.
-        assert_eq!(Rng::new(0).next_u64(), 0xe220_a839_7b1d_cdaf);
+    fn the_same_seed_and_item_give_the_same_numbers() {
+        assert_eq!(draw(Rng::for_item(42, 3)), draw(Rng::for_item(42, 3)));
+        assert_ne!(draw(Rng::for_item(42, 3)), draw(Rng::for_item(43, 3)));
+    }
+
+    #[test]
+    fn items_get_different_streams() {
+        assert_ne!(draw(Rng::for_item(1, 0)), draw(Rng::for_item(1, 1)));
     }
 
     #[test]
     fn below_stays_in_range_and_covers_it() {
-        let mut r = Rng::new(7);
+        let mut r = Rng::for_item(7, 0);
         let mut seen = [false; 7];
         for _ in 0..1_000 {
             let v = r.below(7);
@@ -82,17 +74,6 @@ mod tests {
         }
         assert!(seen.iter().all(|s| *s));
         assert_eq!(r.below(0), 0);
-    }
-
-    #[test]
-    fn items_get_different_streams() {
-        assert_ne!(
-            Rng::for_item(1, 0).next_u64(),
-            Rng::for_item(1, 1).next_u64()
-        );
-        assert_eq!(
-            Rng::for_item(1, 5).next_u64(),
-            Rng::for_item(1, 5).next_u64()
-        );
+        assert_eq!(r.index(0), 0);
     }
 }
