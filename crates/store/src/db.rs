@@ -1025,19 +1025,8 @@ fn pg_append_sql(events: usize) -> &'static str {
     let cache = CACHE.get_or_init(|| {
         (1..=MAX_EVENTS_PER_COMMAND)
             .map(|n| {
-                let values: Vec<String> = (0..n)
-                    .map(|i| {
-                        let b = 8 + i * 5;
-                        format!("($1, $2, ${}, ${}, ${}, ${}::json, ${}::json)", b, b + 1, b + 2, b + 3, b + 4)
-                    })
-                    .collect();
-                format!(
-                    "WITH new_events AS (INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-                     VALUES {}) \
-                     INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence, head_hash) \
-                     VALUES ($5, $1, $2, $6, $7, $3, $4)",
-                    values.join(", ")
-                )
+                let [events, command] = append_statements(n, '$', "::json");
+                format!("WITH new_events AS ({events}) {command}")
             })
             .collect()
     });
@@ -1046,26 +1035,42 @@ fn pg_append_sql(events: usize) -> &'static str {
         .map_or("", String::as_str)
 }
 
+/// The two inserts of an append of `n` events, with parameters written `{sigil}N` (`$N` or
+/// `?NNN`) and JSON parameters cast with `json_cast`: the events, then the command record.
+fn append_statements(n: usize, sigil: char, json_cast: &str) -> [String; 2] {
+    let values: Vec<String> = (0..n)
+        .map(|i| {
+            let b = 8 + i * 5;
+            format!(
+                "({sigil}1, {sigil}2, {sigil}{}, {sigil}{}, {sigil}{}, {sigil}{}{json_cast}, {sigil}{}{json_cast})",
+                b,
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4
+            )
+        })
+        .collect();
+    [
+        format!(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES {}",
+            values.join(", ")
+        ),
+        format!(
+            "INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence, head_hash) \
+             VALUES ({sigil}5, {sigil}1, {sigil}2, {sigil}6, {sigil}7, {sigil}3, {sigil}4)"
+        ),
+    ]
+}
+
 /// The append script for SQLite; the same parameters as [`pg_append_sql`], as `?NNN`.
 fn sqlite_append_sql(events: usize) -> &'static str {
     static CACHE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let cache = CACHE.get_or_init(|| {
         (1..=MAX_EVENTS_PER_COMMAND)
             .map(|n| {
-                let values: Vec<String> = (0..n)
-                    .map(|i| {
-                        let b = 8 + i * 5;
-                        format!("(?1, ?2, ?{}, ?{}, ?{}, ?{}, ?{})", b, b + 1, b + 2, b + 3, b + 4)
-                    })
-                    .collect();
-                format!(
-                    "BEGIN IMMEDIATE; \
-                     INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES {}; \
-                     INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence, head_hash) \
-                     VALUES (?5, ?1, ?2, ?6, ?7, ?3, ?4); \
-                     COMMIT;",
-                    values.join(", ")
-                )
+                let [events, command] = append_statements(n, '?', "");
+                format!("BEGIN IMMEDIATE; {events}; {command}; COMMIT;")
             })
             .collect()
     });
