@@ -9,6 +9,7 @@ use billing_store::{BillingStore, Db, StoreOptions, SystemClock};
 use crate::error::AdapterError;
 use crate::expense_center::EmbeddedExpenseCenter;
 use crate::marketplace::EmbeddedMarketplace;
+use crate::outbox::ImportedReminders;
 use crate::projector::Projector;
 
 /// A store with its projector and embedded outside systems, sharing one database.
@@ -58,8 +59,11 @@ impl Embedded {
             clock,
         };
         let projector = Projector::start(db.clone());
-        let store =
-            Arc::new(BillingStore::from_db(db, services, options).with_listener(projector.clone()));
+        let store = Arc::new(
+            BillingStore::from_db(db, services, options)
+                .with_listener(projector.clone())
+                .with_import_hook(Arc::new(ImportedReminders)),
+        );
         Self {
             store,
             projector,

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use billing_domain::{
     DomainError, Email, ExpenseCenter, ExpenseCenterAccount, ExternalId, Registration, UserName,
 };
-use billing_store::{Backend, Db};
+use billing_store::Db;
 use chrono::{SecondsFormat, Utc};
 use sha2_free_id::account_id_for;
 

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use billing_domain::{CloudAccount, CloudMarketplace, DomainError, MethodId};
-use billing_store::{Backend, Db};
+use billing_store::Db;
 use chrono::{SecondsFormat, Utc};
 
 use crate::error::AdapterError;

@@ -10,11 +10,11 @@
 
 use async_trait::async_trait;
 use billing_store::record::decode;
-use billing_store::{Backend, Db};
+use billing_store::{Db, ImportHook, ImportTx, StoredRow};
 use serde::Serialize;
 
 use crate::error::AdapterError;
-use crate::view_store::{on_pool, outbox_row, OutboxRow};
+use crate::view_store::{insert_outbox, on_pool, outbox_row, OutboxRow, OPENING_REMINDER};
 
 /// A message waiting in (or sent from) the outbox.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -183,59 +183,70 @@ pub async fn deliver_pending(
 /// [`AdapterError::Database`]; [`AdapterError::Integrity`] for a stored upgrade that does not
 /// decode.
 pub async fn ensure_outbox(db: &Db, now: &str) -> Result<u64, AdapterError> {
-    let select = match db.backend() {
-        Backend::Postgres(_) => {
-            "SELECT e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version, \
-             e.payload::text, e.metadata::text FROM events e \
-             LEFT JOIN email_outbox o ON o.workspace_id = e.aggregate_id AND o.kind = 'opening-reminder' \
-             WHERE e.event_type = 'PlanUpgraded' AND o.workspace_id IS NULL"
-        }
-        Backend::Sqlite(_) => {
-            "SELECT e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version, \
-             e.payload, e.metadata FROM events e \
-             LEFT JOIN email_outbox o ON o.workspace_id = e.aggregate_id AND o.kind = 'opening-reminder' \
-             WHERE e.event_type = 'PlanUpgraded' AND o.workspace_id IS NULL"
-        }
-    };
-    let missing: Vec<(String, String, i64, String, String, String, String)> =
-        on_pool!(db, |pool| sqlx::query_as(select).fetch_all(pool).await?);
+    let select =
+        "SELECT e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version, \
+         CAST(e.payload AS TEXT) AS payload, CAST(e.metadata AS TEXT) AS metadata FROM events e \
+         LEFT JOIN email_outbox o ON o.workspace_id = e.aggregate_id AND o.kind = $1 \
+         WHERE e.event_type = 'PlanUpgraded' AND o.workspace_id IS NULL";
+    let missing: Vec<StoredRow> = on_pool!(db, |pool| sqlx::query_as(select)
+        .bind(OPENING_REMINDER)
+        .fetch_all(pool)
+        .await?);
     let mut rows: Vec<OutboxRow> = Vec::new();
-    for (aggregate_type, workspace, sequence, event_type, version, payload, metadata) in missing {
-        let decoded = decode(
-            &aggregate_type,
-            &workspace,
-            u64::try_from(sequence).unwrap_or(0),
-            &event_type,
-            &version,
-            &payload,
-            &metadata,
-        )
-        .map_err(|e| AdapterError::Integrity {
-            workspace: workspace.clone(),
-            detail: format!("sequence {sequence}: {e}"),
+    for row in &missing {
+        let decoded = decode(row.as_ref()).map_err(|e| AdapterError::Integrity {
+            workspace: row.aggregate_id.clone(),
+            detail: format!("sequence {}: {e}", row.sequence),
         })?;
-        rows.extend(outbox_row(&workspace, &decoded.stored, now));
+        rows.extend(outbox_row(&row.aggregate_id, &decoded.stored, now));
     }
-    let added = rows.len() as u64;
+    let mut added = 0;
     for o in rows {
-        on_pool!(db, |pool| {
-            sqlx::query(
-            "INSERT INTO email_outbox (workspace_id, kind, sequence, user_name, subject, body, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (workspace_id, kind) DO NOTHING",
-        )
-        .bind(&o.workspace_id)
-        .bind(&o.kind)
-        .bind(o.sequence)
-        .bind(&o.user_name)
-        .bind(&o.subject)
-        .bind(&o.body)
-        .bind(&o.created_at)
-        .execute(pool)
-        .await?
-        .rows_affected()
-        });
+        // Another process may have recorded it since the select: count only what this inserts.
+        added += on_pool!(db, |pool| insert_outbox(&o)
+            .execute(pool)
+            .await?
+            .rows_affected());
     }
     Ok(added)
+}
+
+/// An imported log's upgrades had their opening reminders sent by the store the log came from:
+/// an import records them as sent, in its own transaction, so the outbox never sends them a
+/// second time. (One statement text for both backends: SQLite reads JSON with the same `->`
+/// and `->>` operators as PostgreSQL.)
+const IMPORTED_REMINDERS: &str = "INSERT INTO email_outbox \
+    (workspace_id, kind, sequence, user_name, subject, body, created_at, sent_at, attempts) \
+    SELECT aggregate_id, $1, sequence, \
+           coalesce(payload->'PlanUpgraded'->'settlement'->'enterprise'->>'user_name', ''), \
+           'opening reminder (sent before this store was imported)', '', \
+           metadata->>'recorded_at', metadata->>'recorded_at', 0 \
+    FROM events WHERE event_type = 'PlanUpgraded' \
+    ON CONFLICT (workspace_id, kind) DO NOTHING";
+
+/// The outbox's part of an import: every imported upgrade's reminder, recorded as already sent.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ImportedReminders;
+
+#[async_trait]
+impl ImportHook for ImportedReminders {
+    async fn imported(&self, tx: ImportTx<'_>) -> Result<(), sqlx::Error> {
+        match tx {
+            ImportTx::Postgres(c) => {
+                sqlx::query(IMPORTED_REMINDERS)
+                    .bind(OPENING_REMINDER)
+                    .execute(c)
+                    .await?;
+            }
+            ImportTx::Sqlite(c) => {
+                sqlx::query(IMPORTED_REMINDERS)
+                    .bind(OPENING_REMINDER)
+                    .execute(c)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Delivery over SMTP (cargo feature `smtp`), through lettre.

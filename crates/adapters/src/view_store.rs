@@ -15,8 +15,8 @@ use crate::views::{AuditEntry, BillingView};
 macro_rules! on_pool {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db.backend() {
-            Backend::Postgres($pool) => $body,
-            Backend::Sqlite($pool) => $body,
+            billing_store::Backend::Postgres($pool) => $body,
+            billing_store::Backend::Sqlite($pool) => $body,
         }
     };
 }
@@ -100,6 +100,26 @@ const INSERT_TRAIL: &str =
 const INSERT_OUTBOX: &str = "INSERT INTO email_outbox (workspace_id, kind, sequence, user_name, subject, \
     body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (workspace_id, kind) DO NOTHING";
 
+/// The statement that records an outbox message unless its workspace already has one of its
+/// kind (either backend).
+pub(crate) fn insert_outbox<DB>(
+    o: &OutboxRow,
+) -> sqlx::query::Query<'_, DB, <DB as sqlx::Database>::Arguments<'_>>
+where
+    DB: sqlx::Database,
+    for<'q> &'q String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(INSERT_OUTBOX)
+        .bind(&o.workspace_id)
+        .bind(&o.kind)
+        .bind(o.sequence)
+        .bind(&o.user_name)
+        .bind(&o.subject)
+        .bind(&o.body)
+        .bind(&o.created_at)
+}
+
 const VIEW_COLUMNS: &str = "workspace_id, plan, upgrade_step, site, user_name, settlement_method, \
     cloud_account_id, cloud_instance_id, agreement_version, upgraded_at, data_visible_from, \
     settlement_changes, last_sequence, head_hash";
@@ -136,16 +156,7 @@ pub async fn apply(db: &Db, updates: &[ViewUpdate]) -> Result<(), AdapterError> 
                     .await?;
             }
             if let Some(o) = &update.outbox {
-                sqlx::query(INSERT_OUTBOX)
-                    .bind(&o.workspace_id)
-                    .bind(&o.kind)
-                    .bind(o.sequence)
-                    .bind(&o.user_name)
-                    .bind(&o.subject)
-                    .bind(&o.body)
-                    .bind(&o.created_at)
-                    .execute(&mut *tx)
-                    .await?;
+                insert_outbox(o).execute(&mut *tx).await?;
             }
         }
         tx.commit().await?;
@@ -418,16 +429,8 @@ async fn fill_next(db: &Db, progress: &mut impl FnMut(u64)) -> Result<RebuildRep
     while let Some(row) = rows.try_next().await? {
         report.events += 1;
         // The log is verified on load and by audits; a rebuild only needs the events.
-        let stored = decode_unverified(
-            &row.aggregate_type,
-            &row.aggregate_id,
-            row.sequence,
-            &row.event_type,
-            &row.event_version,
-            &row.payload,
-            &row.metadata,
-        )
-        .map_err(|e| integrity(&row.aggregate_id, format!("sequence {}: {e}", row.sequence)))?;
+        let stored = decode_unverified(row.as_ref())
+            .map_err(|e| integrity(&row.aggregate_id, format!("sequence {}: {e}", row.sequence)))?;
         if current.as_ref().map(|c| c.0.as_str()) != Some(row.aggregate_id.as_str()) {
             if let Some((ws, state, seq, head)) = current.take() {
                 views.push(BillingView::from_state(&ws, &state, seq, &head));

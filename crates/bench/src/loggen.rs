@@ -9,6 +9,7 @@
 //! then changes its settlement to that method. So the file passes
 //! [`billing_store::audit::audit_lines`] with no findings, and imports into an empty store.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -18,8 +19,8 @@ use billing_domain::{
     DomainError, ExternalId, MethodId, PlanUpgraded, Role, Settlement, SettlementChanged, SiteId,
     UpgradeRequested, UserName, WorkspaceCommand, WorkspaceEvent, WorkspaceId, EVENT_VERSION,
 };
-use billing_store::chain::{event_hash_of_canonical, write_string_object, GENESIS_HASH};
-use billing_store::record::{EventLine, AGGREGATE_TYPE};
+use billing_store::chain::{event_hash_of_canonical, GENESIS_HASH};
+use billing_store::record::{EventLine, MetadataText, RowRef, AGGREGATE_TYPE};
 use chrono::{DateTime, Duration, SecondsFormat, TimeZone, Utc};
 use serde_json::value::RawValue;
 
@@ -196,42 +197,30 @@ pub(crate) fn write_log(path: &Path, events: u64) -> Result<Log, String> {
                 // Event structs list their fields in byte order: this is canonical JSON.
                 let payload = serde_json::to_string(&event).map_err(|e| e.to_string())?;
                 let occurred = timestamp(event.occurred_at());
+                let mut text = MetadataText {
+                    actor_id: Cow::Borrowed(actor_id),
+                    actor_role: Cow::Borrowed(actor_role),
+                    command_hash: Cow::Borrowed(&command_hash),
+                    command_id: Cow::Borrowed(command_id),
+                    hash: Cow::Borrowed(""),
+                    occurred_at: Cow::Borrowed(&occurred),
+                    prev_hash: Cow::Borrowed(&prev),
+                    recorded_at: Cow::Borrowed(&occurred),
+                };
                 let mut without_hash = String::with_capacity(400);
-                write_string_object(
-                    &[
-                        ("actor_id", actor_id),
-                        ("actor_role", actor_role),
-                        ("command_hash", &command_hash),
-                        ("command_id", command_id),
-                        ("occurred_at", &occurred),
-                        ("prev_hash", &prev),
-                        ("recorded_at", &occurred),
-                    ],
-                    &mut without_hash,
-                );
-                let hash = event_hash_of_canonical(
-                    AGGREGATE_TYPE,
-                    id.as_str(),
+                text.write(false, &mut without_hash);
+                let hash = event_hash_of_canonical(RowRef {
+                    aggregate_type: AGGREGATE_TYPE,
+                    aggregate_id: id.as_str(),
                     sequence,
-                    event.event_type(),
-                    EVENT_VERSION,
-                    &payload,
-                    &without_hash,
-                );
+                    event_type: event.event_type(),
+                    event_version: EVENT_VERSION,
+                    payload: &payload,
+                    metadata: &without_hash,
+                });
+                text.hash = Cow::Borrowed(&hash);
                 let mut metadata = String::with_capacity(without_hash.len() + 80);
-                write_string_object(
-                    &[
-                        ("actor_id", actor_id),
-                        ("actor_role", actor_role),
-                        ("command_hash", &command_hash),
-                        ("command_id", command_id),
-                        ("hash", &hash),
-                        ("occurred_at", &occurred),
-                        ("prev_hash", &prev),
-                        ("recorded_at", &occurred),
-                    ],
-                    &mut metadata,
-                );
+                text.write(true, &mut metadata);
                 let raw = |text: String| RawValue::from_string(text).map_err(|e| e.to_string());
                 let line = EventLine {
                     aggregate_type: AGGREGATE_TYPE.to_owned(),

@@ -167,16 +167,8 @@ async fn read_side(db: &Db, expected: u64, decoding: Decoding) -> Result<f64, St
         match decoding {
             Decoding::None => {}
             Decoding::AsRebuild => {
-                let decoded = billing_store::record::decode(
-                    &row.aggregate_type,
-                    &row.aggregate_id,
-                    row.sequence,
-                    &row.event_type,
-                    &row.event_version,
-                    &row.payload,
-                    &row.metadata,
-                )
-                .map_err(|e| e.to_string())?;
+                let decoded =
+                    billing_store::record::decode(row.as_ref()).map_err(|e| e.to_string())?;
                 std::hint::black_box(&decoded);
             }
             Decoding::Typed => {

@@ -171,7 +171,7 @@ fn malformed(line: u64, detail: String) -> Finding {
 /// recorded for it (newest events removed → `head-mismatch`), plus any `expect_heads`.
 ///
 /// # Errors
-/// [`StoreError::Database`] when reading fails; [`StoreError::Integrity`] when fewer events were
+/// [`StoreError::Database`] when reading fails; [`StoreError::Shortfall`] when fewer events were
 /// read than the store holds (a short read never passes for a clean audit).
 pub async fn audit_store(
     db: &Db,
@@ -212,15 +212,7 @@ pub async fn audit_store(
             current = Some(row.aggregate_id.clone());
         }
         read += 1;
-        let (findings, _) = verifier.push_row(
-            &row.aggregate_type,
-            &row.aggregate_id,
-            row.sequence,
-            &row.event_type,
-            &row.event_version,
-            &row.payload,
-            &row.metadata,
-        );
+        let (findings, _) = verifier.push_row(row.as_ref());
         for finding in findings {
             on_finding(finding);
         }
@@ -244,9 +236,10 @@ pub async fn audit_store(
     }
     summary.findings += missing;
     if read < expected_total {
-        return Err(StoreError::Integrity {
-            workspace: String::new(),
-            detail: format!("the audit read {read} events but the store holds {expected_total}"),
+        return Err(StoreError::Shortfall {
+            operation: "audit",
+            read,
+            expected: expected_total,
         });
     }
     Ok(summary)

@@ -13,6 +13,8 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::record::RowRef;
+
 /// The `prev_hash` of a workspace's first event.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -95,43 +97,36 @@ pub struct HashInput<'a> {
 
 /// SHA-256 (lowercase hex) of the canonical form of `input`.
 pub fn event_hash(input: HashInput<'_>) -> String {
-    event_hash_of_canonical(
-        input.aggregate_type,
-        input.aggregate_id,
-        input.sequence,
-        input.event_type,
-        input.event_version,
-        &canonical(input.payload),
-        &canonical(input.metadata_without_hash),
-    )
+    event_hash_of_canonical(RowRef {
+        aggregate_type: input.aggregate_type,
+        aggregate_id: input.aggregate_id,
+        sequence: input.sequence,
+        event_type: input.event_type,
+        event_version: input.event_version,
+        payload: &canonical(input.payload),
+        metadata: &canonical(input.metadata_without_hash),
+    })
 }
 
-/// [`event_hash`] for payload and metadata that are already canonical JSON text (as the store
-/// writes them), without parsing them again.
-pub fn event_hash_of_canonical(
-    aggregate_type: &str,
-    aggregate_id: &str,
-    sequence: u64,
-    event_type: &str,
-    event_version: &str,
-    payload: &str,
-    metadata_without_hash: &str,
-) -> String {
-    let mut text = String::with_capacity(160 + payload.len() + metadata_without_hash.len());
+/// [`event_hash`] of a row whose payload and metadata are already canonical JSON text (as the
+/// store writes them), without parsing them again. `row.metadata` is the metadata *without* its
+/// `hash` key: what the hash covers.
+pub fn event_hash_of_canonical(row: RowRef<'_>) -> String {
+    let mut text = String::with_capacity(160 + row.payload.len() + row.metadata.len());
     text.push_str("{\"aggregate_id\":");
-    write_string(aggregate_id, &mut text);
+    write_string(row.aggregate_id, &mut text);
     text.push_str(",\"aggregate_type\":");
-    write_string(aggregate_type, &mut text);
+    write_string(row.aggregate_type, &mut text);
     text.push_str(",\"event_type\":");
-    write_string(event_type, &mut text);
+    write_string(row.event_type, &mut text);
     text.push_str(",\"event_version\":");
-    write_string(event_version, &mut text);
+    write_string(row.event_version, &mut text);
     text.push_str(",\"metadata\":");
-    text.push_str(metadata_without_hash);
+    text.push_str(row.metadata);
     text.push_str(",\"payload\":");
-    text.push_str(payload);
+    text.push_str(row.payload);
     text.push_str(",\"sequence\":");
-    text.push_str(&sequence.to_string());
+    text.push_str(&row.sequence.to_string());
     text.push('}');
     sha256_hex(text.as_bytes())
 }

@@ -1,6 +1,7 @@
-//! The store's one error type.
+//! The store's one error type, and the database fault it carries.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use billing_domain::DomainError;
 use thiserror::Error;
@@ -17,10 +18,16 @@ use crate::verify::Finding;
 /// - [`StoreError::CommandIdReused`]: a client bug: pick a new command id.
 /// - [`StoreError::Unavailable`] / [`StoreError::Database`]: infrastructure; retry later. A
 ///   command that failed this way may or may not have been written: re-send it with the same
-///   command id, which is safe.
-/// - [`StoreError::Integrity`]: the stored history is broken; stop and audit.
+///   command id, which is safe (the store answers with the original outcome).
+/// - [`StoreError::Integrity`]: the stored history of a workspace does not verify; stop and
+///   audit (`billing audit`).
+/// - [`StoreError::Internal`]: a bug in this library, not in the input or the database; report
+///   it. The message says whether anything was written.
+/// - [`StoreError::Shortfall`]: a long read ended early; what it produced is incomplete. Retry.
 /// - [`StoreError::InvalidUrl`], [`StoreError::Io`], [`StoreError::ImportRefused`],
-///   [`StoreError::NotEmpty`]: bad input; fix it.
+///   [`StoreError::ImportChanged`], [`StoreError::NotEmpty`]: bad input; fix it.
+/// - [`StoreError::Migration`]: the schema could not be brought up to date; nothing else was
+///   done. Usually a database this version of the library does not know (newer migrations).
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -51,6 +58,22 @@ pub enum StoreError {
         /// What does not verify.
         detail: String,
     },
+    /// A bug in this library (not in the input, not in the database).
+    #[error("internal error (a bug in workspace-billing; please report it): {detail}")]
+    Internal {
+        /// What went wrong, and whether anything was written.
+        detail: String,
+    },
+    /// A long read (export, audit) read fewer events than the store holds.
+    #[error("{operation} read {read} events but the store holds {expected}; its output is incomplete: run it again")]
+    Shortfall {
+        /// What was reading (`export`, `audit`).
+        operation: &'static str,
+        /// Events read.
+        read: u64,
+        /// Events the store held when the read began.
+        expected: u64,
+    },
     /// The URL names no supported database.
     #[error("invalid database URL {url:?}: {reason}")]
     InvalidUrl {
@@ -59,17 +82,17 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
-    /// The database does not answer.
+    /// The database does not answer, or did not let the store in within its timeout.
     #[error("store unavailable at {url}: {reason}")]
     Unavailable {
         /// The URL (password removed).
         url: String,
-        /// What the driver said.
+        /// What the driver said, or what the store waited for.
         reason: String,
     },
-    /// A database error.
+    /// The database reported an error.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(DbError),
     /// The schema migrations failed.
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
@@ -83,6 +106,15 @@ pub enum StoreError {
         findings: Vec<Finding>,
         /// How many findings in all.
         total: u64,
+    },
+    /// The file being imported changed between its verification and its writing; nothing was
+    /// written.
+    #[error("import refused: {} changed while it was imported ({detail}); nothing written", .path.display())]
+    ImportChanged {
+        /// The file.
+        path: PathBuf,
+        /// What differed.
+        detail: String,
     },
     /// A file could not be read or written.
     #[error("{}: {source}", .path.display())]
@@ -108,19 +140,89 @@ impl StoreError {
         }
     }
 
-    /// Whether the database could not be reached or failed (as opposed to a refusal).
+    /// Whether the database could not be reached (as opposed to a refusal or a fault it
+    /// reported): retrying later may succeed.
     pub fn is_unavailable(&self) -> bool {
         match self {
             StoreError::Unavailable { .. } => true,
-            StoreError::Database(e) => matches!(
-                e,
-                sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Tls(_)
-                    | sqlx::Error::WorkerCrashed
-            ),
+            StoreError::Database(e) => e.is_connection(),
             _ => false,
         }
+    }
+
+    pub(crate) fn internal(detail: impl Into<String>) -> Self {
+        StoreError::Internal {
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(DbError::from_sqlx(e))
+    }
+}
+
+/// What the database driver reported. Cheap to clone: a group commit hands the same fault to
+/// every command it carried.
+#[derive(Clone, Debug)]
+pub struct DbError {
+    code: Option<String>,
+    connection: bool,
+    source: Arc<dyn std::error::Error + Send + Sync>,
+}
+
+impl DbError {
+    pub(crate) fn from_sqlx(e: sqlx::Error) -> Self {
+        let connection = matches!(
+            e,
+            sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::WorkerCrashed
+        );
+        let code = match &e {
+            sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+            _ => None,
+        };
+        Self {
+            code,
+            connection,
+            source: Arc::new(e),
+        }
+    }
+
+    pub(crate) fn from_sqlite(e: rusqlite::Error) -> Self {
+        let code = e.sqlite_error().map(|f| f.extended_code.to_string());
+        Self {
+            code,
+            connection: false,
+            source: Arc::new(e),
+        }
+    }
+
+    /// The database's own error code, when it gave one: the SQLSTATE on PostgreSQL (`23505`),
+    /// the extended result code on SQLite (`2067`).
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+
+    /// Whether the connection itself failed (I/O, TLS, a pool that timed out or closed): the
+    /// database may be fine again later.
+    pub fn is_connection(&self) -> bool {
+        self.connection
+    }
+}
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.source.fmt(f)
+    }
+}
+
+impl std::error::Error for DbError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.source.as_ref())
     }
 }

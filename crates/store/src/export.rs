@@ -9,9 +9,8 @@ use futures_util::{stream, StreamExt, TryStreamExt};
 use serde_json::value::RawValue;
 
 use crate::audit::{audit_lines, AuditOptions, Line, LineReader, MAX_LINE_BYTES};
-use crate::db::Row7;
 use crate::error::StoreError;
-use crate::record::EventLine;
+use crate::record::{EventLine, StoredRow};
 use crate::store::BillingStore;
 use crate::verify::{Finding, Summary};
 
@@ -28,7 +27,7 @@ pub struct ImportReport {
 ///
 /// # Errors
 /// [`StoreError::Integrity`] when stored payload or metadata is not JSON.
-pub fn write_line(row: &Row7, out: &mut Vec<u8>) -> Result<(), StoreError> {
+pub fn write_line(row: &StoredRow, out: &mut Vec<u8>) -> Result<(), StoreError> {
     let raw = |text: &str, what: &str| {
         RawValue::from_string(text.to_owned()).map_err(|e| StoreError::Integrity {
             workspace: row.aggregate_id.clone(),
@@ -44,9 +43,12 @@ pub fn write_line(row: &Row7, out: &mut Vec<u8>) -> Result<(), StoreError> {
         payload: raw(&row.payload, "payload")?,
         metadata: raw(&row.metadata, "metadata")?,
     };
-    serde_json::to_writer(&mut *out, &line).map_err(|e| StoreError::Integrity {
-        workspace: row.aggregate_id.clone(),
-        detail: e.to_string(),
+    // Strings and raw JSON always serialize.
+    serde_json::to_writer(&mut *out, &line).map_err(|e| {
+        StoreError::internal(format!(
+            "workspace {} sequence {}: the line could not be written: {e}",
+            row.aggregate_id, row.sequence
+        ))
     })?;
     out.push(b'\n');
     Ok(())
@@ -58,7 +60,7 @@ impl BillingStore {
     /// fails unless that equals the number of events the store holds.
     ///
     /// # Errors
-    /// [`StoreError::Io`] when `out` fails, [`StoreError::Integrity`] on a short read,
+    /// [`StoreError::Io`] when `out` fails, [`StoreError::Shortfall`] on a short read,
     /// [`StoreError::Database`].
     pub async fn export(
         &self,
@@ -87,9 +89,10 @@ impl BillingStore {
         progress(written);
         // A stream that ended early must not pass for a whole export.
         if written < expected {
-            return Err(StoreError::Integrity {
-                workspace: String::new(),
-                detail: format!("export read {written} events but the store holds {expected}"),
+            return Err(StoreError::Shortfall {
+                operation: "export",
+                read: written,
+                expected,
             });
         }
         Ok(written)
@@ -101,6 +104,7 @@ impl BillingStore {
     ///
     /// # Errors
     /// [`StoreError::ImportRefused`] with the findings when the file does not verify;
+    /// [`StoreError::ImportChanged`] when it changed after it was verified (nothing written);
     /// [`StoreError::NotEmpty`]; [`StoreError::Io`]; [`StoreError::Database`].
     pub async fn import(
         &self,
@@ -144,11 +148,11 @@ impl BillingStore {
             BufReader::new(File::open(path).map_err(io)?),
             MAX_LINE_BYTES,
         );
-        let changed = |detail: String| StoreError::Integrity {
-            workspace: String::new(),
-            detail: format!("the file changed during import: {detail}"),
+        let changed = |detail: String| StoreError::ImportChanged {
+            path: path.to_owned(),
+            detail,
         };
-        let next_row = move || -> Option<Result<Row7, StoreError>> {
+        let next_row = move || -> Option<Result<StoredRow, StoreError>> {
             loop {
                 let (_, line) = match lines.next_line() {
                     Ok(Some(line)) => line,
@@ -166,7 +170,7 @@ impl BillingStore {
                     Ok(parsed) => parsed,
                     Err(e) => return Some(Err(changed(e.to_string()))),
                 };
-                return Some(Ok(Row7 {
+                return Some(Ok(StoredRow {
                     aggregate_type: parsed.aggregate_type,
                     aggregate_id: parsed.aggregate_id,
                     sequence: parsed.sequence,
@@ -178,16 +182,12 @@ impl BillingStore {
             }
         };
         let rows = stream::iter(std::iter::from_fn(next_row)).boxed();
-        let events = self.db().import(rows, |n| progress("write", n)).await?;
-        if events != summary.events {
-            return Err(StoreError::Integrity {
-                workspace: String::new(),
-                detail: format!(
-                    "the file changed during import: verified {} events, read {events}",
-                    summary.events
-                ),
-            });
-        }
+        let events = self
+            .db()
+            .import(rows, summary.events, path, self.import_hook(), |n| {
+                progress("write", n)
+            })
+            .await?;
         Ok(ImportReport { events, summary })
     }
 }

@@ -41,10 +41,10 @@ mod store;
 pub mod verify;
 
 pub use clock::SystemClock;
-pub use db::{Backend, Db, SqliteDurability, StoreOptions};
-pub use error::StoreError;
+pub use db::{Backend, Db, Head, ImportHook, ImportTx, SqliteDurability, StoreOptions};
+pub use error::{DbError, StoreError};
 pub use export::{write_line, ImportReport};
-pub use record::{EventMetadata, StoredEvent, AGGREGATE_TYPE};
+pub use record::{EventMetadata, RowRef, StoredEvent, StoredRow, AGGREGATE_TYPE};
 pub use store::{
     command_hash, load_workspace, BillingStore, CommandOutcome, Commit, CommitListener, RetryPolicy,
 };

@@ -72,6 +72,77 @@ pub struct EventLine {
     pub metadata: Box<RawValue>,
 }
 
+/// One stored event as its seven stored fields — a row of the `events` table, a JSON Lines line —
+/// with payload and metadata as their exact stored text.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredRow {
+    /// The aggregate type (`workspace`).
+    pub aggregate_type: String,
+    /// The workspace id.
+    pub aggregate_id: String,
+    /// The sequence in the workspace's stream, from 1.
+    #[sqlx(try_from = "i64")]
+    pub sequence: u64,
+    /// The event type.
+    pub event_type: String,
+    /// The event version.
+    pub event_version: String,
+    /// The payload text.
+    pub payload: String,
+    /// The metadata text.
+    pub metadata: String,
+}
+
+impl StoredRow {
+    /// The row's fields, borrowed.
+    pub fn as_ref(&self) -> RowRef<'_> {
+        RowRef {
+            aggregate_type: &self.aggregate_type,
+            aggregate_id: &self.aggregate_id,
+            sequence: self.sequence,
+            event_type: &self.event_type,
+            event_version: &self.event_version,
+            payload: &self.payload,
+            metadata: &self.metadata,
+        }
+    }
+}
+
+/// The seven stored fields of one event, borrowed (from a [`StoredRow`], a line being read, or
+/// the rows the store is about to write).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowRef<'a> {
+    /// The aggregate type (`workspace`).
+    pub aggregate_type: &'a str,
+    /// The workspace id.
+    pub aggregate_id: &'a str,
+    /// The sequence in the workspace's stream, from 1.
+    pub sequence: u64,
+    /// The event type.
+    pub event_type: &'a str,
+    /// The event version.
+    pub event_version: &'a str,
+    /// The payload text.
+    pub payload: &'a str,
+    /// The metadata text.
+    pub metadata: &'a str,
+}
+
+impl EventLineRef<'_> {
+    /// The line's fields as a row.
+    pub fn row(&self) -> RowRef<'_> {
+        RowRef {
+            aggregate_type: &self.aggregate_type,
+            aggregate_id: &self.aggregate_id,
+            sequence: self.sequence,
+            event_type: &self.event_type,
+            event_version: &self.event_version,
+            payload: self.payload.get(),
+            metadata: self.metadata.get(),
+        }
+    }
+}
+
 /// Why a line does not decode into an event; each maps to an audit finding code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DecodeError {
@@ -121,15 +192,16 @@ pub fn upcast(event_type: &str, event_version: &str, payload: Value) -> Result<V
 ///
 /// # Errors
 /// [`DecodeError`] saying what is wrong.
-pub fn decode(
-    aggregate_type: &str,
-    aggregate_id: &str,
-    sequence: u64,
-    event_type: &str,
-    event_version: &str,
-    payload: &str,
-    metadata: &str,
-) -> Result<DecodedEvent, DecodeError> {
+pub fn decode(row: RowRef<'_>) -> Result<DecodedEvent, DecodeError> {
+    let RowRef {
+        aggregate_type,
+        aggregate_id,
+        sequence,
+        event_type,
+        event_version,
+        payload,
+        metadata,
+    } = row;
     if aggregate_type != AGGREGATE_TYPE {
         return Err(DecodeError::UnknownEvent(format!(
             "aggregate type {aggregate_type:?} is not {AGGREGATE_TYPE:?}"
@@ -146,15 +218,7 @@ pub fn decode(
         return Err(DecodeError::Malformed("sequence must start at 1".into()));
     }
     if event_version == EVENT_VERSION {
-        if let Some(fast) = decode_canonical(
-            aggregate_type,
-            aggregate_id,
-            sequence,
-            event_type,
-            event_version,
-            payload,
-            metadata,
-        ) {
+        if let Some(fast) = decode_canonical(row) {
             return Ok(DecodedEvent {
                 stored: StoredEvent {
                     workspace_id,
@@ -204,26 +268,53 @@ pub fn decode(
     })
 }
 
-/// The metadata's text values as they stand in the stored JSON, for hashing without re-parsing.
-#[derive(Deserialize)]
+/// The metadata as text: the one place that knows its keys and their (canonical, byte) order.
+/// The store writes every event's metadata through it, and the fast decoder reads it back with
+/// it (values borrowed from the stored JSON where they need no unescaping). Tools that write
+/// logs the store's way (benchmarks, generators) use it too.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct MetadataText<'a> {
+#[allow(missing_docs)] // the fields are `EventMetadata`'s, as text
+pub struct MetadataText<'a> {
     #[serde(borrow)]
-    actor_id: Cow<'a, str>,
+    pub actor_id: Cow<'a, str>,
     #[serde(borrow)]
-    actor_role: Cow<'a, str>,
+    pub actor_role: Cow<'a, str>,
     #[serde(borrow)]
-    command_hash: Cow<'a, str>,
+    pub command_hash: Cow<'a, str>,
     #[serde(borrow)]
-    command_id: Cow<'a, str>,
+    pub command_id: Cow<'a, str>,
     #[serde(borrow)]
-    hash: Cow<'a, str>,
+    pub hash: Cow<'a, str>,
     #[serde(borrow)]
-    occurred_at: Cow<'a, str>,
+    pub occurred_at: Cow<'a, str>,
     #[serde(borrow)]
-    prev_hash: Cow<'a, str>,
+    pub prev_hash: Cow<'a, str>,
     #[serde(borrow)]
-    recorded_at: Cow<'a, str>,
+    pub recorded_at: Cow<'a, str>,
+}
+
+impl MetadataText<'_> {
+    /// Appends the canonical JSON of the metadata to `out`: with its `hash` (as stored), or
+    /// without it (what the hash covers).
+    pub fn write(&self, with_hash: bool, out: &mut String) {
+        let mut fields: [(&str, &str); 8] = [
+            ("actor_id", &self.actor_id),
+            ("actor_role", &self.actor_role),
+            ("command_hash", &self.command_hash),
+            ("command_id", &self.command_id),
+            ("hash", &self.hash),
+            ("occurred_at", &self.occurred_at),
+            ("prev_hash", &self.prev_hash),
+            ("recorded_at", &self.recorded_at),
+        ];
+        if with_hash {
+            write_string_object(&fields, out);
+        } else {
+            fields.copy_within(5.., 4);
+            write_string_object(&fields[..7], out);
+        }
+    }
 }
 
 /// The fast path of [`decode`], for rows as this library writes them: a payload that is already
@@ -231,20 +322,12 @@ struct MetadataText<'a> {
 /// the known string fields. Then the hash is computed over the stored text itself, with no
 /// `serde_json::Value` in between — the same hash the general path computes, because canonical
 /// JSON is a fixed point. `None` means "take the general path" (which also words any error).
-fn decode_canonical(
-    aggregate_type: &str,
-    aggregate_id: &str,
-    sequence: u64,
-    event_type: &str,
-    event_version: &str,
-    payload: &str,
-    metadata: &str,
-) -> Option<(WorkspaceEvent, EventMetadata, String)> {
-    let event: WorkspaceEvent = serde_json::from_str(payload).ok()?;
-    if event.event_type() != event_type || serde_json::to_string(&event).ok()? != payload {
+fn decode_canonical(row: RowRef<'_>) -> Option<(WorkspaceEvent, EventMetadata, String)> {
+    let event: WorkspaceEvent = serde_json::from_str(row.payload).ok()?;
+    if event.event_type() != row.event_type || serde_json::to_string(&event).ok()? != row.payload {
         return None;
     }
-    let text: MetadataText<'_> = serde_json::from_str(metadata).ok()?;
+    let text: MetadataText<'_> = serde_json::from_str(row.metadata).ok()?;
     let typed = EventMetadata {
         actor_id: ActorId::parse(&text.actor_id).ok()?,
         actor_role: text.actor_role.parse().ok()?,
@@ -255,30 +338,14 @@ fn decode_canonical(
         prev_hash: text.prev_hash.clone().into_owned(),
         hash: text.hash.clone().into_owned(),
     };
-    let mut without_hash = String::with_capacity(metadata.len());
-    write_string_object(
-        &[
-            ("actor_id", &text.actor_id),
-            ("actor_role", &text.actor_role),
-            ("command_hash", &text.command_hash),
-            ("command_id", &text.command_id),
-            ("occurred_at", &text.occurred_at),
-            ("prev_hash", &text.prev_hash),
-            ("recorded_at", &text.recorded_at),
-        ],
-        &mut without_hash,
-    );
+    let mut without_hash = String::with_capacity(row.metadata.len());
+    text.write(false, &mut without_hash);
     // The typed metadata must say what the text says (it is parsed from the same text).
     debug_assert_eq!(typed.hash, text.hash);
-    let hash = event_hash_of_canonical(
-        aggregate_type,
-        aggregate_id,
-        sequence,
-        event_type,
-        event_version,
-        payload,
-        &without_hash,
-    );
+    let hash = event_hash_of_canonical(RowRef {
+        metadata: &without_hash,
+        ..row
+    });
     Some((event, typed, hash))
 }
 
@@ -287,23 +354,15 @@ fn decode_canonical(
 ///
 /// # Errors
 /// [`DecodeError`] saying what is wrong.
-pub fn decode_unverified(
-    aggregate_type: &str,
-    aggregate_id: &str,
-    sequence: u64,
-    event_type: &str,
-    event_version: &str,
-    payload: &str,
-    metadata: &str,
-) -> Result<StoredEvent, DecodeError> {
-    let fast = (aggregate_type == AGGREGATE_TYPE && event_version == EVENT_VERSION)
+pub fn decode_unverified(row: RowRef<'_>) -> Result<StoredEvent, DecodeError> {
+    let fast = (row.aggregate_type == AGGREGATE_TYPE && row.event_version == EVENT_VERSION)
         .then(|| {
-            let event: WorkspaceEvent = serde_json::from_str(payload).ok()?;
-            let meta: EventMetadata = serde_json::from_str(metadata).ok()?;
-            let workspace_id = WorkspaceId::parse(aggregate_id).ok()?;
-            (event.event_type() == event_type && sequence > 0).then_some(StoredEvent {
+            let event: WorkspaceEvent = serde_json::from_str(row.payload).ok()?;
+            let meta: EventMetadata = serde_json::from_str(row.metadata).ok()?;
+            let workspace_id = WorkspaceId::parse(row.aggregate_id).ok()?;
+            (event.event_type() == row.event_type && row.sequence > 0).then_some(StoredEvent {
                 workspace_id,
-                sequence,
+                sequence: row.sequence,
                 event,
                 metadata: meta,
             })
@@ -311,16 +370,7 @@ pub fn decode_unverified(
         .flatten();
     match fast {
         Some(stored) => Ok(stored),
-        None => decode(
-            aggregate_type,
-            aggregate_id,
-            sequence,
-            event_type,
-            event_version,
-            payload,
-            metadata,
-        )
-        .map(|d| d.stored),
+        None => decode(row).map(|d| d.stored),
     }
 }
 
@@ -357,15 +407,20 @@ impl EventLine {
     /// # Errors
     /// [`DecodeError`] saying what is wrong.
     pub fn decode(&self) -> Result<DecodedEvent, DecodeError> {
-        decode(
-            &self.aggregate_type,
-            &self.aggregate_id,
-            self.sequence,
-            &self.event_type,
-            &self.event_version,
-            self.payload.get(),
-            self.metadata.get(),
-        )
+        decode(self.row())
+    }
+
+    /// The line's fields as a row.
+    pub fn row(&self) -> RowRef<'_> {
+        RowRef {
+            aggregate_type: &self.aggregate_type,
+            aggregate_id: &self.aggregate_id,
+            sequence: self.sequence,
+            event_type: &self.event_type,
+            event_version: &self.event_version,
+            payload: self.payload.get(),
+            metadata: self.metadata.get(),
+        }
     }
 }
 
@@ -399,46 +454,37 @@ mod tests {
         (payload, meta)
     }
 
-    fn hash_of(payload: &str, meta: &str) -> String {
-        decode(
-            "workspace",
-            "ws-1",
-            1,
-            "UpgradeRequested",
-            "1.0",
+    fn at<'a>(
+        event_type: &'a str,
+        version: &'a str,
+        payload: &'a str,
+        meta: &'a str,
+    ) -> RowRef<'a> {
+        RowRef {
+            aggregate_type: "workspace",
+            aggregate_id: "ws-1",
+            sequence: 1,
+            event_type,
+            event_version: version,
             payload,
-            meta,
-        )
-        .unwrap()
-        .computed_hash
+            metadata: meta,
+        }
+    }
+
+    fn hash_of(payload: &str, meta: &str) -> String {
+        decode(at("UpgradeRequested", "1.0", payload, meta))
+            .unwrap()
+            .computed_hash
     }
 
     #[test]
     fn the_fast_path_hashes_exactly_like_the_general_path() {
         let (payload, meta) = row();
-        assert!(decode_canonical(
-            "workspace",
-            "ws-1",
-            1,
-            "UpgradeRequested",
-            "1.0",
-            &payload,
-            &meta
-        )
-        .is_some());
+        assert!(decode_canonical(at("UpgradeRequested", "1.0", &payload, &meta)).is_some());
         let fast = hash_of(&payload, &meta);
         // Whitespace and key order force the general path; the hash must not change.
         let spaced_payload = payload.replace("{\"", "{ \"");
-        assert!(decode_canonical(
-            "workspace",
-            "ws-1",
-            1,
-            "UpgradeRequested",
-            "1.0",
-            &spaced_payload,
-            &meta
-        )
-        .is_none());
+        assert!(decode_canonical(at("UpgradeRequested", "1.0", &spaced_payload, &meta)).is_none());
         assert_eq!(hash_of(&spaced_payload, &meta), fast);
         let reordered: serde_json::Value = serde_json::from_str(&meta).unwrap();
         let reordered = serde_json::to_string_pretty(&reordered).unwrap();
@@ -451,46 +497,10 @@ mod tests {
     #[test]
     fn unverified_decoding_reads_the_same_event() {
         let (payload, meta) = row();
-        let full = decode(
-            "workspace",
-            "ws-1",
-            1,
-            "UpgradeRequested",
-            "1.0",
-            &payload,
-            &meta,
-        )
-        .unwrap();
-        let quick = decode_unverified(
-            "workspace",
-            "ws-1",
-            1,
-            "UpgradeRequested",
-            "1.0",
-            &payload,
-            &meta,
-        )
-        .unwrap();
+        let full = decode(at("UpgradeRequested", "1.0", &payload, &meta)).unwrap();
+        let quick = decode_unverified(at("UpgradeRequested", "1.0", &payload, &meta)).unwrap();
         assert_eq!(full.stored, quick);
-        assert!(decode_unverified(
-            "workspace",
-            "ws-1",
-            1,
-            "PlanUpgraded",
-            "1.0",
-            &payload,
-            &meta
-        )
-        .is_err());
-        assert!(decode_unverified(
-            "workspace",
-            "ws-1",
-            1,
-            "UpgradeRequested",
-            "2.0",
-            &payload,
-            &meta
-        )
-        .is_err());
+        assert!(decode_unverified(at("PlanUpgraded", "1.0", &payload, &meta)).is_err());
+        assert!(decode_unverified(at("UpgradeRequested", "2.0", &payload, &meta)).is_err());
     }
 }

@@ -7,6 +7,7 @@
 //! [`StoreError::Conflict`] (the retry helper reloads and decides again). A refusal is checked
 //! against the stored head first, so a stale cache never refuses a command either.
 
+use std::borrow::Cow;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -17,16 +18,14 @@ use billing_domain::{
     WorkspaceServices, EVENT_VERSION,
 };
 use lru::LruCache;
-use tokio::sync::oneshot;
-
 use sha2::{Digest, Sha256};
 
-use crate::chain::{
-    canonical, event_hash_of_canonical, hex_digest, write_string_object, GENESIS_HASH,
-};
-use crate::db::{Append, AppendError, Backend, Db, NewRow, Row7, StoreOptions};
+use crate::chain::{canonical, event_hash_of_canonical, hex_digest, GENESIS_HASH};
+use crate::db::{Append, AppendError, CommandRecord, Db, Head, ImportHook, NewRow, StoreOptions};
 use crate::error::StoreError;
-use crate::record::{decode, EventMetadata, StoredEvent, AGGREGATE_TYPE};
+use crate::record::{
+    decode, EventMetadata, MetadataText, RowRef, StoredEvent, StoredRow, AGGREGATE_TYPE,
+};
 
 /// What a command did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,25 +82,6 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Group commit: concurrent appends share one round trip and one transaction. Whoever holds a
-/// lane commits everything queued; the others find their result ready (or in flight) when they
-/// get a lane. Several lanes keep several batches in flight.
-struct GroupCommit {
-    /// Appends in flight; the first one goes straight to the database.
-    active: std::sync::atomic::AtomicUsize,
-    queue: Mutex<Vec<Queued>>,
-    lanes: tokio::sync::Semaphore,
-}
-
-/// An append waiting for a lane, with where to send its outcome.
-type Queued = (Append, oneshot::Sender<Result<(), AppendError>>);
-
-/// Batches in flight at once.
-const LANES: usize = 2;
-
-/// The most appends one group commit carries.
-const MAX_GROUP: usize = 64;
-
 #[derive(Clone, Debug)]
 struct Cached {
     state: Workspace,
@@ -114,8 +94,8 @@ pub struct BillingStore {
     db: Db,
     services: WorkspaceServices,
     listener: Option<Arc<dyn CommitListener>>,
+    import_hook: Option<Arc<dyn ImportHook>>,
     cache: Mutex<LruCache<String, Arc<Cached>>>,
-    group: GroupCommit,
 }
 
 impl std::fmt::Debug for BillingStore {
@@ -181,12 +161,8 @@ impl BillingStore {
             db,
             services,
             listener: None,
+            import_hook: None,
             cache: Mutex::new(LruCache::new(capacity)),
-            group: GroupCommit {
-                active: std::sync::atomic::AtomicUsize::new(0),
-                queue: Mutex::new(Vec::new()),
-                lanes: tokio::sync::Semaphore::new(LANES),
-            },
         }
     }
 
@@ -199,8 +175,7 @@ impl BillingStore {
         services: WorkspaceServices,
     ) -> Result<Self, StoreError> {
         let options = StoreOptions::default();
-        let db = Db::new(Backend::Postgres(pool), &options);
-        db.migrate().await?;
+        let db = Db::from_pg_pool(pool, &options).await?;
         Ok(Self::from_db(db, services, &options))
     }
 
@@ -208,6 +183,18 @@ impl BillingStore {
     pub fn with_listener(mut self, listener: Arc<dyn CommitListener>) -> Self {
         self.listener = Some(listener);
         self
+    }
+
+    /// Runs `hook` inside every import's transaction, after its rows are written (the adapters
+    /// record what an imported log means for their tables).
+    pub fn with_import_hook(mut self, hook: Arc<dyn ImportHook>) -> Self {
+        self.import_hook = Some(hook);
+        self
+    }
+
+    /// The import hook, if any.
+    pub(crate) fn import_hook(&self) -> Option<&dyn ImportHook> {
+        self.import_hook.as_deref()
     }
 
     /// The database.
@@ -218,73 +205,6 @@ impl BillingStore {
     /// The services commands are decided with.
     pub fn services(&self) -> &WorkspaceServices {
         &self.services
-    }
-
-    /// Appends directly when nothing else is in flight, else through the group commit
-    /// (PostgreSQL; SQLite has one writer at a time and always appends directly).
-    async fn append(&self, append: Append) -> Result<(), AppendError> {
-        use std::sync::atomic::Ordering;
-        if !matches!(self.db.backend(), Backend::Postgres(_)) {
-            return self.db.append(&append).await;
-        }
-        /// Counts an append in flight until dropped (also when its future is cancelled).
-        struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
-        impl Drop for InFlight<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
-        let alone = self.group.active.fetch_add(1, Ordering::SeqCst) == 0;
-        let _in_flight = InFlight(&self.group.active);
-        if alone {
-            self.db.append(&append).await
-        } else {
-            self.append_grouped(append).await
-        }
-    }
-
-    async fn append_grouped(&self, append: Append) -> Result<(), AppendError> {
-        let (done, mut result) = oneshot::channel();
-        self.group
-            .queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push((append, done));
-        let _lane = self.group.lanes.acquire().await;
-        // A committer that held the lane before us may have carried our append already.
-        if let Ok(outcome) = result.try_recv() {
-            return outcome;
-        }
-        loop {
-            let batch: Vec<_> = {
-                let mut queue = self
-                    .group
-                    .queue
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                let n = queue.len().min(MAX_GROUP);
-                queue.drain(..n).collect()
-            };
-            if batch.is_empty() {
-                break;
-            }
-            let (appends, senders): (Vec<Append>, Vec<_>) = batch.into_iter().unzip();
-            let outcomes = self.db.append_batch(&appends).await;
-            for (sender, outcome) in senders.into_iter().zip(outcomes) {
-                // A caller that went away no longer needs its outcome.
-                let _ = sender.send(outcome);
-            }
-            if let Ok(outcome) = result.try_recv() {
-                return outcome;
-            }
-        }
-        // Another lane is carrying our append; wait for it (an error only if it was cancelled).
-        result.await.unwrap_or_else(|_| {
-            Err(AppendError::Store(StoreError::Unavailable {
-                url: self.db.kind().into(),
-                reason: "the group commit carrying this command was cancelled; its outcome is unknown: re-send it with the same command id".into(),
-            }))
-        })
     }
 
     fn cache_get(&self, workspace: &str) -> Option<Arc<Cached>> {
@@ -368,10 +288,15 @@ impl BillingStore {
     /// Executes a command once: decides it on the workspace's current state and appends its
     /// events, or returns the original outcome if its command id was executed before.
     ///
+    /// Dropping the returned future (a request timeout) at any point is safe: the command was
+    /// then either written whole or not at all, and re-sending it with the same command id tells
+    /// which.
+    ///
     /// # Errors
     /// [`StoreError::Refused`] (a rule; nothing written), [`StoreError::Conflict`] (a concurrent
     /// writer; nothing written — retry), [`StoreError::CommandIdReused`], and infrastructure
-    /// errors.
+    /// errors ([`StoreError::Unavailable`], [`StoreError::Database`]: the command may have been
+    /// written; re-send it with the same id).
     pub async fn execute(
         &self,
         workspace: &WorkspaceId,
@@ -396,7 +321,9 @@ impl BillingStore {
         };
         let mut reloaded = false;
         loop {
-            match billing_domain::execute(&cached.state, command, &self.services).await {
+            let events = match billing_domain::execute(&cached.state, command, &self.services).await
+            {
+                Ok(events) => events,
                 Err(refusal @ DomainError::PortUnavailable { .. }) => {
                     return Err(StoreError::Refused(refusal))
                 }
@@ -418,82 +345,113 @@ impl BillingStore {
                     }
                     return Err(StoreError::Refused(refusal));
                 }
-                Ok(events) => {
-                    let (rows, stored, head) =
-                        self.prepare(workspace, command, &hash, &cached, events)?;
-                    let append = Append {
-                        workspace: workspace.to_string(),
-                        rows,
-                        head_hash: head.clone(),
-                        command_id: command.command_id.to_string(),
-                        command_hash: hash.clone(),
-                    };
-                    match self.append(append).await {
-                        Ok(()) => {
-                            let mut state = cached.state.clone();
-                            for e in &stored {
-                                // The events were just decided on this state.
-                                state = state.evolve(&e.event)?;
-                            }
-                            let sequence = stored.last().map_or(cached.sequence, |e| e.sequence);
-                            if let Some(listener) = &self.listener {
-                                listener.committed(&Commit {
-                                    workspace,
-                                    state: &state,
-                                    events: &stored,
-                                    head: &head,
-                                });
-                            }
-                            self.cache_put(
-                                workspace.as_str(),
-                                Cached {
-                                    state,
-                                    sequence,
-                                    head,
-                                },
-                            );
-                            return Ok(CommandOutcome {
-                                workspace_id: workspace.clone(),
-                                events: stored,
-                                replayed: false,
-                            });
-                        }
-                        Err(AppendError::DuplicateCommand) => {
-                            let (record, _) = self
-                                .db
-                                .command_and_head(command.command_id.as_str(), workspace.as_str())
-                                .await?;
-                            self.cache_drop(workspace.as_str());
-                            return match record {
-                                Some(record) => {
-                                    self.original_outcome(workspace, command, &hash, record)
-                                        .await
-                                }
-                                None => Err(StoreError::Conflict {
-                                    workspace: workspace.to_string(),
-                                    expected_sequence: cached.sequence,
-                                }),
-                            };
-                        }
-                        Err(AppendError::Conflict) if assumed_empty && !reloaded => {
-                            reloaded = true;
-                            cached = self.current(workspace, true).await?;
-                            continue;
-                        }
-                        Err(AppendError::Conflict) => {
-                            self.cache_drop(workspace.as_str());
-                            return Err(StoreError::Conflict {
-                                workspace: workspace.to_string(),
-                                expected_sequence: cached.sequence,
-                            });
-                        }
-                        Err(AppendError::Store(e)) => {
-                            // Whether it was written is unknown: forget the cached state.
-                            self.cache_drop(workspace.as_str());
-                            return Err(e);
-                        }
-                    }
+            };
+            match self
+                .commit(workspace, command, &hash, &cached, events)
+                .await
+            {
+                Committed::Done(outcome) => return outcome,
+                Committed::Conflict if assumed_empty && !reloaded => {
+                    reloaded = true;
+                    cached = self.current(workspace, true).await?;
                 }
+                Committed::Conflict => {
+                    self.cache_drop(workspace.as_str());
+                    return Err(StoreError::Conflict {
+                        workspace: workspace.to_string(),
+                        expected_sequence: cached.sequence,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Writes the events a command was decided to, on the state it was decided on. Everything
+    /// that can fail without the database — encoding, chaining, folding the new state — is done
+    /// before the append, so after a successful append nothing is left that could turn a
+    /// written command into an error.
+    async fn commit(
+        &self,
+        workspace: &WorkspaceId,
+        command: &WorkspaceCommand,
+        hash: &str,
+        cached: &Cached,
+        events: Vec<WorkspaceEvent>,
+    ) -> Committed {
+        let prepared = self
+            .prepare(workspace, command, hash, cached, events)
+            .and_then(|(rows, stored, head)| {
+                let state = fold_decided(workspace, &cached.state, &stored)?;
+                Ok((rows, stored, head, state))
+            });
+        let (rows, stored, head, state) = match prepared {
+            Ok(prepared) => prepared,
+            Err(e) => return Committed::Done(Err(e)),
+        };
+        let append = Append {
+            workspace: workspace.to_string(),
+            rows,
+            head_hash: head.clone(),
+            command_id: command.command_id.to_string(),
+            command_hash: hash.to_owned(),
+        };
+        match self.db.append(append).await {
+            Ok(()) => {
+                let sequence = stored.last().map_or(cached.sequence, |e| e.sequence);
+                if let Some(listener) = &self.listener {
+                    listener.committed(&Commit {
+                        workspace,
+                        state: &state,
+                        events: &stored,
+                        head: &head,
+                    });
+                }
+                self.cache_put(
+                    workspace.as_str(),
+                    Cached {
+                        state,
+                        sequence,
+                        head,
+                    },
+                );
+                Committed::Done(Ok(CommandOutcome {
+                    workspace_id: workspace.clone(),
+                    events: stored,
+                    replayed: false,
+                }))
+            }
+            Err(AppendError::DuplicateCommand) => {
+                self.cache_drop(workspace.as_str());
+                let outcome = match self
+                    .db
+                    .command_and_head(command.command_id.as_str(), workspace.as_str())
+                    .await
+                {
+                    Ok((Some(record), _)) => {
+                        self.original_outcome(workspace, command, hash, record)
+                            .await
+                    }
+                    // The record that refused the id is gone from view: a concurrent import's
+                    // or a conflict's doing; the retry helper decides again.
+                    Ok((None, _)) => return Committed::Conflict,
+                    Err(e) => Err(e),
+                };
+                Committed::Done(outcome)
+            }
+            Err(AppendError::Conflict) => Committed::Conflict,
+            Err(fault) => {
+                // Whether it was written is unknown: forget the cached state.
+                self.cache_drop(workspace.as_str());
+                Committed::Done(Err(match fault {
+                    AppendError::Unavailable { url, reason } => {
+                        StoreError::Unavailable { url, reason }
+                    }
+                    AppendError::Database(e) => StoreError::Database(e),
+                    AppendError::Internal(detail) => StoreError::Internal { detail },
+                    AppendError::Conflict | AppendError::DuplicateCommand => {
+                        StoreError::internal("an append rejection was taken for a fault")
+                    }
+                }))
             }
         }
     }
@@ -525,7 +483,7 @@ impl BillingStore {
         workspace: &WorkspaceId,
         command: &WorkspaceCommand,
         hash: &str,
-        record: crate::db::CommandRecord,
+        record: CommandRecord,
     ) -> Result<CommandOutcome, StoreError> {
         if record.command_hash != hash {
             return Err(StoreError::CommandIdReused {
@@ -567,9 +525,6 @@ impl BillingStore {
         let mut rows = Vec::with_capacity(events.len());
         let mut stored = Vec::with_capacity(events.len());
         let recorded = timestamp(recorded_at);
-        let actor_id = command.actor.id.as_str();
-        let actor_role = command.actor.role.as_str();
-        let command_id = command.command_id.as_str();
         for (i, event) in events.into_iter().enumerate() {
             let sequence = cached.sequence + 1 + i as u64;
             // Event structs list their fields in byte order: this is canonical JSON already.
@@ -583,43 +538,30 @@ impl BillingStore {
                 "the serialized event is not canonical JSON"
             );
             let occurred = timestamp(event.occurred_at());
-            // Canonical metadata: every value a string, keys in byte order.
+            let mut text = MetadataText {
+                actor_id: Cow::Borrowed(command.actor.id.as_str()),
+                actor_role: Cow::Borrowed(command.actor.role.as_str()),
+                command_hash: Cow::Borrowed(hash),
+                command_id: Cow::Borrowed(command.command_id.as_str()),
+                hash: Cow::Borrowed(""),
+                occurred_at: Cow::Borrowed(&occurred),
+                prev_hash: Cow::Borrowed(&prev),
+                recorded_at: Cow::Borrowed(&recorded),
+            };
             let mut without_hash = String::with_capacity(400);
-            write_string_object(
-                &[
-                    ("actor_id", actor_id),
-                    ("actor_role", actor_role),
-                    ("command_hash", hash),
-                    ("command_id", command_id),
-                    ("occurred_at", &occurred),
-                    ("prev_hash", &prev),
-                    ("recorded_at", &recorded),
-                ],
-                &mut without_hash,
-            );
-            let event_hash = event_hash_of_canonical(
-                AGGREGATE_TYPE,
-                workspace.as_str(),
+            text.write(false, &mut without_hash);
+            let event_hash = event_hash_of_canonical(RowRef {
+                aggregate_type: AGGREGATE_TYPE,
+                aggregate_id: workspace.as_str(),
                 sequence,
-                event.event_type(),
-                EVENT_VERSION,
-                &payload,
-                &without_hash,
-            );
+                event_type: event.event_type(),
+                event_version: EVENT_VERSION,
+                payload: &payload,
+                metadata: &without_hash,
+            });
+            text.hash = Cow::Borrowed(&event_hash);
             let mut metadata_text = String::with_capacity(without_hash.len() + 80);
-            write_string_object(
-                &[
-                    ("actor_id", actor_id),
-                    ("actor_role", actor_role),
-                    ("command_hash", hash),
-                    ("command_id", command_id),
-                    ("hash", &event_hash),
-                    ("occurred_at", &occurred),
-                    ("prev_hash", &prev),
-                    ("recorded_at", &recorded),
-                ],
-                &mut metadata_text,
-            );
+            text.write(true, &mut metadata_text);
             let metadata = EventMetadata {
                 actor_id: command.actor.id.clone(),
                 actor_role: command.actor.role,
@@ -627,7 +569,7 @@ impl BillingStore {
                 command_hash: hash.to_owned(),
                 occurred_at: event.occurred_at(),
                 recorded_at,
-                prev_hash: prev,
+                prev_hash: prev.clone(),
                 hash: event_hash.clone(),
             };
             rows.push(NewRow {
@@ -649,6 +591,34 @@ impl BillingStore {
     }
 }
 
+/// What writing a decided command came to.
+enum Committed {
+    /// Its outcome: written (or the original outcome of its id), or an error.
+    Done(Result<CommandOutcome, StoreError>),
+    /// Another writer got there first; nothing was written.
+    Conflict,
+}
+
+/// The state after `events`, folded onto the state they were decided on — before they are
+/// written, so a fold that fails (a bug: the domain decided events it cannot apply) writes
+/// nothing and says so.
+fn fold_decided(
+    workspace: &WorkspaceId,
+    state: &Workspace,
+    events: &[StoredEvent],
+) -> Result<Workspace, StoreError> {
+    let mut state = state.clone();
+    for e in events {
+        state = state.evolve(&e.event).map_err(|refusal| {
+            StoreError::internal(format!(
+                "workspace {workspace}: the domain decided a {} that does not apply to the state it was decided on ({refusal}); nothing was written",
+                e.event.event_type()
+            ))
+        })?;
+    }
+    Ok(state)
+}
+
 /// A timestamp exactly as serde writes `DateTime<Utc>` (RFC 3339, `Z`, fractional seconds in
 /// groups of three digits only when present).
 fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -656,10 +626,9 @@ fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 fn encode_error(e: serde_json::Error) -> StoreError {
-    StoreError::Integrity {
-        workspace: String::new(),
-        detail: format!("an event could not be encoded: {e}"),
-    }
+    StoreError::internal(format!(
+        "an event could not be encoded: {e}; nothing was written"
+    ))
 }
 
 /// Loads and verifies one workspace's stream from `db` (see [`BillingStore::load`]).
@@ -678,17 +647,8 @@ pub async fn load_workspace(
 }
 
 /// Decodes a stored row, checking its own hash.
-pub(crate) fn decode_row(row: &Row7) -> Result<(StoredEvent, String), StoreError> {
-    let decoded = decode(
-        &row.aggregate_type,
-        &row.aggregate_id,
-        row.sequence,
-        &row.event_type,
-        &row.event_version,
-        &row.payload,
-        &row.metadata,
-    )
-    .map_err(|e| StoreError::Integrity {
+pub(crate) fn decode_row(row: &StoredRow) -> Result<(StoredEvent, String), StoreError> {
+    let decoded = decode(row.as_ref()).map_err(|e| StoreError::Integrity {
         workspace: row.aggregate_id.clone(),
         detail: format!("sequence {}: {e}", row.sequence),
     })?;
@@ -708,7 +668,7 @@ pub(crate) fn decode_row(row: &Row7) -> Result<(StoredEvent, String), StoreError
 /// transitions all verify. Returns the state, the last sequence and the head hash.
 pub(crate) fn fold_rows(
     workspace: &str,
-    rows: &[Row7],
+    rows: &[StoredRow],
     mut each: impl FnMut(StoredEvent),
 ) -> Result<(Workspace, u64, String), StoreError> {
     let integrity = |detail: String| StoreError::Integrity {
@@ -750,7 +710,7 @@ fn check_head(
     workspace: &str,
     sequence: u64,
     hash: &str,
-    head: Option<&crate::db::Head>,
+    head: Option<&Head>,
 ) -> Result<(), StoreError> {
     let (head_sequence, head_hash) =
         head.map_or((0, GENESIS_HASH), |h| (h.sequence, h.hash.as_str()));

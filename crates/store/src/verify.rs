@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::chain::GENESIS_HASH;
-use crate::record::{decode, DecodeError, DecodedEvent, EventLineRef};
+use crate::record::{decode, DecodeError, DecodedEvent, EventLineRef, RowRef};
 
 /// What kind of problem a finding is (SPEC §8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -172,15 +172,7 @@ impl<'p> Verifier<'p> {
         self.summary.records += 1;
         match serde_json::from_str::<EventLineRef<'_>>(text) {
             Ok(parsed) => {
-                let decoded = decode(
-                    &parsed.aggregate_type,
-                    &parsed.aggregate_id,
-                    parsed.sequence,
-                    &parsed.event_type,
-                    &parsed.event_version,
-                    parsed.payload.get(),
-                    parsed.metadata.get(),
-                );
+                let decoded = decode(parsed.row());
                 self.push_decoded(Some(line), &parsed.aggregate_id, parsed.sequence, decoded)
             }
             Err(e) => {
@@ -206,28 +198,10 @@ impl<'p> Verifier<'p> {
     }
 
     /// Verifies one stored row (from a database).
-    #[allow(clippy::too_many_arguments)]
-    pub fn push_row(
-        &mut self,
-        aggregate_type: &str,
-        aggregate_id: &str,
-        sequence: u64,
-        event_type: &str,
-        event_version: &str,
-        payload: &str,
-        metadata: &str,
-    ) -> (Vec<Finding>, Option<StreamEnd>) {
+    pub fn push_row(&mut self, row: RowRef<'_>) -> (Vec<Finding>, Option<StreamEnd>) {
         self.summary.records += 1;
-        let decoded = decode(
-            aggregate_type,
-            aggregate_id,
-            sequence,
-            event_type,
-            event_version,
-            payload,
-            metadata,
-        );
-        self.push_decoded(None, aggregate_id, sequence, decoded)
+        let decoded = decode(row);
+        self.push_decoded(None, row.aggregate_id, row.sequence, decoded)
     }
 
     fn push_decoded(

@@ -47,8 +47,7 @@ impl Harness {
     pub async fn postgres(pool: sqlx::PgPool) -> Self {
         let clock = Arc::new(ManualClock::new(t("2026-11-27T09:00:00Z")));
         let options = StoreOptions::default();
-        let db = Db::new(Backend::Postgres(pool.clone()), &options);
-        db.migrate().await.unwrap();
+        let db = Db::from_pg_pool(pool.clone(), &options).await.unwrap();
         let billing = Embedded::over(db, &options, SitePolicy::builtin(), clock.clone());
         Self {
             db: TestDb::Postgres(pool),
@@ -71,7 +70,7 @@ impl Harness {
             TestDb::Postgres(pool) => {
                 let options = StoreOptions::default();
                 Embedded::over(
-                    Db::new(Backend::Postgres(pool.clone()), &options),
+                    Db::from_pg_pool(pool.clone(), &options).await.unwrap(),
                     &options,
                     SitePolicy::builtin(),
                     self.clock.clone(),
@@ -131,7 +130,7 @@ impl Harness {
         let options = StoreOptions::default();
         let db = match &self.db {
             TestDb::Sqlite { url, .. } => Db::connect(url, &options).await.unwrap(),
-            TestDb::Postgres(pool) => Db::new(Backend::Postgres(pool.clone()), &options),
+            TestDb::Postgres(pool) => Db::from_pg_pool(pool.clone(), &options).await.unwrap(),
         };
         let services = WorkspaceServices {
             expense_center: Arc::new(billing_adapters::EmbeddedExpenseCenter::new(db.clone())),

@@ -373,15 +373,7 @@ fn verdict(raw: &[u8]) -> Verdict {
     let Ok(parsed) = serde_json::from_str::<EventLineRef<'_>>(text) else {
         return Verdict::Rejected;
     };
-    let decoded = decode(
-        &parsed.aggregate_type,
-        &parsed.aggregate_id,
-        parsed.sequence,
-        &parsed.event_type,
-        &parsed.event_version,
-        parsed.payload.get(),
-        parsed.metadata.get(),
-    );
+    let decoded = decode(parsed.row());
     if decoded.is_ok() {
         Verdict::Event
     } else {

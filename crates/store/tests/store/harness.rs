@@ -91,7 +91,9 @@ impl Harness {
                 .await
                 .unwrap(),
             TestDb::Postgres(pool) => BillingStore::from_db(
-                Db::new(Backend::Postgres(pool.clone()), &StoreOptions::default()),
+                Db::from_pg_pool(pool.clone(), &StoreOptions::default())
+                    .await
+                    .unwrap(),
                 self.world.services.clone(),
                 &StoreOptions::default(),
             ),

@@ -1,0 +1,120 @@
+//! Lanes: a few connections of the command path's own, beside the pool.
+//!
+//! sqlx pings every connection it takes back into its pool, one more round trip per query. The
+//! command path makes one round trip per command, so it keeps its connections instead: a lane is
+//! taken for one operation and put back when that operation finished cleanly.
+//!
+//! Cancellation is an input: a command's future may be dropped at any await (a host's request
+//! timeout). A lane's connection is owned by the operation while it runs, so a dropped operation
+//! drops — closes — its connection with it, whatever state it was in (inside a transaction, or
+//! with an answer still unread); only an operation that returned `Ok` gives its connection back.
+//! An operation that failed closes its connection too: after an error its state is unknown.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use sqlx::{Connection, PgConnection, SqliteConnection};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use super::{Backend, Db, StoreOptions};
+use crate::error::StoreError;
+
+/// The idle lanes, and permits for how many may be in use at once.
+pub(super) struct Lanes {
+    idle: Mutex<Vec<Conn>>,
+    permits: Semaphore,
+    timeout: Duration,
+}
+
+/// A lane's connection.
+pub(super) enum Conn {
+    /// PostgreSQL.
+    Pg(PgConnection),
+    /// SQLite (reads only: SQLite appends go through the writer thread).
+    Lite(SqliteConnection),
+}
+
+impl Lanes {
+    pub(super) fn new(options: &StoreOptions) -> Self {
+        let lanes = usize::try_from(options.max_connections.max(1)).unwrap_or(1);
+        Self {
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(lanes),
+            timeout: options.busy_timeout,
+        }
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Conn>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A lane in use: its connection and its permit. Dropped, it closes its connection (the default
+/// for an operation that failed or was cancelled); [`Lane::release`] gives the connection back
+/// after an operation that finished cleanly. (No `Drop` impl, so no state decides this at drop
+/// time: only `release` can return a connection.)
+pub(super) struct Lane<'a> {
+    lanes: &'a Lanes,
+    /// The connection, owned by the operation that holds the lane.
+    pub(super) conn: Conn,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Lane<'_> {
+    /// Returns the connection to the idle lanes: the operation on it finished cleanly.
+    pub(super) fn release(self) {
+        let Lane { lanes, conn, .. } = self;
+        lanes.idle().push(conn);
+    }
+}
+
+impl Db {
+    /// Takes a lane: an idle connection, or a new one, within the busy timeout.
+    pub(super) async fn lane(&self) -> Result<Lane<'_>, StoreError> {
+        let lanes = &*self.lanes;
+        let permit = tokio::time::timeout(lanes.timeout, lanes.permits.acquire())
+            .await
+            .map_err(|_| StoreError::Unavailable {
+                url: self.url().to_owned(),
+                reason: format!("no connection free within {:?}", lanes.timeout),
+            })?
+            .map_err(|_| StoreError::Unavailable {
+                url: self.url().to_owned(),
+                reason: "the store is closed".into(),
+            })?;
+        let idle = lanes.idle().pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => self.connect_lane().await?,
+        };
+        Ok(Lane {
+            lanes,
+            conn,
+            _permit: permit,
+        })
+    }
+
+    async fn connect_lane(&self) -> Result<Conn, StoreError> {
+        let unavailable = |e: sqlx::Error| StoreError::Unavailable {
+            url: self.url().to_owned(),
+            reason: e.to_string(),
+        };
+        Ok(match &self.backend {
+            Backend::Postgres(pool) => Conn::Pg(
+                PgConnection::connect_with(&pool.connect_options())
+                    .await
+                    .map_err(unavailable)?,
+            ),
+            Backend::Sqlite(pool) => Conn::Lite(
+                SqliteConnection::connect_with(&pool.connect_options())
+                    .await
+                    .map_err(unavailable)?,
+            ),
+        })
+    }
+
+    /// Closes the idle lanes, so long operations find the server's connections free.
+    pub(super) fn release_lanes(&self) {
+        self.lanes.idle().clear();
+    }
+}

@@ -1,0 +1,146 @@
+//! The database under the store, split along its seams:
+//!
+//! - `connect`: URLs, pools, and migrations that are safe for any number of
+//!   processes opening the same new database at once;
+//! - `lanes`: the command path's own connections, closed rather than reused when an operation
+//!   on them did not finish (an error, or its future dropped);
+//! - `reads`: every read statement, one text for both backends;
+//! - `append` and `sqlite_writer`: the write path — PostgreSQL appends in one statement (group
+//!   commit when several are in flight), SQLite appends through one writer thread that commits
+//!   whatever is queued in one transaction;
+//! - `import`: the all-or-nothing import transaction, with a hook for the adapters' tables.
+//!
+//! Only what a host may call is public: connecting, the pools (for the adapters' own tables) and
+//! reads. Appends and imports go through [`BillingStore`](crate::BillingStore), which decides and
+//! verifies first.
+
+mod append;
+mod connect;
+mod import;
+mod lanes;
+mod reads;
+mod sqlite_writer;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::{PgPool, SqlitePool};
+
+pub(crate) use append::{Append, AppendError, NewRow};
+pub use connect::redact;
+pub use import::{ImportHook, ImportTx};
+pub(crate) use reads::CommandRecord;
+pub use reads::Head;
+
+/// Embedded PostgreSQL migrations (`crates/store/migrations/postgres`).
+pub static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+/// Embedded SQLite migrations (`crates/store/migrations/sqlite`).
+pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// How durable SQLite commits are (`PRAGMA synchronous` of the writer's connection).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SqliteDurability {
+    /// `FULL`: a commit survives power loss (the default).
+    Full,
+    /// `NORMAL`: in WAL mode a commit survives a process crash but may be lost on power loss.
+    Normal,
+}
+
+/// Options for opening a store.
+///
+/// **Connections.** A store opens at most `2 × max_connections` database connections, plus one
+/// on SQLite: the pool (long operations: streams, exports, imports, rebuilds, the adapters'
+/// tables) opens up to `max_connections`, and the command path keeps up to `max_connections` of
+/// its own ("lanes", opened beside the pool so a command never waits for the pool's health
+/// check); on SQLite one more connection belongs to the writer thread that commits every append.
+/// Size a PostgreSQL server's `max_connections` for that ceiling times the number of processes.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// The most connections the pool opens, and the most the command path keeps (see above).
+    pub max_connections: u32,
+    /// How many workspaces' states the command cache keeps.
+    pub cache_capacity: usize,
+    /// SQLite's `synchronous` setting.
+    pub sqlite_durability: SqliteDurability,
+    /// How long to wait for a connection, or for SQLite's write lock held by another process.
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            cache_capacity: 10_000,
+            sqlite_durability: SqliteDurability::Full,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Which database, with its pool.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    /// PostgreSQL.
+    Postgres(PgPool),
+    /// SQLite.
+    Sqlite(SqlitePool),
+}
+
+/// A connected, migrated database: its pool, the command path's lanes and its writer.
+#[derive(Clone)]
+pub struct Db {
+    backend: Backend,
+    /// The URL without its password, for messages.
+    url: Arc<str>,
+    lanes: Arc<lanes::Lanes>,
+    writer: Writer,
+}
+
+/// Where appends go.
+#[derive(Clone)]
+enum Writer {
+    /// Straight to PostgreSQL, or through its group commit when others are in flight.
+    Postgres(Arc<append::PgGroup>),
+    /// To the SQLite writer thread.
+    Sqlite(Arc<sqlite_writer::SqliteWriter>),
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("backend", &self.kind())
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// The pool (for the adapters' own tables and long reads).
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// Which backend, as a word (`postgres`, `sqlite`).
+    pub fn kind(&self) -> &'static str {
+        match &self.backend {
+            Backend::Postgres(_) => "postgres",
+            Backend::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// The database URL, password removed.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// Sequences are counted from 1 by one per event; they cannot reach 2^63.
+fn seq_i64(sequence: u64) -> i64 {
+    i64::try_from(sequence).unwrap_or(i64::MAX)
+}
+
+fn seq_u64(sequence: i64) -> u64 {
+    u64::try_from(sequence).unwrap_or(0)
+}

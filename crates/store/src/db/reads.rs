@@ -1,0 +1,257 @@
+//! Every read statement of the store, each one text for both backends: sqlx's SQLite driver takes
+//! `$N` parameters, and `CAST(… AS TEXT)` reads PostgreSQL's `json` columns and SQLite's text
+//! columns alike, as their exact stored text.
+
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+
+use super::lanes::Conn;
+use super::{seq_i64, seq_u64, Backend, Db};
+use crate::error::StoreError;
+use crate::record::{StoredRow, AGGREGATE_TYPE};
+
+/// Runs the same code on a lane's connection of either backend.
+macro_rules! on_conn {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            Conn::Pg($c) => $body,
+            Conn::Lite($c) => $body,
+        }
+    };
+}
+
+/// Runs the same code on the pool of either backend.
+macro_rules! on_pool {
+    ($backend:expr, |$p:ident| $body:expr) => {
+        match $backend {
+            Backend::Postgres($p) => $body,
+            Backend::Sqlite($p) => $body,
+        }
+    };
+}
+
+/// A `SELECT` of the seven stored columns of `events` (payload and metadata as text), then the
+/// rest of the statement.
+macro_rules! select_rows {
+    ($rest:literal) => {
+        concat!(
+            "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, ",
+            "CAST(payload AS TEXT) AS payload, CAST(metadata AS TEXT) AS metadata FROM events ",
+            $rest
+        )
+    };
+}
+
+const EVENTS_RANGE: &str = select_rows!(
+    "WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence BETWEEN $3 AND $4 ORDER BY sequence"
+);
+
+const STREAM_ALL: &str = select_rows!("ORDER BY aggregate_type, aggregate_id, sequence");
+
+/// One workspace's events (kind 0) and its recorded head (kind 1), in one statement: read
+/// separately, a commit landing in between would look like a head that runs ahead of its stream.
+const LOAD_STREAM: &str = "SELECT 0 AS kind, sequence, event_type, event_version, \
+       CAST(payload AS TEXT) AS payload, CAST(metadata AS TEXT) AS metadata \
+     FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+     UNION ALL \
+     SELECT 1, h.last_sequence, h.head_hash, '', '', '' FROM ( \
+       SELECT last_sequence, head_hash FROM commands \
+       WHERE aggregate_type = $1 AND aggregate_id = $2 \
+       ORDER BY last_sequence DESC LIMIT 1) AS h \
+     ORDER BY kind, sequence";
+
+/// A command's idempotency record (if any) and the workspace's head sequence, in one round trip.
+const COMMAND_AND_HEAD: &str =
+    "SELECT c.aggregate_id, c.command_hash, c.first_sequence, c.last_sequence, \
+       (SELECT max(last_sequence) FROM commands WHERE aggregate_type = $1 AND aggregate_id = $3) \
+     FROM (SELECT 1) AS one LEFT JOIN commands c ON c.command_id = $2";
+
+const HEAD: &str = "SELECT aggregate_id, last_sequence AS sequence, head_hash AS hash \
+     FROM commands WHERE aggregate_type = $1 AND aggregate_id = $2 \
+     ORDER BY last_sequence DESC LIMIT 1";
+
+const HEADS: &str = "SELECT aggregate_id, sequence, hash FROM heads \
+     WHERE aggregate_type = $1 ORDER BY aggregate_id";
+
+/// The head of one workspace's chain as the store records it (its newest command record).
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Head {
+    /// The workspace.
+    #[sqlx(rename = "aggregate_id")]
+    pub workspace: String,
+    /// Its newest sequence.
+    #[sqlx(try_from = "i64")]
+    pub sequence: u64,
+    /// Its newest hash.
+    pub hash: String,
+}
+
+/// An idempotency record: what a command id wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CommandRecord {
+    /// The workspace the command wrote to.
+    pub(crate) workspace: String,
+    /// The hash of the command's content.
+    pub(crate) command_hash: String,
+    /// Its first event's sequence.
+    pub(crate) first_sequence: u64,
+    /// Its last event's sequence.
+    pub(crate) last_sequence: u64,
+}
+
+/// A line of [`LOAD_STREAM`]: an event, or (kind 1) the head in `sequence` and `event_type`.
+#[derive(sqlx::FromRow)]
+struct StreamLine {
+    kind: i32,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: String,
+    metadata: String,
+}
+
+impl Db {
+    /// One workspace's events in sequence order, and its recorded head, from one snapshot.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`], [`StoreError::Unavailable`].
+    pub async fn load_stream(
+        &self,
+        workspace: &str,
+    ) -> Result<(Vec<StoredRow>, Option<Head>), StoreError> {
+        let mut lane = self.lane().await?;
+        let lines: Vec<StreamLine> = on_conn!(&mut lane.conn, |c| sqlx::query_as(LOAD_STREAM)
+            .bind(AGGREGATE_TYPE)
+            .bind(workspace)
+            .fetch_all(&mut *c)
+            .await?);
+        lane.release();
+        let mut events = Vec::with_capacity(lines.len());
+        let mut head = None;
+        for line in lines {
+            if line.kind == 1 {
+                head = Some(Head {
+                    workspace: workspace.to_owned(),
+                    sequence: seq_u64(line.sequence),
+                    hash: line.event_type,
+                });
+            } else {
+                events.push(StoredRow {
+                    aggregate_type: AGGREGATE_TYPE.to_owned(),
+                    aggregate_id: workspace.to_owned(),
+                    sequence: seq_u64(line.sequence),
+                    event_type: line.event_type,
+                    event_version: line.event_version,
+                    payload: line.payload,
+                    metadata: line.metadata,
+                });
+            }
+        }
+        Ok((events, head))
+    }
+
+    /// The recorded head of one workspace (`None` when it has no events).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`], [`StoreError::Unavailable`].
+    pub async fn head(&self, workspace: &str) -> Result<Option<Head>, StoreError> {
+        let mut lane = self.lane().await?;
+        let head = on_conn!(&mut lane.conn, |c| sqlx::query_as(HEAD)
+            .bind(AGGREGATE_TYPE)
+            .bind(workspace)
+            .fetch_optional(&mut *c)
+            .await?);
+        lane.release();
+        Ok(head)
+    }
+
+    /// The idempotency record of `command_id` and the head sequence of `workspace` (0 for none),
+    /// in one round trip.
+    pub(crate) async fn command_and_head(
+        &self,
+        command_id: &str,
+        workspace: &str,
+    ) -> Result<(Option<CommandRecord>, u64), StoreError> {
+        type Line = (
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+        );
+        let mut lane = self.lane().await?;
+        let line: Line = on_conn!(&mut lane.conn, |c| sqlx::query_as(COMMAND_AND_HEAD)
+            .bind(AGGREGATE_TYPE)
+            .bind(command_id)
+            .bind(workspace)
+            .fetch_one(&mut *c)
+            .await?);
+        lane.release();
+        let record = match line {
+            (Some(workspace), Some(command_hash), Some(first), Some(last), _) => {
+                Some(CommandRecord {
+                    workspace,
+                    command_hash,
+                    first_sequence: seq_u64(first),
+                    last_sequence: seq_u64(last),
+                })
+            }
+            _ => None,
+        };
+        Ok((record, line.4.map_or(0, seq_u64)))
+    }
+
+    /// Events `first..=last` of one workspace.
+    pub(crate) async fn events_range(
+        &self,
+        workspace: &str,
+        first: u64,
+        last: u64,
+    ) -> Result<Vec<StoredRow>, StoreError> {
+        let mut lane = self.lane().await?;
+        let rows = on_conn!(&mut lane.conn, |c| sqlx::query_as(EVENTS_RANGE)
+            .bind(AGGREGATE_TYPE)
+            .bind(workspace)
+            .bind(seq_i64(first))
+            .bind(seq_i64(last))
+            .fetch_all(&mut *c)
+            .await?);
+        lane.release();
+        Ok(rows)
+    }
+
+    /// How many events the store holds.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`], [`StoreError::Unavailable`].
+    pub async fn count_events(&self) -> Result<u64, StoreError> {
+        let mut lane = self.lane().await?;
+        let n: i64 = on_conn!(&mut lane.conn, |c| sqlx::query_scalar(
+            "SELECT count(*) FROM events"
+        )
+        .fetch_one(&mut *c)
+        .await?);
+        lane.release();
+        Ok(seq_u64(n))
+    }
+
+    /// Every event, ordered by workspace id (byte order) then sequence, streamed: memory stays
+    /// flat however large the store.
+    pub fn stream_all(&self) -> BoxStream<'_, Result<StoredRow, StoreError>> {
+        self.release_lanes();
+        on_pool!(&self.backend, |pool| sqlx::query_as(STREAM_ALL)
+            .fetch(pool)
+            .map(|r| r.map_err(StoreError::from))
+            .boxed())
+    }
+
+    /// Every recorded head, ordered by workspace id, streamed.
+    pub fn stream_heads(&self) -> BoxStream<'_, Result<Head, StoreError>> {
+        self.release_lanes();
+        on_pool!(&self.backend, |pool| sqlx::query_as(HEADS)
+            .bind(AGGREGATE_TYPE)
+            .fetch(pool)
+            .map(|r| r.map_err(StoreError::from))
+            .boxed())
+    }
+}
