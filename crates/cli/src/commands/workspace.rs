@@ -375,3 +375,56 @@ pub(super) async fn history(ctx: &Context, workspace: &WorkspaceId) -> Result<Re
         json!({ "workspace": workspace.as_str(), "events": trail }),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(sequence: i64, actor: &str, description: &str) -> AuditEntry {
+        AuditEntry {
+            workspace_id: "acme".into(),
+            sequence,
+            event_type: "UpgradeRequested".into(),
+            actor_id: actor.into(),
+            actor_role: "owner".into(),
+            // Whether the trail carries the instant as text or as a DateTime<Utc>.
+            occurred_at: "2026-11-27T09:00:00.123456789Z".parse().unwrap_or_default(),
+            description: description.into(),
+        }
+    }
+
+    #[test]
+    fn the_trail_aligns_wide_characters_and_shows_instants_to_the_second() {
+        let trail = [
+            entry(1, "アリス", "アリスがアップグレードを申請しました"),
+            entry(2, "bob", "bob bound an account"),
+        ];
+        assert_eq!(
+            trail_table(&trail).render_within(0, None),
+            "SEQ  OCCURRED AT              ACTOR   ROLE   EVENT             DESCRIPTION\n  \
+               1  2026-11-27 09:00:00 UTC  アリス  owner  UpgradeRequested  アリスがアップグレードを申請しました\n  \
+               2  2026-11-27 09:00:00 UTC  bob     owner  UpgradeRequested  bob bound an account\n"
+        );
+    }
+
+    #[test]
+    fn the_view_shows_its_instants_to_the_second() {
+        let mut view = BillingView::from_state("acme", &Workspace::default(), 0, "");
+        view.upgraded_at = Some("2026-11-27T09:00:00.5Z".into());
+        view.data_visible_from = Some("not an instant".into());
+        let text = view_table(&view, "https://ec.example", Some("2026-11-27T10:00:00.25Z"))
+            .render_within(0, None);
+        assert!(
+            text.contains("As of                   2026-11-27 10:00:00 UTC\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Upgraded at             2026-11-27 09:00:00 UTC\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("data_visible_from       not an instant\n"),
+            "{text}"
+        );
+    }
+}

@@ -67,7 +67,7 @@ impl Table {
 
     /// The table as text, fitted into `width` columns (indent included) if given, else as wide
     /// as its cells.
-    fn render_within(&self, indent: usize, width: Option<u16>) -> String {
+    pub(crate) fn render_within(&self, indent: usize, width: Option<u16>) -> String {
         let mut table = comfy_table::Table::new();
         table.load_style(presets::NOTHING);
         if !self.header.is_empty() {
