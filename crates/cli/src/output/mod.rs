@@ -2,7 +2,7 @@
 //! stderr is closed.
 //!
 //! - [`Table`]: every table the commands print, aligned by display width;
-//! - [`instant`]: every instant people read, to the second (`--json` keeps full precision);
+//! - [`instant()`]: every instant people read, to the second (`--json` keeps full precision);
 //! - [`stdout`], [`stderr`], [`json`]: the writers.
 
 mod instant;

@@ -32,6 +32,7 @@ pub(crate) struct Table {
     header: Vec<String>,
     rows: Vec<Vec<String>>,
     right: Vec<usize>,
+    margin: usize,
 }
 
 impl Table {
@@ -54,6 +55,13 @@ impl Table {
         self
     }
 
+    /// Tells the table that its caller indents its text by `columns` more (a table inside an
+    /// indented block), so it fits the terminal less those columns.
+    pub(crate) fn nested(mut self, columns: usize) -> Self {
+        self.margin = self.margin.saturating_add(columns);
+        self
+    }
+
     /// Adds a row. Rows may have fewer cells than others; the missing ones are empty.
     pub(crate) fn row<S: Into<String>>(&mut self, cells: impl IntoIterator<Item = S>) {
         self.rows.push(cells.into_iter().map(Into::into).collect());
@@ -62,7 +70,9 @@ impl Table {
     /// The table as text, each line indented by `indent` spaces and ending in a newline; fitted
     /// to the terminal's width when stdout is a terminal.
     pub(crate) fn render(&self, indent: usize) -> String {
-        self.render_within(indent, stdout_width())
+        let margin = u16::try_from(self.margin).unwrap_or(u16::MAX);
+        let width = stdout_width().map(|w| w.saturating_sub(margin));
+        self.render_within(indent, width)
     }
 
     /// The table as text, fitted into `width` columns (indent included) if given, else as wide
