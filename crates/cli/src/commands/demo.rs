@@ -20,6 +20,9 @@ use super::workspace::{
 use super::{now, Context, Report};
 use crate::exit::{CliError, Status};
 
+/// How far a step's lines are indented under its title.
+const STEP_INDENT: usize = 3;
+
 /// The demo's steps, for people and for JSON.
 #[derive(Default)]
 struct Steps {
@@ -32,8 +35,9 @@ impl Steps {
     fn step(&mut self, title: &str, lines: &str, detail: Value) {
         let number = self.json.len() + 1;
         self.human.push_str(&format!("{number}. {title}\n"));
+        let indent = " ".repeat(STEP_INDENT);
         for line in lines.lines() {
-            self.human.push_str(&format!("   {line}\n"));
+            self.human.push_str(&format!("{indent}{line}\n"));
         }
         self.json
             .push(json!({ "step": number, "title": title, "result": detail }));
@@ -125,7 +129,7 @@ async fn walk(
     let (outcome, _) = run_command(embedded, &workspace, &request).await?;
     steps.step(
         &format!("Request the upgrade on site {site} (Billing -> Upgrade)"),
-        &events_table(&outcome.events).render(0),
+        &events_table(&outcome.events).nested(STEP_INDENT).render(0),
         events_json(&outcome.events),
     );
 
@@ -164,7 +168,7 @@ async fn walk(
     let (outcome, _) = run_command(embedded, &workspace, &bind).await?;
     steps.step(
         &format!("Bind verified user name {user_name}"),
-        &events_table(&outcome.events).render(0),
+        &events_table(&outcome.events).nested(STEP_INDENT).render(0),
         events_json(&outcome.events),
     );
 
@@ -185,7 +189,7 @@ async fn walk(
         .filter(|m| m.workspace_id == workspace.as_str())
         .count();
     let sent_now = delivered.map_or(0, |d| d.sent);
-    let mut lines = events_table(&outcome.events).render(0);
+    let mut lines = events_table(&outcome.events).nested(STEP_INDENT).render(0);
     match &reminder {
         Some(message) => lines.push_str(&reminder_line(message)),
         None => lines.push_str("Opening reminder: not recorded"),
@@ -230,7 +234,7 @@ async fn walk(
     let (outcome, _) = run_command(embedded, &workspace, &change).await?;
     steps.step(
         &format!("Change settlement to {aws} account {cloud_account} (allowed on {site}; the upgrade's default does not count as a change)"),
-        &events_table(&outcome.events).render(0),
+        &events_table(&outcome.events).nested(STEP_INDENT).render(0),
         events_json(&outcome.events),
     );
 

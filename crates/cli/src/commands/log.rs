@@ -165,7 +165,7 @@ pub(super) async fn import(ctx: &Context, from: &Path) -> Result<Report, CliErro
 
 /// An audit summary as a table: events, workspaces, commercial, by site, by method.
 pub(super) fn summary_table(summary: &Summary) -> Table {
-    let mut table = Table::new(Vec::<String>::new()).align_right(1);
+    let mut table = Table::pairs().align_right(1);
     table.row(["events".to_owned(), summary.events.to_string()]);
     table.row(["workspaces".to_owned(), summary.workspaces.to_string()]);
     table.row(["commercial".to_owned(), summary.commercial.to_string()]);

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::{open, settle, Context, Report};
 use crate::exit::CliError;
-use crate::output::{or_dash, Table};
+use crate::output::{instant, instant_or_dash, or_dash, Table};
 
 /// `billing account register`.
 pub(super) async fn register(
@@ -30,7 +30,7 @@ pub(super) async fn register(
         }
         .into()),
         Registration::Registered(account) => {
-            let mut table = Table::new(Vec::<String>::new());
+            let mut table = Table::pairs();
             table.row(["user name", account.user_name.as_str()]);
             table.row(["account id", account.account_id.as_str()]);
             table.row(["e-mail", email.as_str()]);
@@ -95,7 +95,7 @@ pub(super) fn events_table(events: &[StoredEvent]) -> Table {
         table.row([
             entry.sequence.to_string(),
             entry.event_type,
-            entry.occurred_at,
+            instant(&entry.occurred_at),
             entry.description,
         ]);
     }
@@ -125,8 +125,9 @@ pub(super) async fn reminder_for(
 pub(super) fn reminder_line(message: &OutboxMessage) -> String {
     match &message.sent_at {
         Some(at) => format!(
-            "Opening reminder sent to {} at {at} (Message-ID {}): {}",
+            "Opening reminder sent to {} at {} (Message-ID {}): {}",
             message.user_name,
+            instant(at),
             message.message_id(),
             message.subject
         ),
@@ -235,10 +236,10 @@ pub(super) fn view_table(
             },
         }
     });
-    let mut table = Table::new(Vec::<String>::new());
+    let mut table = Table::pairs();
     table.row(["Workspace", view.workspace_id.as_str()]);
     if let Some(at) = as_of {
-        table.row(["As of", at]);
+        table.row(["As of".to_owned(), instant(at)]);
     }
     table.row(["Plan", view.plan_name()]);
     table.row(["Upgrade step", view.upgrade_step.as_str()]);
@@ -258,11 +259,11 @@ pub(super) fn view_table(
     ]);
     table.row([
         "Upgraded at".to_owned(),
-        or_dash(view.upgraded_at.as_deref()),
+        instant_or_dash(view.upgraded_at.as_ref()),
     ]);
     table.row([
         "data_visible_from".to_owned(),
-        or_dash(view.data_visible_from.as_deref()),
+        instant_or_dash(view.data_visible_from.as_ref()),
     ]);
     table.row([
         "Settlement changes".to_owned(),
@@ -307,9 +308,9 @@ pub(super) async fn show(
             embedded.projector.flush().await?;
             billing_view(embedded.db(), workspace.as_str()).await?
         }
-        Some(instant) => {
+        Some(at) => {
             let (_, events) = embedded.store.load(workspace).await?;
-            billing_view_at(workspace.as_str(), &events, instant)
+            billing_view_at(workspace.as_str(), &events, at)
         }
     };
     let known = view.is_some();
@@ -345,7 +346,7 @@ pub(super) fn trail_table(trail: &[AuditEntry]) -> Table {
     for entry in trail {
         table.row([
             entry.sequence.to_string(),
-            entry.occurred_at.clone(),
+            instant(&entry.occurred_at),
             entry.actor_id.clone(),
             entry.actor_role.clone(),
             entry.event_type.clone(),
@@ -373,4 +374,57 @@ pub(super) async fn history(ctx: &Context, workspace: &WorkspaceId) -> Result<Re
         human,
         json!({ "workspace": workspace.as_str(), "events": trail }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(sequence: i64, actor: &str, description: &str) -> AuditEntry {
+        AuditEntry {
+            workspace_id: "acme".into(),
+            sequence,
+            event_type: "UpgradeRequested".into(),
+            actor_id: actor.into(),
+            actor_role: "owner".into(),
+            // Whether the trail carries the instant as text or as a DateTime<Utc>.
+            occurred_at: "2026-11-27T09:00:00.123456789Z".parse().unwrap_or_default(),
+            description: description.into(),
+        }
+    }
+
+    #[test]
+    fn the_trail_aligns_wide_characters_and_shows_instants_to_the_second() {
+        let trail = [
+            entry(1, "アリス", "アリスがアップグレードを申請しました"),
+            entry(2, "bob", "bob bound an account"),
+        ];
+        assert_eq!(
+            trail_table(&trail).render_within(0, None),
+            "SEQ  OCCURRED AT              ACTOR   ROLE   EVENT             DESCRIPTION\n  \
+               1  2026-11-27 09:00:00 UTC  アリス  owner  UpgradeRequested  アリスがアップグレードを申請しました\n  \
+               2  2026-11-27 09:00:00 UTC  bob     owner  UpgradeRequested  bob bound an account\n"
+        );
+    }
+
+    #[test]
+    fn the_view_shows_its_instants_to_the_second() {
+        let mut view = BillingView::from_state("acme", &Workspace::default(), 0, "");
+        view.upgraded_at = Some("2026-11-27T09:00:00.5Z".into());
+        view.data_visible_from = Some("not an instant".into());
+        let text = view_table(&view, "https://ec.example", Some("2026-11-27T10:00:00.25Z"))
+            .render_within(0, None);
+        assert!(
+            text.contains("As of                   2026-11-27 10:00:00 UTC\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Upgraded at             2026-11-27 09:00:00 UTC\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("data_visible_from       not an instant\n"),
+            "{text}"
+        );
+    }
 }

@@ -1,0 +1,16 @@
+//! End-to-end tests of the `billing` binary against temporary stores, as one test binary (built
+//! and linked once):
+//!
+//! - [`flow`], [`log`], [`demo`]: the documented flow, the whole log, the demo and help, through
+//!   the [`harness`];
+//! - [`output`]: what people read (tables, instants, final newlines) against what `--json` keeps;
+//! - [`bad_input`]: the hostile-input catalogue.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bad_input;
+mod demo;
+mod flow;
+mod harness;
+mod log;
+mod output;
