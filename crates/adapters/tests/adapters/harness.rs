@@ -1,18 +1,13 @@
+//! One backend per test: the embedded billing (store, projector, embedded ports) over it.
+
 use std::sync::Arc;
 
 use billing_adapters::Embedded;
 use billing_domain::memory::ManualClock;
 use billing_domain::*;
 use billing_store::{Backend, Db, RetryPolicy, StoreOptions};
+pub use billing_test_support::{BackendHarness, FreshDatabase, TestDb};
 use chrono::{DateTime, Utc};
-
-pub enum TestDb {
-    Sqlite {
-        url: String,
-        _dir: tempfile::TempDir,
-    },
-    Postgres(sqlx::PgPool),
-}
 
 pub struct Harness {
     pub db: TestDb,
@@ -24,27 +19,22 @@ pub fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
-impl Harness {
-    pub async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("billing.db").display());
+impl BackendHarness for Harness {
+    async fn sqlite() -> Self {
+        let db = TestDb::sqlite();
         let clock = Arc::new(ManualClock::new(t("2026-11-27T09:00:00Z")));
         let billing = Embedded::open_with(
-            &url,
+            &db.url().await,
             StoreOptions::default(),
             SitePolicy::builtin(),
             clock.clone(),
         )
         .await
         .unwrap();
-        Self {
-            db: TestDb::Sqlite { url, _dir: dir },
-            clock,
-            billing,
-        }
+        Self { db, clock, billing }
     }
 
-    pub async fn postgres(pool: sqlx::PgPool) -> Self {
+    async fn postgres(pool: sqlx::PgPool) -> Self {
         let clock = Arc::new(ManualClock::new(t("2026-11-27T09:00:00Z")));
         let options = StoreOptions::default();
         let db = Db::from_pg_pool(pool.clone(), &options).await.unwrap();
@@ -55,12 +45,14 @@ impl Harness {
             billing,
         }
     }
+}
 
+impl Harness {
     /// Another process on the same database: its own store, projector and cache.
     pub async fn reopen(&self) -> Embedded {
         match &self.db {
-            TestDb::Sqlite { url, .. } => Embedded::open_with(
-                url,
+            TestDb::Sqlite(file) => Embedded::open_with(
+                file.url(),
                 StoreOptions::default(),
                 SitePolicy::builtin(),
                 self.clock.clone(),
@@ -79,49 +71,19 @@ impl Harness {
         }
     }
 
-    /// A fresh, empty database of the same backend, wired like this one (for imports).
-    pub async fn fresh(&self) -> (Embedded, Option<tempfile::TempDir>) {
-        match &self.db {
-            TestDb::Sqlite { .. } => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}", dir.path().join("fresh.db").display());
-                let e = Embedded::open_with(
-                    &url,
-                    StoreOptions::default(),
-                    SitePolicy::builtin(),
-                    self.clock.clone(),
-                )
-                .await
-                .unwrap();
-                (e, Some(dir))
-            }
-            TestDb::Postgres(pool) => {
-                let name: String = sqlx::query_scalar("SELECT current_database()")
-                    .fetch_one(pool)
-                    .await
-                    .unwrap();
-                let fresh = format!("imp_{}", &name[name.len().saturating_sub(40)..]);
-                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{fresh}\" WITH (FORCE)"))
-                    .execute(pool)
-                    .await
-                    .unwrap();
-                sqlx::query(&format!("CREATE DATABASE \"{fresh}\""))
-                    .execute(pool)
-                    .await
-                    .unwrap();
-                let mut url = url::Url::parse(&std::env::var("DATABASE_URL").unwrap()).unwrap();
-                url.set_path(&fresh);
-                let e = Embedded::open_with(
-                    url.as_str(),
-                    StoreOptions::default(),
-                    SitePolicy::builtin(),
-                    self.clock.clone(),
-                )
-                .await
-                .unwrap();
-                (e, None)
-            }
-        }
+    /// A fresh, empty database of the same backend, wired like this one (for imports); keep the
+    /// database while in use.
+    pub async fn fresh(&self) -> (Embedded, FreshDatabase) {
+        let fresh = self.db.fresh().await;
+        let e = Embedded::open_with(
+            fresh.url(),
+            StoreOptions::default(),
+            SitePolicy::builtin(),
+            self.clock.clone(),
+        )
+        .await
+        .unwrap();
+        (e, fresh)
     }
 
     /// A store on the same database with no projector at all (a process that dies before
@@ -129,7 +91,7 @@ impl Harness {
     pub async fn store_without_views(&self) -> billing_store::BillingStore {
         let options = StoreOptions::default();
         let db = match &self.db {
-            TestDb::Sqlite { url, .. } => Db::connect(url, &options).await.unwrap(),
+            TestDb::Sqlite(file) => Db::connect(file.url(), &options).await.unwrap(),
             TestDb::Postgres(pool) => Db::from_pg_pool(pool.clone(), &options).await.unwrap(),
         };
         let services = WorkspaceServices {

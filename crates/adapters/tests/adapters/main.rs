@@ -1,5 +1,6 @@
 //! The adapters' integration tests: projections, catch-up, rebuild, the outbox and the embedded
-//! outside systems, on SQLite (temporary files) and PostgreSQL (a database per test).
+//! outside systems, on SQLite (temporary files) and PostgreSQL (a database per test), through
+//! `billing_test_support::on_both_backends!`.
 
 #![allow(unreachable_pub, clippy::unwrap_used, missing_docs)]
 
@@ -9,38 +10,19 @@ mod scenarios;
 #[cfg(feature = "smtp")]
 mod smtp;
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let h = crate::harness::Harness::sqlite().await;
-                    crate::scenarios::$name(&h).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[sqlx::test(migrations = false)]
-                async fn $name(pool: sqlx::PgPool) {
-                    let h = crate::harness::Harness::postgres(pool).await;
-                    crate::scenarios::$name(&h).await;
-                }
-            )*
-        }
-    };
+billing_test_support::on_both_backends! {
+    harness: crate::harness::Harness,
+    scenarios: crate::scenarios,
+    tests: [
+        views_follow_every_commit,
+        refused_commands_change_no_view,
+        the_opening_reminder_is_recorded_and_sent_exactly_once,
+        a_crash_between_commit_and_projection_is_caught_up,
+        a_failed_view_update_is_retried_not_dropped,
+        rebuilt_views_equal_incremental_ones,
+        the_billing_view_at_any_instant_comes_from_the_log,
+        the_embedded_expense_center_verifies_and_registers,
+        the_embedded_marketplace_tracks_subscriptions,
+        an_imported_store_does_not_send_reminders_again,
+    ],
 }
-
-on_both_backends!(
-    views_follow_every_commit,
-    refused_commands_change_no_view,
-    the_opening_reminder_is_recorded_and_sent_exactly_once,
-    a_crash_between_commit_and_projection_is_caught_up,
-    a_failed_view_update_is_retried_not_dropped,
-    rebuilt_views_equal_incremental_ones,
-    the_billing_view_at_any_instant_comes_from_the_log,
-    the_embedded_expense_center_verifies_and_registers,
-    the_embedded_marketplace_tracks_subscriptions,
-    an_imported_store_does_not_send_reminders_again,
-);

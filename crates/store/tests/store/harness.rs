@@ -5,6 +5,7 @@ use std::sync::Arc;
 use billing_domain::memory::{InMemoryExpenseCenter, InMemoryMarketplace, ManualClock};
 use billing_domain::*;
 use billing_store::{Backend, BillingStore, Db, StoreOptions};
+pub use billing_test_support::{BackendHarness, FreshDatabase, TestDb};
 use chrono::{DateTime, Utc};
 
 pub const KNOWN_USER: &str = "acme-finance";
@@ -43,36 +44,27 @@ impl World {
     }
 }
 
-pub enum TestDb {
-    Sqlite {
-        url: String,
-        _dir: tempfile::TempDir,
-    },
-    Postgres(sqlx::PgPool),
-}
-
 pub struct Harness {
     pub world: World,
     pub backend: TestDb,
     pub store: BillingStore,
 }
 
-impl Harness {
-    pub async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("billing.db").display());
+impl BackendHarness for Harness {
+    async fn sqlite() -> Self {
+        let backend = TestDb::sqlite();
         let world = World::new();
-        let store = BillingStore::open(&url, world.services.clone())
+        let store = BillingStore::open(&backend.url().await, world.services.clone())
             .await
             .unwrap();
         Self {
             world,
-            backend: TestDb::Sqlite { url, _dir: dir },
+            backend,
             store,
         }
     }
 
-    pub async fn postgres(pool: sqlx::PgPool) -> Self {
+    async fn postgres(pool: sqlx::PgPool) -> Self {
         let world = World::new();
         let store = BillingStore::from_pg_pool(pool.clone(), world.services.clone())
             .await
@@ -83,11 +75,13 @@ impl Harness {
             store,
         }
     }
+}
 
+impl Harness {
     /// Another store over the same database, with its own (empty) cache — another process.
     pub async fn reopen(&self) -> BillingStore {
         match &self.backend {
-            TestDb::Sqlite { url, .. } => BillingStore::open(url, self.world.services.clone())
+            TestDb::Sqlite(file) => BillingStore::open(file.url(), self.world.services.clone())
                 .await
                 .unwrap(),
             TestDb::Postgres(pool) => BillingStore::from_db(
@@ -100,42 +94,13 @@ impl Harness {
         }
     }
 
-    /// A fresh, empty store of the same backend (for imports).
-    pub async fn fresh(&self) -> (BillingStore, Option<tempfile::TempDir>) {
-        match &self.backend {
-            TestDb::Sqlite { .. } => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}", dir.path().join("billing.db").display());
-                let store = BillingStore::open(&url, self.world.services.clone())
-                    .await
-                    .unwrap();
-                (store, Some(dir))
-            }
-            TestDb::Postgres(pool) => {
-                // A second database next to the test's own, dropped with the server's cleanup of
-                // test databases or reused by the next run.
-                let name: String = sqlx::query_scalar("SELECT current_database()")
-                    .fetch_one(pool)
-                    .await
-                    .unwrap();
-                // Identifiers are cut at 63 bytes: keep the unique tail of the test database's name.
-                let fresh = format!("imp_{}", &name[name.len().saturating_sub(40)..]);
-                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{fresh}\" WITH (FORCE)"))
-                    .execute(pool)
-                    .await
-                    .unwrap();
-                sqlx::query(&format!("CREATE DATABASE \"{fresh}\""))
-                    .execute(pool)
-                    .await
-                    .unwrap();
-                let mut url = url::Url::parse(&std::env::var("DATABASE_URL").unwrap()).unwrap();
-                url.set_path(&fresh);
-                let store = BillingStore::open(url.as_str(), self.world.services.clone())
-                    .await
-                    .unwrap();
-                (store, None)
-            }
-        }
+    /// A fresh, empty store of the same backend (for imports); keep the database while in use.
+    pub async fn fresh(&self) -> (BillingStore, FreshDatabase) {
+        let fresh = self.backend.fresh().await;
+        let store = BillingStore::open(fresh.url(), self.world.services.clone())
+            .await
+            .unwrap();
+        (store, fresh)
     }
 
     /// Runs raw SQL against the database, bypassing the store.

@@ -1,6 +1,6 @@
 //! The store crate's integration tests. Every scenario runs twice: on SQLite (a temporary file)
 //! and on PostgreSQL (a fresh database per test, from `#[sqlx::test]`; needs `DATABASE_URL`,
-//! which `scripts/test` provides).
+//! which `scripts/test` provides), through `billing_test_support::on_both_backends!`.
 
 #![allow(unreachable_pub, clippy::unwrap_used, missing_docs)]
 
@@ -11,72 +11,36 @@ mod harness;
 mod properties;
 mod scenarios;
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let h = crate::harness::Harness::sqlite().await;
-                    crate::scenarios::$name(&h).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[sqlx::test(migrations = false)]
-                async fn $name(pool: sqlx::PgPool) {
-                    let h = crate::harness::Harness::postgres(pool).await;
-                    crate::scenarios::$name(&h).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
-    the_documented_flow_is_stored_and_replays,
-    every_refusal_writes_nothing,
-    resending_a_command_id_returns_the_original_outcome,
-    reusing_a_command_id_for_other_content_is_refused,
-    idempotency_survives_a_restart,
-    events_cannot_be_updated_deleted_or_truncated,
-    every_event_links_to_the_previous_one_and_the_head_is_recorded,
-    export_import_export_is_byte_identical,
-    import_refuses_a_tampered_file_and_writes_nothing,
-    import_refuses_a_store_that_is_not_empty,
-    a_stale_cache_never_decides,
-    racing_writers_lose_nothing_and_duplicate_nothing,
-    a_tampered_stream_does_not_load,
-    cqrs_es_repositories_read_the_streams,
-);
-
-/// The Postgres tests must really run: a missing server fails here instead of being skipped.
-#[test]
-fn postgres_is_configured_for_the_test_suite() {
-    let url = std::env::var("DATABASE_URL").expect(
-        "DATABASE_URL is not set: run the suite with scripts/test, which provides PostgreSQL",
-    );
-    assert!(
-        url.starts_with("postgres"),
-        "DATABASE_URL must point at PostgreSQL, got {url}"
-    );
+billing_test_support::on_both_backends! {
+    harness: crate::harness::Harness,
+    scenarios: crate::scenarios,
+    tests: [
+        the_documented_flow_is_stored_and_replays,
+        every_refusal_writes_nothing,
+        resending_a_command_id_returns_the_original_outcome,
+        reusing_a_command_id_for_other_content_is_refused,
+        idempotency_survives_a_restart,
+        events_cannot_be_updated_deleted_or_truncated,
+        every_event_links_to_the_previous_one_and_the_head_is_recorded,
+        export_import_export_is_byte_identical,
+        import_refuses_a_tampered_file_and_writes_nothing,
+        import_refuses_a_store_that_is_not_empty,
+        a_stale_cache_never_decides,
+        racing_writers_lose_nothing_and_duplicate_nothing,
+        a_tampered_stream_does_not_load,
+        cqrs_es_repositories_read_the_streams,
+    ],
 }
 
 /// Two processes opening a brand-new PostgreSQL database at once both end up with one schema.
 #[sqlx::test(migrations = false)]
 async fn postgres_migrations_are_safe_when_two_processes_start_at_once(pool: sqlx::PgPool) {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&std::env::var("DATABASE_URL").unwrap()).unwrap();
-    url.set_path(&name);
+    let url = billing_test_support::url_of(&pool).await;
     let options = billing_store::StoreOptions::default();
     let (a, b, c) = tokio::join!(
-        billing_store::Db::connect(url.as_str(), &options),
-        billing_store::Db::connect(url.as_str(), &options),
-        billing_store::Db::connect(url.as_str(), &options),
+        billing_store::Db::connect(&url, &options),
+        billing_store::Db::connect(&url, &options),
+        billing_store::Db::connect(&url, &options),
     );
     a.unwrap();
     b.unwrap();

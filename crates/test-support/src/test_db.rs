@@ -1,0 +1,74 @@
+//! The database a harness runs on, and a fresh one of the same backend.
+
+use sqlx::PgPool;
+
+use crate::{postgres, SqliteFile};
+
+/// The database under a test: a temporary SQLite file, or the test's own PostgreSQL database.
+#[derive(Debug)]
+pub enum TestDb {
+    /// A SQLite file in a temporary directory (removed with this value).
+    Sqlite(SqliteFile),
+    /// The test's own PostgreSQL database, from `#[sqlx::test]`.
+    Postgres(PgPool),
+}
+
+impl TestDb {
+    /// A new temporary SQLite file.
+    ///
+    /// # Panics
+    ///
+    /// As [`SqliteFile::in_temp_dir`].
+    pub fn sqlite() -> Self {
+        Self::Sqlite(SqliteFile::in_temp_dir())
+    }
+
+    /// The URL to open this database with again (as another process would).
+    ///
+    /// # Panics
+    ///
+    /// As [`url_of`](crate::url_of).
+    pub async fn url(&self) -> String {
+        match self {
+            Self::Sqlite(file) => file.url().to_owned(),
+            Self::Postgres(pool) => postgres::url_of(pool).await,
+        }
+    }
+
+    /// An empty database of the same backend: a new temporary file, or a second PostgreSQL
+    /// database beside this one ([`second_database`](crate::second_database)).
+    ///
+    /// # Panics
+    ///
+    /// As [`SqliteFile::in_temp_dir`] and [`second_database`](crate::second_database).
+    pub async fn fresh(&self) -> FreshDatabase {
+        match self {
+            Self::Sqlite(_) => {
+                let file = SqliteFile::in_temp_dir();
+                FreshDatabase {
+                    url: file.url().to_owned(),
+                    _file: Some(file),
+                }
+            }
+            Self::Postgres(pool) => FreshDatabase {
+                url: postgres::second_database(pool).await,
+                _file: None,
+            },
+        }
+    }
+}
+
+/// An empty database from [`TestDb::fresh`]; keep it alive while the database is in use (a
+/// SQLite file is removed when this is dropped).
+#[derive(Debug)]
+pub struct FreshDatabase {
+    url: String,
+    _file: Option<SqliteFile>,
+}
+
+impl FreshDatabase {
+    /// The database's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
