@@ -174,18 +174,25 @@ pub struct DbError {
 
 impl DbError {
     pub(crate) fn from_sqlx(e: sqlx::Error) -> Self {
-        let connection = matches!(
-            e,
-            sqlx::Error::Io(_)
-                | sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::Tls(_)
-                | sqlx::Error::WorkerCrashed
-        );
         let code = match &e {
             sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
             _ => None,
         };
+        // PostgreSQL's classes 08 (connection exception) and 57P (the server shutting down or
+        // terminating the session, or not accepting connections yet) are the connection's fault.
+        let server_gone = matches!(&e, sqlx::Error::Database(_))
+            && code
+                .as_deref()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P"));
+        let connection = server_gone
+            || matches!(
+                e,
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::WorkerCrashed
+            );
         Self {
             code,
             connection,

@@ -727,7 +727,66 @@ fn check_head(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use billing_domain::memory::{InMemoryExpenseCenter, InMemoryMarketplace, ManualClock};
+    use billing_domain::*;
     use chrono::{TimeZone, Utc};
+
+    use super::{BillingStore, Cached, Committed, StoreError, GENESIS_HASH};
+
+    /// Events that do not fold onto the state they were decided on (a domain bug) are refused
+    /// before anything is written, as an internal error that says so. Before issue 9 the fold
+    /// came after the append, and its failure was reported as a rule refusal — "nothing
+    /// written" — for a command that had been committed.
+    #[tokio::test]
+    async fn events_that_do_not_fold_are_an_internal_error_and_write_nothing() {
+        let at = Utc.timestamp_opt(1_764_000_000, 0).single().unwrap();
+        let services = WorkspaceServices {
+            expense_center: Arc::new(InMemoryExpenseCenter::new()),
+            marketplace: Arc::new(InMemoryMarketplace::new()),
+            policy: Arc::new(SitePolicy::builtin()),
+            clock: Arc::new(ManualClock::new(at)),
+        };
+        let store = BillingStore::open("sqlite::memory:", services)
+            .await
+            .unwrap();
+        let workspace = WorkspaceId::parse("acme").unwrap();
+        let alice = ActorId::parse("alice").unwrap();
+        let command = WorkspaceCommand::new(
+            ExternalId::parse("c1").unwrap(),
+            Actor::new(alice.clone(), Role::Owner),
+            Action::AcceptAgreement {
+                version: AgreementVersion::parse("2024-06").unwrap(),
+            },
+        );
+        // An upgrade of a workspace that never asked for one.
+        let upgraded = WorkspaceEvent::PlanUpgraded(PlanUpgraded {
+            agreement_version: AgreementVersion::parse("2024-06").unwrap(),
+            at,
+            by: alice,
+            settlement: Settlement::Enterprise {
+                user_name: UserName::parse("acme-finance").unwrap(),
+            },
+            site: SiteId::parse("cn1").unwrap(),
+        });
+        let empty = Cached {
+            state: Workspace::default(),
+            sequence: 0,
+            head: GENESIS_HASH.to_owned(),
+        };
+        let hash = super::command_hash(&workspace, &command);
+        let outcome = store
+            .commit(&workspace, &command, &hash, &empty, vec![upgraded])
+            .await;
+        let Committed::Done(Err(err @ StoreError::Internal { .. })) = outcome else {
+            panic!("expected an internal error");
+        };
+        assert!(err.to_string().contains("nothing was written"), "{err}");
+        assert!(err.domain().is_none(), "not a rule refusal: {err}");
+        assert_eq!(store.db().count_events().await.unwrap(), 0);
+        assert_eq!(store.db().head("acme").await.unwrap(), None);
+    }
 
     #[test]
     fn timestamps_are_written_exactly_as_serde_writes_them() {

@@ -9,12 +9,16 @@
 //! drops — closes — its connection with it, whatever state it was in (inside a transaction, or
 //! with an answer still unread); only an operation that returned `Ok` gives its connection back.
 //! An operation that failed closes its connection too: after an error its state is unknown.
+//! Opening a connection is the one step that is not cancelled with its caller: it runs in a task
+//! of its own and, if its caller went away, leaves the new connection idle for the next one.
+//! Otherwise a host whose timeouts are shorter than a connection's set-up (TLS) would close and
+//! reopen connections for ever without a command getting through.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use sqlx::{Connection, PgConnection, SqliteConnection};
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{oneshot, Semaphore, SemaphorePermit};
 
 use super::{Backend, Db, StoreOptions};
 use crate::error::StoreError;
@@ -23,6 +27,7 @@ use crate::error::StoreError;
 pub(super) struct Lanes {
     idle: Mutex<Vec<Conn>>,
     permits: Semaphore,
+    capacity: usize,
     timeout: Duration,
 }
 
@@ -40,12 +45,21 @@ impl Lanes {
         Self {
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(lanes),
+            capacity: lanes,
             timeout: options.busy_timeout,
         }
     }
 
     fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Conn>> {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps `conn` for the next operation (closes it if as many are idle as may be in use).
+    fn put(&self, conn: Conn) {
+        let mut idle = self.idle();
+        if idle.len() < self.capacity {
+            idle.push(conn);
+        }
     }
 }
 
@@ -64,7 +78,7 @@ impl Lane<'_> {
     /// Returns the connection to the idle lanes: the operation on it finished cleanly.
     pub(super) fn release(self) {
         let Lane { lanes, conn, .. } = self;
-        lanes.idle().push(conn);
+        lanes.put(conn);
     }
 }
 
@@ -94,23 +108,33 @@ impl Db {
         })
     }
 
+    /// Opens a connection in a task of its own (see the module's docs on cancellation).
     async fn connect_lane(&self) -> Result<Conn, StoreError> {
-        let unavailable = |e: sqlx::Error| StoreError::Unavailable {
-            url: self.url().to_owned(),
-            reason: e.to_string(),
-        };
-        Ok(match &self.backend {
-            Backend::Postgres(pool) => Conn::Pg(
-                PgConnection::connect_with(&pool.connect_options())
+        let (done, connected) = oneshot::channel();
+        let (backend, lanes) = (self.backend.clone(), self.lanes.clone());
+        tokio::spawn(async move {
+            let conn = match &backend {
+                Backend::Postgres(pool) => PgConnection::connect_with(&pool.connect_options())
                     .await
-                    .map_err(unavailable)?,
-            ),
-            Backend::Sqlite(pool) => Conn::Lite(
-                SqliteConnection::connect_with(&pool.connect_options())
+                    .map(Conn::Pg),
+                Backend::Sqlite(pool) => SqliteConnection::connect_with(&pool.connect_options())
                     .await
-                    .map_err(unavailable)?,
-            ),
-        })
+                    .map(Conn::Lite),
+            };
+            if let Err(Ok(conn)) = done.send(conn) {
+                // The caller went away: the next operation takes the connection.
+                lanes.put(conn);
+            }
+        });
+        connected
+            .await
+            .map_err(|_| {
+                StoreError::internal("the task opening a connection stopped without an answer")
+            })?
+            .map_err(|e| StoreError::Unavailable {
+                url: self.url().to_owned(),
+                reason: e.to_string(),
+            })
     }
 
     /// Closes the idle lanes, so long operations find the server's connections free.

@@ -6,6 +6,7 @@
 
 mod audit_mutations;
 mod authorization;
+mod defects;
 mod fuzz_reader;
 mod harness;
 mod properties;
@@ -30,6 +31,19 @@ billing_test_support::on_both_backends! {
         a_tampered_stream_does_not_load,
         cqrs_es_repositories_read_the_streams,
     ],
+}
+
+/// Issue 9's defects of the first store, on both backends.
+mod issue_9 {
+    billing_test_support::on_both_backends! {
+        harness: crate::harness::Harness,
+        scenarios: crate::defects,
+        tests: [
+            cancelled_commands_leave_every_connection_usable_and_nothing_half_written,
+            a_fault_is_named_the_same_alone_and_in_a_group,
+            an_unreachable_database_is_reported_once,
+        ],
+    }
 }
 
 /// Two processes opening a brand-new PostgreSQL database at once both end up with one schema.
