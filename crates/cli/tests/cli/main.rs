@@ -4,12 +4,14 @@
 //! - [`flow`], [`log`], [`demo`]: the documented flow, the whole log, the demo and help, through
 //!   the [`harness`];
 //! - [`output`]: what people read (tables, instants, final newlines) against what `--json` keeps;
-//! - [`bad_input`]: the hostile-input catalogue.
+//! - [`bad_input`]: the hostile-input catalogue;
+//! - [`first_open`]: many processes opening one new store at once (SQLite and PostgreSQL).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bad_input;
 mod demo;
+mod first_open;
 mod flow;
 mod harness;
 mod log;
