@@ -92,6 +92,11 @@ impl Db {
                     return Err(StoreError::NotEmpty);
                 }
                 fill!(tx, flush_pg);
+                // Statistics for the tables just filled: the first queries after an import would
+                // otherwise be planned for empty tables (a nested loop over a million rows).
+                sqlx::query("ANALYZE events, commands")
+                    .execute(&mut *tx)
+                    .await?;
                 if let Some(hook) = hook {
                     hook.imported(ImportTx::Postgres(&mut tx)).await?;
                 }

@@ -94,3 +94,90 @@ async fn bad_urls_are_named_in_the_error() {
         "the password leaked: {err}"
     );
 }
+
+/// A SQLite store made before migration 3 (command records in a rowid table) upgrades in place:
+/// its command records, heads and idempotency survive, and the append-only triggers come back.
+#[tokio::test]
+async fn a_sqlite_store_made_before_migration_3_upgrades_and_keeps_its_records() {
+    use billing_store::{Backend, BillingStore};
+    let old = tempfile::tempdir().unwrap();
+    for (name, sql) in [
+        (
+            "0001_event_store.sql",
+            include_str!("../../migrations/sqlite/0001_event_store.sql"),
+        ),
+        (
+            "0002_views_and_adapters.sql",
+            include_str!("../../migrations/sqlite/0002_views_and_adapters.sql"),
+        ),
+    ] {
+        std::fs::write(old.path().join(name), sql).unwrap();
+    }
+    let file = billing_test_support::SqliteFile::in_temp_dir();
+    {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .connect_with(
+                file.url()
+                    .parse::<sqlx::sqlite::SqliteConnectOptions>()
+                    .unwrap()
+                    .create_if_missing(true),
+            )
+            .await
+            .unwrap();
+        sqlx::migrate::Migrator::new(old.path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        // A command record written by the old schema.
+        sqlx::query(
+            "INSERT INTO commands VALUES ('old-1', 'workspace', 'old', 'h', 1, 2, 'old-head')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+    let world = harness::World::new();
+    let store = BillingStore::open(file.url(), world.services.clone())
+        .await
+        .unwrap();
+    harness::upgrade(&store, "acme", "us1").await;
+    let again = BillingStore::open(file.url(), world.services.clone())
+        .await
+        .unwrap();
+    let replay = again
+        .execute(
+            &harness::ws("acme"),
+            &harness::owner_cmd("acme-0", harness::act::request("us1")),
+        )
+        .await
+        .unwrap();
+    assert!(replay.replayed);
+    let Backend::Sqlite(pool) = again.db().backend() else {
+        unreachable!()
+    };
+    let schema: String =
+        sqlx::query_scalar("SELECT sql FROM sqlite_schema WHERE name = 'commands'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert!(schema.contains("WITHOUT ROWID"), "{schema}");
+    let old: (String, i64, String) =
+        sqlx::query_as("SELECT aggregate_id, sequence, hash FROM heads WHERE aggregate_id = 'old'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(old, ("old".into(), 2, "old-head".into()));
+    let records: i64 = sqlx::query_scalar("SELECT count(*) FROM commands")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(records, 4, "the old record and the flow's three");
+    let err = sqlx::query("DELETE FROM commands")
+        .execute(pool)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+}
