@@ -18,6 +18,7 @@
 
 mod audit;
 mod commands;
+mod contender;
 mod loggen;
 mod measure;
 mod pg;

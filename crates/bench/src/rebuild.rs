@@ -32,7 +32,7 @@ use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
-use crate::commands::services;
+use crate::contender::services;
 use crate::loggen::{write_log, Log};
 use crate::measure::{cpu_seconds, median_min_max, round3, Tally};
 use crate::pg;
