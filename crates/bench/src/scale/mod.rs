@@ -66,10 +66,10 @@ impl Plan {
             Self {
                 big_events: 1_000_000,
                 small_events: 10_000,
-                rounds: 9,
-                workspaces_per_slice: 50,
-                cold_rounds: 9,
-                cold_per_slice: 20,
+                rounds: 11,
+                workspaces_per_slice: 100,
+                cold_rounds: 11,
+                cold_per_slice: 25,
                 cache_warm_up: 5_000,
                 cache_workspaces: 100_000,
             }
