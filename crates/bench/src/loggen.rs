@@ -6,7 +6,8 @@
 //! `prev_hash`, `hash`), and the hash is [`event_hash_of_canonical`] chained from
 //! [`GENESIS_HASH`]. Workspaces follow the documented flow — request, bind, accept (which writes
 //! `AgreementAccepted` and `PlanUpgraded`) — and every fourth one on a site with a cloud method
-//! then changes its settlement to that method. So the file passes
+//! then changes its settlement to that method ([`write_log_with`] can stop every n-th workspace
+//! after its binding instead, leaving it mid-flow). So the file passes
 //! [`billing_store::audit::audit_lines`] with no findings, and imports into an empty store.
 
 use std::fs::File;
