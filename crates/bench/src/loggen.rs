@@ -6,7 +6,8 @@
 //! `prev_hash`, `hash`), and the hash is [`event_hash_of_canonical`] chained from
 //! [`GENESIS_HASH`]. Workspaces follow the documented flow — request, bind, accept (which writes
 //! `AgreementAccepted` and `PlanUpgraded`) — and every fourth one on a site with a cloud method
-//! then changes its settlement to that method. So the file passes
+//! then changes its settlement to that method ([`write_log_with`] can stop every n-th workspace
+//! after its binding instead, leaving it mid-flow). So the file passes
 //! [`billing_store::audit::audit_lines`] with no findings, and imports into an empty store.
 
 use std::borrow::Cow;
@@ -35,6 +36,26 @@ pub(crate) struct Log {
     pub(crate) bytes: u64,
 }
 
+/// How a generated log is shaped, beyond its size.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Shape {
+    /// Every n-th workspace (number `w` with `w % n == n - 1`) stops after its binding, as if
+    /// its owner had not accepted the agreement yet; 0 for none.
+    pub(crate) bound_only_every: u64,
+}
+
+impl Shape {
+    /// Whether generated workspace number `w` stops after its binding.
+    pub(crate) fn bound_only(&self, w: u64) -> bool {
+        self.bound_only_every > 0 && w % self.bound_only_every == self.bound_only_every - 1
+    }
+}
+
+/// The id of generated workspace number `w`.
+pub(crate) fn workspace_id(w: u64) -> String {
+    format!("ws-{w:09}")
+}
+
 /// Sites the generated workspaces cycle through, with the cloud method each may switch to and
 /// whether that method needs a marketplace instance id (as `sites.json` says).
 const SITES: [(&str, Option<(&str, bool)>); 5] = [
@@ -54,7 +75,7 @@ struct Step {
 /// The commands and events of generated workspace number `w`: the documented flow, plus a
 /// settlement change for every fourth workspace on a site with a cloud method.
 fn workspace_steps(w: u64) -> Result<(WorkspaceId, Actor, Vec<Step>), DomainError> {
-    let id = WorkspaceId::parse(&format!("ws-{w:09}"))?;
+    let id = WorkspaceId::parse(&workspace_id(w))?;
     let by = ActorId::parse("alice")?;
     let actor = Actor::new(by.clone(), Role::Owner);
     let (site_name, cloud) = SITES[(w % SITES.len() as u64) as usize];
@@ -161,6 +182,14 @@ fn timestamp(t: DateTime<Utc>) -> String {
 /// # Errors
 /// The file cannot be written, or an event cannot be encoded (a bug: all values are valid).
 pub(crate) fn write_log(path: &Path, events: u64) -> Result<Log, String> {
+    write_log_with(path, events, Shape::default())
+}
+
+/// [`write_log`] with some workspaces stopped mid-flow as `shape` says.
+///
+/// # Errors
+/// As [`write_log`].
+pub(crate) fn write_log_with(path: &Path, events: u64, shape: Shape) -> Result<Log, String> {
     let file = File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let io = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
@@ -169,7 +198,11 @@ pub(crate) fn write_log(path: &Path, events: u64) -> Result<Log, String> {
     let mut bytes = 0u64;
     let mut line_buf: Vec<u8> = Vec::with_capacity(2048);
     while written < events {
-        let (id, actor, steps) = workspace_steps(workspaces).map_err(|e| e.to_string())?;
+        let (id, actor, mut steps) = workspace_steps(workspaces).map_err(|e| e.to_string())?;
+        if shape.bound_only(workspaces) {
+            // The request and the binding: one event each.
+            steps.truncate(2);
+        }
         let full: u64 = steps.iter().map(|s| s.events.len() as u64).sum();
         let mut keep = events_to_write(full, events - written);
         workspaces += 1;
@@ -287,6 +320,39 @@ mod tests {
             assert_eq!(summary.events, events);
             assert_eq!(summary.workspaces, log.workspaces);
             assert_eq!(std::fs::metadata(&path).unwrap().len(), log.bytes);
+        }
+    }
+
+    #[test]
+    fn logs_with_workspaces_stopped_after_binding_audit_clean() {
+        let dir = tempfile::tempdir().unwrap();
+        let shape = Shape {
+            bound_only_every: 4,
+        };
+        for events in [1, 5, 9, 10, 11, 200] {
+            let path = dir.path().join(format!("log-{events}.jsonl"));
+            let log = write_log_with(&path, events, shape).unwrap();
+            assert_eq!(log.events, events);
+            let mut findings = Vec::new();
+            audit_lines(
+                std::io::BufReader::new(File::open(&path).unwrap()),
+                Some(&SitePolicy::builtin()),
+                &AuditOptions::default(),
+                |f| findings.push(f.to_string()),
+                |_| {},
+            )
+            .unwrap();
+            assert_eq!(findings, Vec::<String>::new(), "{events} events");
+            // Workspace 3 stops after its binding: two events, the last one `AccountBound`.
+            if events >= 200 {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let stream: Vec<&str> = text
+                    .lines()
+                    .filter(|l| l.contains(&workspace_id(3)))
+                    .collect();
+                assert_eq!(stream.len(), 2);
+                assert!(stream[1].contains("AccountBound"), "{}", stream[1]);
+            }
         }
     }
 }

@@ -2,13 +2,18 @@
 //! ratios; the last line of output is one JSON object.
 //!
 //! - `billing-bench commands [--quick]`: commands/s of the store against a raw single-row INSERT
-//!   (sequential and 8 writers), against plain `postgres_cqrs` (postgres-es 0.5), and the SQLite
-//!   store against a raw SQLite INSERT with the same `synchronous` setting.
+//!   (sequential and 8 writers), against plain `postgres_cqrs` (postgres-es 0.5), and the same
+//!   on SQLite: against raw SQLite INSERTs with the same durability (one writer and eight) and
+//!   against plain `sqlite_cqrs` (sqlite-es 0.5).
 //! - `billing-bench audit [--quick]`: auditing a JSON Lines log (1,000,000 events; 200,000 with
 //!   `--quick`) against bare `serde_json` parsing of the same lines, and the audit's peak RSS on
 //!   that log against a log a tenth its size.
 //! - `billing-bench rebuild [--quick]`: rebuilding the views from a PostgreSQL log (1,000,000
 //!   events; 200,000 with `--quick`) against cqrs-es's `QueryReplay` into a `GenericQuery`.
+//! - `billing-bench scale [--quick]`: a store of 1,000,000 events against one of 10,000
+//!   (100,000 and 1,000 with `--quick`) on PostgreSQL and SQLite: commands/s (big ÷ small), the
+//!   latency of a first command on an uncached workspace (small ÷ big), and the memory the
+//!   command cache holds per cached workspace (RSS growth of a child process).
 //! - `billing-bench transfer [--quick]`: import and export of a 1,000,000-event log (100,000
 //!   with `--quick`) on PostgreSQL and SQLite, each in its own process: peak RSS against a log a
 //!   tenth its size, events/s, and the export byte-identical to the imported log.
@@ -18,16 +23,18 @@
 
 mod audit;
 mod commands;
+mod contender;
 mod loggen;
 mod measure;
 mod pg;
 mod rebuild;
+mod scale;
 mod transfer;
 
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: billing-bench commands|audit|rebuild|transfer [--quick]");
+    eprintln!("usage: billing-bench commands|audit|rebuild|scale|transfer [--quick]");
     ExitCode::from(2)
 }
 
@@ -93,9 +100,16 @@ fn main() -> ExitCode {
             return finish(runtime.block_on(transfer::child(direction, url, file)));
         }
     }
+    // The scale benchmark's child process (hidden): warms a store's cache, prints RSS growth.
+    if let [child, url, warm_up, n] = args.as_slice() {
+        if child == scale::CACHE_CHILD {
+            return finish(runtime.block_on(scale::cache_child(url, warm_up, n)));
+        }
+    }
     let result = match which.as_str() {
         "commands" => runtime.block_on(commands::run(quick)),
         "rebuild" => runtime.block_on(rebuild::run(quick)),
+        "scale" => runtime.block_on(scale::run(quick)),
         "transfer" => runtime.block_on(transfer::run(quick)),
         _ => return usage(),
     };

@@ -24,13 +24,23 @@ pub(crate) fn cpu_seconds() -> f64 {
 
 /// This process's peak resident set size in KiB (`VmHWM` in `/proc/self/status`; Linux).
 pub(crate) fn peak_rss_kib() -> Result<u64, String> {
+    status_kib("VmHWM:")
+}
+
+/// This process's resident set size now, in KiB (`VmRSS` in `/proc/self/status`; Linux).
+pub(crate) fn rss_kib() -> Result<u64, String> {
+    status_kib("VmRSS:")
+}
+
+/// The KiB figure of the `/proc/self/status` line starting with `key`.
+fn status_kib(key: &str) -> Result<u64, String> {
     let status = std::fs::read_to_string("/proc/self/status")
         .map_err(|e| format!("cannot read /proc/self/status: {e}"))?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(key))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| "no VmHWM line in /proc/self/status".to_owned())
+        .ok_or_else(|| format!("no {key} line in /proc/self/status"))
 }
 
 /// Operations, wall seconds and CPU seconds accumulated over the slices of one contender.

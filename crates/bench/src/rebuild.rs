@@ -8,6 +8,11 @@
 //! - Rounds of A-B-B-A: A = `QueryReplay::replay_all` of the K events into an emptied view
 //!   table, B = [`view_store::rebuild`] of the M events. Both are rates (events/s), so the sizes
 //!   differ but the ratio compares like with like; the ratio is the median over rounds.
+//! - In the same rounds, A-B-B-A against the bare streaming read of the same M events: A = a
+//!   plain `SELECT` of every event row through the store's own pool (the statement the store
+//!   streams with), doing nothing with the rows; B = the rebuild again. `rebuild_vs_stream` is
+//!   the median over rounds of rebuild events/s ÷ stream events/s: how close the rebuild comes
+//!   to the cost of just reading its input.
 //! - Both count what they read and fail loudly on a shortfall or on any error (the baseline's
 //!   `replay_all` returns `Ok` after a partial replay, SPEC §5: the count catches it).
 //! - Afterwards, once and outside the ratio, the rebuild's reading side alone: streaming every
@@ -22,7 +27,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use billing_adapters::view_store;
 use billing_domain::{Workspace, WorkspaceEvent};
-use billing_store::{BillingStore, Db};
+use billing_store::{Backend, BillingStore, Db};
 use cqrs_es::persist::{GenericQuery, QueryReplay};
 use cqrs_es::{EventEnvelope, Query, View};
 use futures_util::TryStreamExt;
@@ -32,7 +37,7 @@ use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
-use crate::commands::services;
+use crate::contender::services;
 use crate::loggen::{write_log, Log};
 use crate::measure::{cpu_seconds, median_min_max, round3, Tally};
 use crate::pg;
@@ -129,6 +134,30 @@ async fn rebuild(store: &BillingStore, log: &Log) -> Result<u64, String> {
         ));
     }
     Ok(report.events)
+}
+
+/// The statement the rebuild's baseline streams with: every event row, in the order and with
+/// the text columns the store's own stream reads.
+const STREAM_ALL: &str =
+    "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, \
+     payload::text, metadata::text FROM events ORDER BY aggregate_type, aggregate_id, sequence";
+
+/// The rebuild's baseline: a plain read of every event row through the store's own pool, doing
+/// nothing with the rows but counting them; fails unless it read `expected` rows.
+async fn bare_stream(db: &Db, expected: u64) -> Result<u64, String> {
+    let Backend::Postgres(pool) = db.backend() else {
+        return Err("the rebuild benchmark runs on PostgreSQL".to_owned());
+    };
+    let mut rows = sqlx::query(STREAM_ALL).fetch(pool);
+    let mut read = 0u64;
+    while let Some(row) = rows.try_next().await.map_err(|e| e.to_string())? {
+        std::hint::black_box(&row);
+        read += 1;
+    }
+    if read != expected {
+        return Err(format!("the bare stream read {read} events of {expected}"));
+    }
+    Ok(read)
 }
 
 /// How the rebuild's reading side is decoded in [`read_side`].
@@ -286,38 +315,45 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
             import_rate
         );
 
-        let mut replayed = Tally::default();
-        let mut rebuilt = Tally::default();
-        let mut ratios = Vec::with_capacity(rounds);
+        // Sides: 0 = QueryReplay, 1 = rebuild, 2 = bare stream. Each round runs A-B-B-A
+        // against each baseline in turn.
+        let mut tallies = [Tally::default(); 3];
+        let mut ratios = [
+            Vec::with_capacity(rounds),
+            Vec::with_capacity(rounds),
+        ];
         for _ in 0..rounds {
-            let mut rates = [0.0f64; 2];
-            for side in [0usize, 1, 1, 0] {
-                if side == 0 {
-                    // A replay starts from an empty view table (a second replay into the same
-                    // rows would double-apply, SPEC §5).
-                    sqlx::query(&format!("TRUNCATE {VIEW_TABLE}"))
-                        .execute(&replay_pool)
-                        .await
-                        .map_err(|e| e.to_string())?;
+            for (pair, baseline) in [(0usize, 0usize), (1, 2)] {
+                let mut rates = [0.0f64; 2];
+                for side in [baseline, 1, 1, baseline] {
+                    if side == 0 {
+                        // A replay starts from an empty view table (a second replay into the
+                        // same rows would double-apply, SPEC §5).
+                        sqlx::query(&format!("TRUNCATE {VIEW_TABLE}"))
+                            .execute(&replay_pool)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                    let cpu = cpu_seconds();
+                    let start = Instant::now();
+                    let n = match side {
+                        0 => query_replay(&replay_pool, small_log.events).await?,
+                        1 => rebuild(&store, &log).await?,
+                        _ => bare_stream(store.db(), log.events).await?,
+                    };
+                    let secs = start.elapsed().as_secs_f64();
+                    let tally = &mut tallies[side];
+                    tally.ops += usize::try_from(n).unwrap_or(usize::MAX);
+                    tally.secs += secs;
+                    tally.cpu += cpu_seconds() - cpu;
+                    rates[usize::from(side == 1)] += n as f64 / secs;
                 }
-                let cpu = cpu_seconds();
-                let start = Instant::now();
-                let n = if side == 0 {
-                    query_replay(&replay_pool, small_log.events).await?
-                } else {
-                    rebuild(&store, &log).await?
-                };
-                let secs = start.elapsed().as_secs_f64();
-                let tally = if side == 0 { &mut replayed } else { &mut rebuilt };
-                tally.ops += usize::try_from(n).unwrap_or(usize::MAX);
-                tally.secs += secs;
-                tally.cpu += cpu_seconds() - cpu;
-                rates[side] += n as f64 / secs;
-            }
-            if rates[0] > 0.0 {
-                ratios.push(rates[1] / rates[0]);
+                if rates[0] > 0.0 {
+                    ratios[pair].push(rates[1] / rates[0]);
+                }
             }
         }
+        let [replayed, rebuilt, streamed] = tallies;
         // Both contenders wrote one view per workspace.
         let views: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {VIEW_TABLE}"))
             .fetch_one(&replay_pool)
@@ -343,14 +379,18 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
                 small_log.workspaces, log.workspaces
             ));
         }
-        Ok::<_, String>((replayed, rebuilt, ratios, import_rate, read_rates))
+        Ok::<_, String>((replayed, rebuilt, streamed, ratios, import_rate, read_rates))
     }
     .await;
     pg::drop_database(&url_rebuild).await;
     pg::drop_database(&url_replay).await;
-    let (replayed, rebuilt, ratios, import_rate, read_rates) = result?;
+    let (replayed, rebuilt, streamed, [ratios, stream_ratios], import_rate, read_rates) = result?;
 
-    for (name, t) in [("query_replay", &replayed), ("rebuild", &rebuilt)] {
+    for (name, t) in [
+        ("query_replay", &replayed),
+        ("rebuild", &rebuilt),
+        ("bare_stream", &streamed),
+    ] {
         eprintln!(
             "  {name:<12} {:>9.0} events/s  ({} events in {:.2}s; client CPU {:.2} µs/event)",
             t.rate(),
@@ -364,6 +404,11 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
         "  rebuild / query_replay: median {ratio:.1} over {} rounds (min {lo:.1}, max {hi:.1})",
         ratios.len()
     );
+    let (vs_stream, lo, hi) = median_min_max(&stream_ratios);
+    eprintln!(
+        "  rebuild / bare_stream: median {vs_stream:.3} over {} rounds (min {lo:.3}, max {hi:.3})",
+        stream_ratios.len()
+    );
     let [stream_only, stream_decode, stream_typed] = read_rates;
     eprintln!(
         "  reading side alone (once): stream {stream_only:.0} events/s; stream + decode as the \
@@ -374,6 +419,8 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
         "bench": "rebuild",
         "events_per_s": rebuilt.rate().round(),
         "vs_query_replay": round3(ratio),
+        "rebuild_vs_stream": round3(vs_stream),
+        "bare_stream_events_per_s": streamed.rate().round(),
         "events": log.events,
         "workspaces": log.workspaces,
         "query_replay_events": small_log.events,

@@ -36,7 +36,7 @@ pub(crate) const CHILD: &str = "transfer-child";
 /// The store cannot be opened, the import is refused, the file cannot be read or written.
 pub(crate) async fn child(direction: &str, url: &str, file: &str) -> Result<String, String> {
     let before = peak_rss_kib()?;
-    let store = BillingStore::open(url, crate::commands::services())
+    let store = BillingStore::open(url, crate::contender::services())
         .await
         .map_err(|e| format!("cannot open {url}: {e}"))?;
     let path = Path::new(file);
