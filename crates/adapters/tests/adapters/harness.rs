@@ -19,6 +19,10 @@ pub fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
+pub fn ws(id: &str) -> WorkspaceId {
+    WorkspaceId::parse(id).unwrap()
+}
+
 impl BackendHarness for Harness {
     async fn sqlite() -> Self {
         let db = TestDb::sqlite();

@@ -14,12 +14,12 @@ pub async fn views_follow_every_commit(h: &Harness) {
     let db = h.billing.db();
     h.run("acme", "c1", act::request("us1")).await.unwrap();
     h.billing.projector.flush().await.unwrap();
-    let view = billing_view(db, "acme").await.unwrap().unwrap();
+    let view = billing_view(db, &ws("acme")).await.unwrap().unwrap();
     assert_eq!(
-        (view.plan.as_str(), view.upgrade_step.as_str()),
-        ("experience", "requested")
+        (view.plan, view.upgrade_step),
+        (Plan::Experience, UpgradeStep::Requested)
     );
-    assert_eq!(view.site.as_deref(), Some("us1"));
+    assert_eq!(view.site, Some(SiteId::parse("us1").unwrap()));
     assert_eq!(view.data_visible_from, None);
 
     h.run("acme", "c2", act::bind("acme-finance"))
@@ -43,13 +43,24 @@ pub async fn views_follow_every_commit(h: &Harness) {
         .unwrap();
     h.billing.projector.flush().await.unwrap();
 
-    let view = billing_view(db, "acme").await.unwrap().unwrap();
+    let view = billing_view(db, &ws("acme")).await.unwrap().unwrap();
     assert_eq!(view.plan_name(), "Commercial Plan");
-    assert_eq!(view.upgraded_at.as_deref(), Some("2026-11-27T09:00:00Z"));
+    assert_eq!(view.upgraded_at, Some(t("2026-11-27T09:00:00Z")));
     assert_eq!(view.data_visible_from, view.upgraded_at);
-    assert_eq!(view.user_name.as_deref(), Some("acme-finance"));
-    assert_eq!(view.settlement_method.as_deref(), Some("aws"));
-    assert_eq!(view.cloud_account_id.as_deref(), Some("123456789012"));
+    assert_eq!(
+        view.user_name,
+        Some(UserName::parse("acme-finance").unwrap())
+    );
+    assert_eq!(
+        view.settlement,
+        Some(Settlement::Cloud {
+            method: MethodId::parse("aws").unwrap(),
+            account: CloudAccount {
+                account_id: ExternalId::parse("123456789012").unwrap(),
+                instance_id: None,
+            },
+        })
+    );
     assert_eq!(view.settlement_changes, 1);
     assert_eq!(view.last_sequence, 5);
     let head = h
@@ -67,7 +78,7 @@ pub async fn views_follow_every_commit(h: &Harness) {
         view.expense_center_link("https://ec.example/").as_deref(),
         Some("https://ec.example/accounts/acme-finance")
     );
-    let trail = audit_trail(db, "acme").await.unwrap();
+    let trail = audit_trail(db, &ws("acme")).await.unwrap();
     let types: Vec<_> = trail.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(
         types,
@@ -81,7 +92,7 @@ pub async fn views_follow_every_commit(h: &Harness) {
     );
     assert!(trail
         .iter()
-        .all(|e| e.actor_id == "alice" && e.actor_role == "owner"));
+        .all(|e| e.actor_id.as_str() == "alice" && e.actor_role == Role::Owner));
     assert!(
         trail[1].description.contains("acme-finance"),
         "{}",
@@ -95,7 +106,7 @@ pub async fn refused_commands_change_no_view(h: &Harness) {
     h.billing.projector.flush().await.unwrap();
     let before = (
         all_billing_views(h.billing.db()).await.unwrap(),
-        audit_trail(h.billing.db(), "acme").await.unwrap(),
+        audit_trail(h.billing.db(), &ws("acme")).await.unwrap(),
     );
     for (id, role, action) in [
         ("r1", Role::Admin, act::settle("enterprise", None)),
@@ -119,7 +130,7 @@ pub async fn refused_commands_change_no_view(h: &Harness) {
     h.billing.projector.flush().await.unwrap();
     let after = (
         all_billing_views(h.billing.db()).await.unwrap(),
-        audit_trail(h.billing.db(), "acme").await.unwrap(),
+        audit_trail(h.billing.db(), &ws("acme")).await.unwrap(),
     );
     assert_eq!(before, after);
 }
@@ -141,24 +152,24 @@ pub async fn the_opening_reminder_is_recorded_and_sent_exactly_once(h: &Harness)
     h.run("acme", "c3", act::accept()).await.unwrap();
     h.billing.projector.flush().await.unwrap();
     h.billing.projector.catch_up().await.unwrap();
-    billing_adapters::outbox::ensure_outbox(db, "2026-11-27T10:00:00Z")
+    billing_adapters::outbox::ensure_outbox(db, t("2026-11-27T10:00:00Z"))
         .await
         .unwrap();
     let messages = outbox(db).await.unwrap();
     assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0].user_name, "acme-finance");
+    assert_eq!(messages[0].user_name.as_str(), "acme-finance");
     assert_eq!(messages[0].sequence, 4);
     assert!(messages[0].subject.contains("Commercial Plan"));
 
-    let first = deliver_pending(db, &LogMailer, "2026-11-27T10:00:00Z")
+    let first = deliver_pending(db, &LogMailer, t("2026-11-27T10:00:00Z"))
         .await
         .unwrap();
-    let second = deliver_pending(db, &LogMailer, "2026-11-27T10:01:00Z")
+    let second = deliver_pending(db, &LogMailer, t("2026-11-27T10:01:00Z"))
         .await
         .unwrap();
     assert_eq!((first.sent, second.sent), (1, 0));
     let sent = outbox(db).await.unwrap();
-    assert_eq!(sent[0].sent_at.as_deref(), Some("2026-11-27T10:00:00Z"));
+    assert_eq!(sent[0].sent_at, Some(t("2026-11-27T10:00:00Z")));
     assert_eq!(sent[0].attempts, 1);
 }
 
@@ -185,19 +196,22 @@ pub async fn a_crash_between_commit_and_projection_is_caught_up(h: &Harness) {
             .unwrap();
     }
     drop(dying);
-    assert_eq!(billing_view(h.billing.db(), "acme").await.unwrap(), None);
+    assert_eq!(
+        billing_view(h.billing.db(), &ws("acme")).await.unwrap(),
+        None
+    );
     // The next process starts behind and catches up from the log.
     let next = h.reopen().await;
     next.projector.flush().await.unwrap();
-    let view = billing_view(next.db(), "acme").await.unwrap().unwrap();
-    assert_eq!(view.plan, "commercial");
-    assert_eq!(audit_trail(next.db(), "acme").await.unwrap().len(), 4);
+    let view = billing_view(next.db(), &ws("acme")).await.unwrap().unwrap();
+    assert_eq!(view.plan, Plan::Commercial);
+    assert_eq!(audit_trail(next.db(), &ws("acme")).await.unwrap().len(), 4);
     // The reminder survived the crash; a failed delivery keeps it pending, then it is sent once.
-    let failed = deliver_pending(next.db(), &FailingMailer, "2026-11-27T10:00:00Z")
+    let failed = deliver_pending(next.db(), &FailingMailer, t("2026-11-27T10:00:00Z"))
         .await
         .unwrap();
     assert_eq!((failed.sent, failed.failed), (0, 1));
-    let sent = deliver_pending(next.db(), &LogMailer, "2026-11-27T10:05:00Z")
+    let sent = deliver_pending(next.db(), &LogMailer, t("2026-11-27T10:05:00Z"))
         .await
         .unwrap();
     assert_eq!(sent.sent, 1);
@@ -228,7 +242,10 @@ pub async fn a_failed_view_update_is_retried_not_dropped(h: &Harness) {
     let mut caught_up = false;
     for _ in 0..50 {
         if h.billing.projector.flush().await.is_ok() {
-            let view = billing_view(h.billing.db(), "acme").await.unwrap().unwrap();
+            let view = billing_view(h.billing.db(), &ws("acme"))
+                .await
+                .unwrap()
+                .unwrap();
             if view.last_sequence == 2 {
                 caught_up = true;
                 break;
@@ -237,7 +254,13 @@ pub async fn a_failed_view_update_is_retried_not_dropped(h: &Harness) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(caught_up, "the failed update was never applied");
-    assert_eq!(audit_trail(h.billing.db(), "acme").await.unwrap().len(), 2);
+    assert_eq!(
+        audit_trail(h.billing.db(), &ws("acme"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 pub async fn rebuilt_views_equal_incremental_ones(h: &Harness) {
@@ -291,21 +314,21 @@ pub async fn the_billing_view_at_any_instant_comes_from_the_log(h: &Harness) {
         .await
         .unwrap();
     assert_eq!(
-        billing_view_at("acme", &events, t("2026-09-30T00:00:00Z")),
+        billing_view_at(&ws("acme"), &events, t("2026-09-30T00:00:00Z")),
         None
     );
-    let before = billing_view_at("acme", &events, t("2026-10-02T12:00:00Z")).unwrap();
+    let before = billing_view_at(&ws("acme"), &events, t("2026-10-02T12:00:00Z")).unwrap();
     assert_eq!(
-        (before.plan.as_str(), before.upgrade_step.as_str()),
-        ("experience", "account-bound")
+        (before.plan, before.upgrade_step),
+        (Plan::Experience, UpgradeStep::AccountBound)
     );
     assert_eq!(before.last_sequence, 2);
-    let after = billing_view_at("acme", &events, t("2026-10-03T00:00:00Z")).unwrap();
-    assert_eq!(after.plan, "commercial");
+    let after = billing_view_at(&ws("acme"), &events, t("2026-10-03T00:00:00Z")).unwrap();
+    assert_eq!(after.plan, Plan::Commercial);
     h.billing.projector.flush().await.unwrap();
     assert_eq!(
         Some(after),
-        billing_view(h.billing.db(), "acme").await.unwrap()
+        billing_view(h.billing.db(), &ws("acme")).await.unwrap()
     );
 }
 
@@ -335,10 +358,7 @@ pub async fn the_embedded_expense_center_verifies_and_registers(h: &Harness) {
             .unwrap(),
         Registration::Taken
     );
-    assert_eq!(
-        ec.email_of("acme-finance").await.unwrap().as_deref(),
-        Some("a@example.com")
-    );
+    assert_eq!(ec.email_of(&name).await.unwrap(), Some(email.clone()));
     // Through the store: an unknown name is refused, a registered one binds.
     h.run("acme", "c1", act::request("cn1")).await.unwrap();
     let err = h
@@ -391,7 +411,7 @@ pub async fn an_imported_store_does_not_send_reminders_again(h: &Harness) {
     upgrade(h, "beta", "us1").await;
     h.billing.projector.flush().await.unwrap();
     assert_eq!(
-        deliver_pending(h.billing.db(), &LogMailer, "2026-11-27T10:00:00Z")
+        deliver_pending(h.billing.db(), &LogMailer, t("2026-11-27T10:00:00Z"))
             .await
             .unwrap()
             .sent,
@@ -408,18 +428,21 @@ pub async fn an_imported_store_does_not_send_reminders_again(h: &Harness) {
     target.projector.flush().await.unwrap();
     target.projector.catch_up().await.unwrap();
     // The views come back from the log; the reminders were sent by the store the log came from.
-    let view = billing_view(target.db(), "acme").await.unwrap().unwrap();
-    assert_eq!(view.plan, "commercial");
+    let view = billing_view(target.db(), &ws("acme"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(view.plan, Plan::Commercial);
     let messages = outbox(target.db()).await.unwrap();
     assert_eq!(messages.len(), 2);
     assert!(
         messages
             .iter()
-            .all(|m| m.sent_at.is_some() && m.user_name == "acme-finance"),
+            .all(|m| m.sent_at.is_some() && m.user_name.as_str() == "acme-finance"),
         "{messages:?}"
     );
     assert_eq!(
-        deliver_pending(target.db(), &LogMailer, "2026-11-27T11:00:00Z")
+        deliver_pending(target.db(), &LogMailer, t("2026-11-27T11:00:00Z"))
             .await
             .unwrap()
             .sent,
@@ -457,7 +480,7 @@ pub async fn an_imported_store_does_not_send_reminders_again(h: &Harness) {
         .unwrap();
     target.projector.flush().await.unwrap();
     assert_eq!(
-        deliver_pending(target.db(), &LogMailer, "2026-11-27T12:00:00Z")
+        deliver_pending(target.db(), &LogMailer, t("2026-11-27T12:00:00Z"))
             .await
             .unwrap()
             .sent,
