@@ -120,6 +120,18 @@ impl Harness {
         }
     }
 
+    /// The one integer `sql` selects (a `count(*)`).
+    pub async fn count(&self, sql: &str) -> i64 {
+        match self.billing.db().backend() {
+            Backend::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+            Backend::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.billing.db().backend(), Backend::Postgres(_))
+    }
+
     pub async fn register(&self, name: &str) {
         self.billing
             .expense_center

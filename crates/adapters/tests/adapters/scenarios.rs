@@ -3,7 +3,8 @@
 use billing_adapters::outbox::outbox;
 use billing_adapters::view_store::{all_billing_views, audit_trail, billing_view};
 use billing_adapters::{
-    billing_view_at, deliver_pending, AdapterError, LogMailer, Mailer, OutboxMessage,
+    billing_view_at, deliver_pending, AdapterError, AuditEntry, BillingView, LogMailer, Mailer,
+    OutboxMessage,
 };
 use billing_domain::*;
 
@@ -295,6 +296,100 @@ pub async fn rebuilt_views_equal_incremental_ones(h: &Harness) {
     assert_eq!(snapshot(db).await, incremental);
     // The outbox is not rebuilt: still one reminder per upgrade.
     assert_eq!(outbox(db).await.unwrap().len(), 5);
+}
+
+/// Every billing view and each one's audit trail.
+async fn views_and_trails(db: &billing_store::Db) -> (Vec<BillingView>, Vec<Vec<AuditEntry>>) {
+    let views = all_billing_views(db).await.unwrap();
+    let mut trails = Vec::new();
+    for v in &views {
+        trails.push(audit_trail(db, &v.workspace_id).await.unwrap());
+    }
+    (views, trails)
+}
+
+/// What a later migration adds to the view tables — a column with a default, NOT NULL and a
+/// CHECK; an index — is still there after a rebuild, which still equals the incremental views.
+pub async fn a_rebuild_keeps_what_later_migrations_added(h: &Harness) {
+    h.register("acme-finance").await;
+    upgrade(h, "acme", "cn1").await;
+    h.run("beta", "b1", act::request("us1")).await.unwrap();
+    h.billing.projector.flush().await.unwrap();
+    for migration in [
+        "ALTER TABLE billing_view ADD COLUMN lifecycle TEXT NOT NULL DEFAULT 'active' \
+         CHECK (lifecycle IN ('active', 'locked'))",
+        "ALTER TABLE audit_trail ADD COLUMN source TEXT NOT NULL DEFAULT 'log'",
+        "CREATE INDEX billing_view_by_site ON billing_view (site)",
+    ] {
+        h.raw(migration).await.unwrap();
+    }
+    let db = h.billing.db();
+    let incremental = views_and_trails(db).await;
+    let index = if h.is_postgres() {
+        "SELECT count(*) FROM pg_indexes WHERE indexname = 'billing_view_by_site'"
+    } else {
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'billing_view_by_site'"
+    };
+    for round in 1..=2 {
+        let report = h.billing.projector.rebuild(|_| {}).await.unwrap();
+        assert_eq!((report.events, report.workspaces), (5, 2), "round {round}");
+        assert_eq!(views_and_trails(db).await, incremental, "round {round}");
+        // The columns are there, filled with their defaults…
+        assert_eq!(
+            h.count("SELECT count(*) FROM billing_view WHERE lifecycle = 'active'")
+                .await,
+            2
+        );
+        assert_eq!(
+            h.count("SELECT count(*) FROM audit_trail WHERE source = 'log'")
+                .await,
+            5
+        );
+        // …with their constraints, and the keys and the index are back.
+        assert!(
+            h.raw("UPDATE billing_view SET lifecycle = 'gone'")
+                .await
+                .is_err(),
+            "round {round}: the CHECK constraint was lost"
+        );
+        assert!(
+            h.raw("UPDATE billing_view SET lifecycle = NULL")
+                .await
+                .is_err(),
+            "round {round}: NOT NULL was lost"
+        );
+        assert!(
+            h.raw(
+                "INSERT INTO audit_trail (workspace_id, sequence, event_type, actor_id, \
+                 actor_role, occurred_at, description) VALUES ('acme', 1, 'x', 'x', 'owner', \
+                 '2026-11-27T09:00:00Z', 'x')"
+            )
+            .await
+            .is_err(),
+            "round {round}: the trail's primary key was lost"
+        );
+        assert_eq!(h.count(index).await, 1, "round {round}: the index was lost");
+        if h.is_postgres() {
+            // The keys keep their names (a later migration may name them).
+            assert_eq!(
+                h.count(
+                    "SELECT count(*) FROM pg_constraint WHERE contype = 'p' AND conname IN \
+                     ('billing_view_pkey', 'audit_trail_pkey')"
+                )
+                .await,
+                2,
+                "round {round}"
+            );
+        }
+    }
+    // The rebuilt tables take the next commit like the old ones.
+    h.run("beta", "b2", act::bind("acme-finance"))
+        .await
+        .unwrap();
+    h.billing.projector.flush().await.unwrap();
+    let beta = billing_view(db, &ws("beta")).await.unwrap().unwrap();
+    assert_eq!(beta.upgrade_step, UpgradeStep::AccountBound);
+    assert_eq!(audit_trail(db, &ws("beta")).await.unwrap().len(), 2);
 }
 
 pub async fn the_billing_view_at_any_instant_comes_from_the_log(h: &Harness) {
