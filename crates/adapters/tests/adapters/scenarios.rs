@@ -392,6 +392,68 @@ pub async fn a_rebuild_keeps_what_later_migrations_added(h: &Harness) {
     assert_eq!(audit_trail(db, &ws("beta")).await.unwrap().len(), 2);
 }
 
+/// Reading typed views parses every stored value: one that does not parse is an integrity error
+/// naming the workspace, the column and the value, never a panic; a rebuild rewrites the views.
+pub async fn a_stored_value_that_does_not_parse_is_an_integrity_error(h: &Harness) {
+    h.register("acme-finance").await;
+    upgrade(h, "acme", "cn1").await;
+    h.billing.projector.flush().await.unwrap();
+    let db = h.billing.db();
+    let integrity = |e: AdapterError| match e {
+        AdapterError::Integrity { workspace, detail } => format!("{workspace}: {detail}"),
+        other => panic!("not an integrity error: {other}"),
+    };
+    h.raw("UPDATE billing_view SET site = 'CN 1'")
+        .await
+        .unwrap();
+    let text = integrity(billing_view(db, &ws("acme")).await.unwrap_err());
+    assert!(
+        text.starts_with("acme: ")
+            && text.contains("billing_view.site")
+            && text.contains("\"CN 1\""),
+        "{text}"
+    );
+    assert!(all_billing_views(db).await.is_err());
+    h.raw("UPDATE billing_view SET site = 'cn1', settlement_method = 'aws'")
+        .await
+        .unwrap();
+    let text = integrity(billing_view(db, &ws("acme")).await.unwrap_err());
+    assert!(
+        text.contains("settlement_method \"aws\"") && text.contains("cloud_account_id none"),
+        "{text}"
+    );
+    h.raw("UPDATE audit_trail SET actor_role = 'root' WHERE sequence = 2")
+        .await
+        .unwrap();
+    let text = integrity(audit_trail(db, &ws("acme")).await.unwrap_err());
+    assert!(
+        text.contains("audit_trail.actor_role") && text.contains("\"root\""),
+        "{text}"
+    );
+    h.raw("UPDATE email_outbox SET created_at = 'yesterday'")
+        .await
+        .unwrap();
+    let text = integrity(outbox(db).await.unwrap_err());
+    assert!(
+        text.contains("email_outbox.created_at") && text.contains("\"yesterday\""),
+        "{text}"
+    );
+    let text = integrity(
+        deliver_pending(db, &LogMailer, t("2026-11-27T10:00:00Z"))
+            .await
+            .unwrap_err(),
+    );
+    assert!(text.contains("email_outbox.created_at"), "{text}");
+
+    // The views come back from the log.
+    h.billing.projector.rebuild(|_| {}).await.unwrap();
+    assert_eq!(
+        billing_view(db, &ws("acme")).await.unwrap().unwrap().site,
+        Some(SiteId::parse("cn1").unwrap())
+    );
+    assert_eq!(audit_trail(db, &ws("acme")).await.unwrap().len(), 4);
+}
+
 pub async fn the_billing_view_at_any_instant_comes_from_the_log(h: &Harness) {
     h.register("acme-finance").await;
     h.clock.set(t("2026-10-01T00:00:00Z"));
