@@ -1,7 +1,7 @@
 //! The view tables: writing projections, reading them, finding what lags, and rebuilding them.
 //!
 //! The same SQL runs on both backends (`$n` parameters work in SQLite too); `on_pool!` runs it
-//! on whichever pool the store uses. Views are typed; [`rows`] turns them into the text and
+//! on whichever pool the store uses. Views are typed; `rows.rs` turns them into the text and
 //! integers the tables store and parses them back.
 
 mod rebuild;
