@@ -98,14 +98,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
             );
         }
         if let Some(Settlement::Enterprise { user_name }) = &view.settlement {
-            println!("settles through Expense Center account {user_name}");
+            let link = view.expense_center_link("https://expense-center.example");
+            println!("settles through {user_name}: {}", link.unwrap_or_default());
         }
-        println!(
-            "expense center: {}; head {}",
-            view.expense_center_link("https://expense-center.example")
-                .unwrap_or_default(),
-            view.head_hash
-        );
+        println!("head {} at sequence {}", view.head_hash, view.last_sequence);
     }
     let trail = audit_trail(billing.db(), &workspace).await?;
     println!("audit trail: {} entries", trail.len());
