@@ -12,10 +12,11 @@ use std::error::Error;
 use billing_adapters::view_store::{audit_trail, billing_view};
 use billing_adapters::{deliver_pending, Embedded, LogMailer};
 use billing_domain::{
-    Action, Actor, ActorId, AgreementVersion, Email, ExternalId, Registration, Role, SiteId,
-    UserName, WorkspaceCommand, WorkspaceId,
+    Action, Actor, ActorId, AgreementVersion, Email, ExternalId, MethodId, Plan, Registration,
+    Role, Settlement, SiteId, UserName, WorkspaceCommand, WorkspaceId,
 };
 use billing_store::{RetryPolicy, StoreOptions};
+use chrono::Utc;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
@@ -75,7 +76,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
                 ExternalId::parse(&format!("{workspace}-x"))?,
                 admin,
                 Action::ChangeSettlement {
-                    method: billing_domain::MethodId::enterprise(),
+                    method: MethodId::enterprise(),
                     account: None,
                 },
             ),
@@ -85,28 +86,26 @@ async fn main() -> Result<(), Box<dyn Error>> {
         println!("refused: {e}");
     }
 
-    // The console reads the projected views.
+    // The console reads the projected views: domain types and instants, no strings to parse.
     billing.projector.flush().await?;
-    if let Some(view) = billing_view(billing.db(), workspace.as_str()).await? {
-        println!(
-            "billing: {} since {}; data visible from {}; settles through {}; head {}",
-            view.plan_name(),
-            view.upgraded_at.as_deref().unwrap_or("-"),
-            view.data_visible_from.as_deref().unwrap_or("-"),
-            view.settlement_method.as_deref().unwrap_or("-"),
-            view.head_hash
-        );
-        println!(
-            "expense center: {}",
-            view.expense_center_link("https://expense-center.example")
-                .unwrap_or_default()
-        );
+    if let Some(view) = billing_view(billing.db(), &workspace).await? {
+        if let (Plan::Commercial, Some(since)) = (view.plan, view.upgraded_at) {
+            println!(
+                "billing: {} since {}; data before it no longer viewable: {}",
+                view.plan_name(),
+                since.format("%Y-%m-%d %H:%M UTC"),
+                view.data_visible_from == Some(since)
+            );
+        }
+        if let Some(Settlement::Enterprise { user_name }) = &view.settlement {
+            let link = view.expense_center_link("https://expense-center.example");
+            println!("settles through {user_name}: {}", link.unwrap_or_default());
+        }
+        println!("head {} at sequence {}", view.head_hash, view.last_sequence);
     }
-    println!(
-        "audit trail: {} entries",
-        audit_trail(billing.db(), workspace.as_str()).await?.len()
-    );
-    let sent = deliver_pending(billing.db(), &LogMailer, &chrono::Utc::now().to_rfc3339()).await?;
+    let trail = audit_trail(billing.db(), &workspace).await?;
+    println!("audit trail: {} entries", trail.len());
+    let sent = deliver_pending(billing.db(), &LogMailer, Utc::now()).await?;
     println!("opening reminders sent: {}", sent.sent);
     Ok(())
 }

@@ -10,6 +10,12 @@ use thiserror::Error;
 ///   written; retry later (projections catch up from the log).
 /// - [`AdapterError::Shortfall`]: a rebuild read fewer events than the store holds; nothing was
 ///   swapped in. Retry; if it persists, audit the store.
+/// - [`AdapterError::Integrity`]: a stored history that does not fold, or a stored view,
+///   trail, outbox or directory value that does not parse into its domain type (only a corrupt or
+///   hand-edited database has either): audit the store; `billing rebuild-views` rewrites the
+///   views from the log.
+/// - [`AdapterError::Schema`]: a view table's schema is not one a rebuild can copy; nothing was
+///   swapped in. Fix the table (it was not made by the migrations).
 /// - [`AdapterError::Delivery`]: an e-mail could not be delivered; it stays in the outbox and is
 ///   retried.
 #[derive(Debug, Error)]
@@ -31,12 +37,21 @@ pub enum AdapterError {
         /// Events the store holds.
         expected: u64,
     },
-    /// A history that does not fold (only a corrupt store has one).
+    /// A history that does not fold, or a stored value that does not parse (only a corrupt or
+    /// hand-edited store has either).
     #[error("workspace {workspace}: {detail}")]
     Integrity {
         /// The workspace.
         workspace: String,
-        /// What is wrong.
+        /// What is wrong: for a stored value, its table and column and the value.
+        detail: String,
+    },
+    /// A view table whose schema a rebuild cannot copy into a fresh table.
+    #[error("cannot rebuild {table}: {detail}")]
+    Schema {
+        /// The table.
+        table: &'static str,
+        /// What is wrong with its schema.
         detail: String,
     },
     /// An e-mail could not be delivered.

@@ -7,11 +7,12 @@ use billing_domain::{
     DomainError, Email, ExpenseCenter, ExpenseCenterAccount, ExternalId, Registration, UserName,
 };
 use billing_store::Db;
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use sha2_free_id::account_id_for;
 
 use crate::error::AdapterError;
 use crate::view_store::on_pool;
+use crate::views::rfc3339;
 
 /// The embedded Expense Center directory.
 #[derive(Clone, Debug)]
@@ -62,15 +63,25 @@ impl EmbeddedExpenseCenter {
     /// The e-mail address of an account.
     ///
     /// # Errors
-    /// [`AdapterError::Database`].
-    pub async fn email_of(&self, user_name: &str) -> Result<Option<String>, AdapterError> {
+    /// [`AdapterError::Database`]; [`AdapterError::Integrity`] for a stored address that does
+    /// not parse.
+    pub async fn email_of(&self, user_name: &UserName) -> Result<Option<Email>, AdapterError> {
         let row: Option<(String,)> = on_pool!(self.db, |pool| sqlx::query_as(
             "SELECT email FROM expense_center_accounts WHERE user_name = $1"
         )
-        .bind(user_name)
+        .bind(user_name.as_str())
         .fetch_optional(pool)
         .await?);
-        Ok(row.map(|r| r.0))
+        row.map(|(email,)| {
+            Email::parse(&email).map_err(|e| AdapterError::Integrity {
+                workspace: String::new(),
+                detail: format!(
+                    "expense_center_accounts.email of {user_name} holds {email:?}, which does \
+                     not parse: {e}"
+                ),
+            })
+        })
+        .transpose()
     }
 
     async fn insert(
@@ -82,7 +93,7 @@ impl EmbeddedExpenseCenter {
         let Some(account_id) = account_id_for(user_name) else {
             return Ok(Registration::Taken);
         };
-        let now = Utc::now().to_rfc3339_opts(SecondsFormat::AutoSi, true);
+        let now = rfc3339(Utc::now());
         let inserted = on_pool!(self.db, |pool| {
             sqlx::query(
             "INSERT INTO expense_center_accounts (user_name, account_id, email, request_id, created_at) \

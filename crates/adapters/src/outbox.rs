@@ -9,34 +9,40 @@
 //! can recognise it.
 
 use async_trait::async_trait;
+use billing_domain::{UserName, WorkspaceId};
 use billing_store::record::decode;
 use billing_store::{Db, ImportHook, ImportTx, StoredRow};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::error::AdapterError;
-use crate::view_store::{insert_outbox, on_pool, outbox_row, OutboxRow, OPENING_REMINDER};
+use crate::view_store::{
+    insert_outbox, int, on_pool, outbox_row, parse, OutboxRow, OPENING_REMINDER,
+};
+use crate::views::rfc3339;
 
-/// A message waiting in (or sent from) the outbox.
+/// A message waiting in (or sent from) the outbox. Its serde form (what `billing --json` prints)
+/// has the ids as strings and the instants in RFC 3339.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct OutboxMessage {
     /// The workspace.
-    pub workspace_id: String,
-    /// The kind (`opening-reminder`).
+    pub workspace_id: WorkspaceId,
+    /// The kind ([`OPENING_REMINDER`]).
     pub kind: String,
     /// The sequence of the event it is about.
-    pub sequence: i64,
+    pub sequence: u64,
     /// The Expense Center user name it goes to.
-    pub user_name: String,
+    pub user_name: UserName,
     /// Subject line.
     pub subject: String,
     /// Text body.
     pub body: String,
     /// When it was recorded.
-    pub created_at: String,
+    pub created_at: DateTime<Utc>,
     /// When it was sent, if it was.
-    pub sent_at: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
     /// Delivery attempts so far.
-    pub attempts: i64,
+    pub attempts: u64,
 }
 
 impl OutboxMessage {
@@ -78,43 +84,54 @@ impl Mailer for LogMailer {
     }
 }
 
-type OutboxDbRow = (
-    String,
-    String,
-    i64,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    i64,
-);
+/// An `email_outbox` row as stored.
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    workspace_id: String,
+    kind: String,
+    sequence: i64,
+    user_name: String,
+    subject: String,
+    body: String,
+    created_at: String,
+    sent_at: Option<String>,
+    attempts: i64,
+}
 
 const OUTBOX_COLUMNS: &str =
     "workspace_id, kind, sequence, user_name, subject, body, created_at, sent_at, attempts";
 
-fn message(r: OutboxDbRow) -> OutboxMessage {
-    OutboxMessage {
-        workspace_id: r.0,
-        kind: r.1,
-        sequence: r.2,
-        user_name: r.3,
-        subject: r.4,
-        body: r.5,
-        created_at: r.6,
-        sent_at: r.7,
-        attempts: r.8,
+impl MessageRow {
+    /// The typed message; a stored value that does not parse is [`AdapterError::Integrity`].
+    fn into_message(self) -> Result<OutboxMessage, AdapterError> {
+        let ws = self.workspace_id.as_str();
+        Ok(OutboxMessage {
+            workspace_id: parse(ws, "email_outbox.workspace_id", ws)?,
+            sequence: int(ws, "email_outbox.sequence", self.sequence)?,
+            user_name: parse(ws, "email_outbox.user_name", &self.user_name)?,
+            created_at: parse(ws, "email_outbox.created_at", &self.created_at)?,
+            sent_at: self
+                .sent_at
+                .as_deref()
+                .map(|at| parse(ws, "email_outbox.sent_at", at))
+                .transpose()?,
+            attempts: int(ws, "email_outbox.attempts", self.attempts)?,
+            kind: self.kind,
+            subject: self.subject,
+            body: self.body,
+        })
     }
 }
 
 /// Every outbox message, ordered by workspace.
 ///
 /// # Errors
-/// [`AdapterError::Database`].
+/// [`AdapterError::Database`]; [`AdapterError::Integrity`] for a stored value that does not
+/// parse (naming its column and value).
 pub async fn outbox(db: &Db) -> Result<Vec<OutboxMessage>, AdapterError> {
     let sql = format!("SELECT {OUTBOX_COLUMNS} FROM email_outbox ORDER BY workspace_id, kind");
-    let rows: Vec<OutboxDbRow> = on_pool!(db, |pool| sqlx::query_as(&sql).fetch_all(pool).await?);
-    Ok(rows.into_iter().map(message).collect())
+    let rows: Vec<MessageRow> = on_pool!(db, |pool| sqlx::query_as(&sql).fetch_all(pool).await?);
+    rows.into_iter().map(MessageRow::into_message).collect()
 }
 
 /// What a delivery run did.
@@ -126,31 +143,32 @@ pub struct DeliveryReport {
     pub failed: u64,
 }
 
-/// Delivers every unsent message through `mailer` and marks each sent once delivered.
+/// Delivers every unsent message through `mailer` and marks each sent at `now` once delivered.
 ///
 /// # Errors
-/// [`AdapterError::Database`] reading or marking the outbox; a failed delivery is counted in
-/// the report and recorded on the row, not returned.
+/// [`AdapterError::Database`] reading or marking the outbox; [`AdapterError::Integrity`] for a
+/// pending message whose stored values do not parse (nothing after it is delivered then); a
+/// failed delivery is counted in the report and recorded on the row, not returned.
 pub async fn deliver_pending(
     db: &Db,
     mailer: &dyn Mailer,
-    now: &str,
+    now: DateTime<Utc>,
 ) -> Result<DeliveryReport, AdapterError> {
     let sql = format!(
         "SELECT {OUTBOX_COLUMNS} FROM email_outbox WHERE sent_at IS NULL ORDER BY workspace_id, kind"
     );
-    let pending: Vec<OutboxDbRow> =
+    let pending: Vec<MessageRow> =
         on_pool!(db, |pool| sqlx::query_as(&sql).fetch_all(pool).await?);
     let mut report = DeliveryReport::default();
     for row in pending {
-        let message = message(row);
+        let message = row.into_message()?;
         let outcome = mailer.deliver(&message).await;
         // On success $1 is the sending time, on failure the error: one statement shape each.
         let (sql, value) = match &outcome {
             Ok(()) => (
                 "UPDATE email_outbox SET sent_at = $1, attempts = attempts + 1, last_error = NULL \
                  WHERE workspace_id = $2 AND kind = $3 AND sent_at IS NULL",
-                now.to_owned(),
+                rfc3339(now),
             ),
             Err(e) => (
                 "UPDATE email_outbox SET attempts = attempts + 1, last_error = $1 \
@@ -160,7 +178,7 @@ pub async fn deliver_pending(
         };
         on_pool!(db, |pool| sqlx::query(sql)
             .bind(&value)
-            .bind(&message.workspace_id)
+            .bind(message.workspace_id.as_str())
             .bind(&message.kind)
             .execute(pool)
             .await?
@@ -177,12 +195,13 @@ pub async fn deliver_pending(
 }
 
 /// Records the opening reminder of every upgrade in the log that the outbox lacks (a catch-up
-/// after a crash between commit and projection, or after a rebuild). Returns how many it added.
+/// after a crash between commit and projection, or after a rebuild), as recorded at `now`.
+/// Returns how many it added.
 ///
 /// # Errors
 /// [`AdapterError::Database`]; [`AdapterError::Integrity`] for a stored upgrade that does not
 /// decode.
-pub async fn ensure_outbox(db: &Db, now: &str) -> Result<u64, AdapterError> {
+pub async fn ensure_outbox(db: &Db, now: DateTime<Utc>) -> Result<u64, AdapterError> {
     let select =
         "SELECT e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version, \
          CAST(e.payload AS TEXT) AS payload, CAST(e.metadata AS TEXT) AS metadata FROM events e \
@@ -198,7 +217,8 @@ pub async fn ensure_outbox(db: &Db, now: &str) -> Result<u64, AdapterError> {
             workspace: row.aggregate_id.clone(),
             detail: format!("sequence {}: {e}", row.sequence),
         })?;
-        rows.extend(outbox_row(&row.aggregate_id, &decoded.stored, now));
+        let stored = &decoded.stored;
+        rows.extend(outbox_row(&stored.workspace_id, stored, now));
     }
     let mut added = 0;
     for o in rows {
@@ -256,6 +276,7 @@ impl ImportHook for ImportedReminders {
 #[cfg(feature = "smtp")]
 pub mod smtp {
     use async_trait::async_trait;
+    use billing_domain::{Email, UserName};
     use lettre::message::header::ContentType;
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -263,7 +284,7 @@ pub mod smtp {
     use crate::error::AdapterError;
 
     /// Resolves an Expense Center user name to an e-mail address.
-    pub type AddressBook = dyn Fn(&str) -> Option<String> + Send + Sync;
+    pub type AddressBook = dyn Fn(&UserName) -> Option<Email> + Send + Sync;
 
     /// Sends outbox messages through an SMTP relay.
     pub struct SmtpMailer {
@@ -312,6 +333,7 @@ pub mod smtp {
                         .map_err(|e| AdapterError::Delivery(format!("from: {e}")))?,
                 )
                 .to(to
+                    .as_str()
                     .parse()
                     .map_err(|e| AdapterError::Delivery(format!("to {to}: {e}")))?)
                 .message_id(Some(message.message_id()))

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use billing_store::{Commit, CommitListener, Db};
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::AdapterError;
@@ -44,10 +44,8 @@ impl std::fmt::Debug for Projector {
 const QUEUE: usize = 10_000;
 /// How many updates one transaction applies.
 const BATCH: usize = 500;
-
-fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
+/// How many lagging workspaces one catch-up round re-projects.
+const LAGGING_BATCH: u32 = 500;
 
 impl Projector {
     /// Starts a projector over `db` (a background task on the current tokio runtime). It starts
@@ -107,13 +105,8 @@ impl Projector {
 
 impl CommitListener for Projector {
     fn committed(&self, commit: &Commit<'_>) {
-        let update = view_store::update_for(
-            commit.workspace.as_str(),
-            commit.state,
-            commit.events,
-            &now(),
-            false,
-        );
+        let update =
+            ViewUpdate::for_commit(commit.workspace, commit.state, commit.events, Utc::now());
         let Some(update) = update else { return };
         if self.queue.try_send(Msg::Update(Box::new(update))).is_err() {
             // Full or stopped: the log still has it; catch up later.
@@ -123,30 +116,32 @@ impl CommitListener for Projector {
 }
 
 /// Re-projects every workspace whose view is behind its stream, and records opening reminders
-/// for upgrades the outbox lacks. Returns how many workspaces it re-projected.
+/// for upgrades the outbox lacks (as recorded now, by the system clock). Returns how many
+/// workspaces it re-projected.
 ///
 /// # Errors
-/// [`AdapterError::Database`] / [`AdapterError::Store`] (a stream that does not verify).
+/// [`AdapterError::Database`] / [`AdapterError::Store`] (a stream that does not verify);
+/// [`AdapterError::Integrity`] for a stored workspace id or upgrade that does not parse.
 pub async fn catch_up(db: &Db) -> Result<u64, AdapterError> {
     let mut total = 0u64;
     loop {
-        let lagging = view_store::lagging_workspaces(db, 500).await?;
+        let lagging = view_store::lagging_workspaces(db, LAGGING_BATCH).await?;
         if lagging.is_empty() {
             break;
         }
         let mut updates = Vec::with_capacity(lagging.len());
         for workspace in &lagging {
-            if let Some(update) = view_store::catch_up_update(db, workspace, &now()).await? {
+            if let Some(update) = view_store::catch_up_update(db, workspace, Utc::now()).await? {
                 updates.push(update);
             }
         }
         view_store::apply(db, &updates).await?;
         total += lagging.len() as u64;
-        if lagging.len() < 500 {
+        if lagging.len() < LAGGING_BATCH as usize {
             break;
         }
     }
-    ensure_outbox(db, &now()).await?;
+    ensure_outbox(db, Utc::now()).await?;
     Ok(total)
 }
 

@@ -3,89 +3,88 @@
 //! Both are pure functions of the log: [`BillingView::from_state`] of the folded state, and
 //! [`AuditEntry::from_event`] of each stored event. [`billing_view_at`] computes the view as of
 //! any instant.
+//!
+//! Both carry domain types. Their serde form is the flat JSON that `billing show --json` and
+//! `billing history --json` print (a contract for scripts): ids and labels as strings, instants
+//! in RFC 3339, and the view's settlement spread over `settlement_method`, `cloud_account_id`
+//! and `cloud_instance_id`.
 
-use billing_domain::{Plan, Settlement, Workspace, WorkspaceEvent};
+use std::fmt::Display;
+
+use billing_domain::{
+    ActorId, AgreementVersion, CloudAccount, ExternalId, MethodId, Plan, Role, Settlement, SiteId,
+    UpgradeStep, UserName, Workspace, WorkspaceEvent, WorkspaceId,
+};
 use billing_store::StoredEvent;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 /// A workspace's billing, as the console shows it (SPEC §6).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "FlatView", try_from = "FlatView")]
 pub struct BillingView {
     /// The workspace.
-    pub workspace_id: String,
-    /// `experience` or `commercial`.
-    pub plan: String,
-    /// How far the upgrade has come (`not-requested`, `requested`, `account-bound`, `upgraded`).
-    pub upgrade_step: String,
+    pub workspace_id: WorkspaceId,
+    /// The plan the workspace is on.
+    pub plan: Plan,
+    /// How far the upgrade has come.
+    pub upgrade_step: UpgradeStep,
     /// The site, once the upgrade was requested.
-    pub site: Option<String>,
+    pub site: Option<SiteId>,
     /// The bound Expense Center user name.
-    pub user_name: Option<String>,
-    /// The settlement method (`enterprise`, `aws`, …), once commercial.
-    pub settlement_method: Option<String>,
-    /// The cloud account the workspace settles through, for cloud methods.
-    pub cloud_account_id: Option<String>,
-    /// The cloud marketplace instance, for methods that have one.
-    pub cloud_instance_id: Option<String>,
+    pub user_name: Option<UserName>,
+    /// How the workspace settles (the method, and the cloud account for cloud methods), once
+    /// commercial.
+    pub settlement: Option<Settlement>,
     /// The accepted agreement version.
-    pub agreement_version: Option<String>,
-    /// When the workspace was upgraded (RFC 3339).
-    pub upgraded_at: Option<String>,
+    pub agreement_version: Option<AgreementVersion>,
+    /// When the workspace was upgraded.
+    pub upgraded_at: Option<DateTime<Utc>>,
     /// From when collected data is viewable (= `upgraded_at`; data collected during the
     /// Experience Plan is no longer viewable). `None` on the Experience Plan.
-    pub data_visible_from: Option<String>,
+    pub data_visible_from: Option<DateTime<Utc>>,
     /// How many times the settlement changed.
-    pub settlement_changes: i64,
-    /// The last sequence the view includes.
-    pub last_sequence: i64,
-    /// The stream's head hash at that sequence (keep it outside the database to audit later).
+    pub settlement_changes: u32,
+    /// The last sequence the view includes (0: no events).
+    pub last_sequence: u64,
+    /// The stream's head hash at that sequence (keep it outside the database to audit later);
+    /// empty when there are no events.
     pub head_hash: String,
 }
 
-fn ts(t: DateTime<Utc>) -> String {
+/// An instant as the views' tables and messages write it: RFC 3339 in UTC with `Z`, the
+/// fraction as serde writes a `DateTime<Utc>` (none, or 3, 6 or 9 digits).
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
 impl BillingView {
     /// The view of `state`, the state after `last_sequence` events ending in `head_hash`.
     pub fn from_state(
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         state: &Workspace,
         last_sequence: u64,
         head_hash: &str,
     ) -> Self {
-        let settlement = state.settlement();
-        let cloud = settlement.and_then(Settlement::cloud);
         Self {
-            workspace_id: workspace_id.to_owned(),
-            plan: match state.plan() {
-                Plan::Experience => "experience".into(),
-                Plan::Commercial => "commercial".into(),
-            },
-            upgrade_step: state.upgrade_step().as_str().to_owned(),
-            site: state.site().map(ToString::to_string),
-            user_name: state.bound_account().map(|a| a.user_name.to_string()),
-            settlement_method: settlement.map(|s| s.method().to_string()),
-            cloud_account_id: cloud.map(|(_, a)| a.account_id.to_string()),
-            cloud_instance_id: cloud
-                .and_then(|(_, a)| a.instance_id.as_ref().map(ToString::to_string)),
-            agreement_version: state.agreement_version().map(ToString::to_string),
-            upgraded_at: state.upgraded_at().map(ts),
-            data_visible_from: state.data_visible_from().map(ts),
-            settlement_changes: i64::from(state.settlement_changes()),
-            last_sequence: i64::try_from(last_sequence).unwrap_or(i64::MAX),
+            workspace_id: workspace_id.clone(),
+            plan: state.plan(),
+            upgrade_step: state.upgrade_step(),
+            site: state.site().cloned(),
+            user_name: state.bound_account().map(|a| a.user_name.clone()),
+            settlement: state.settlement().cloned(),
+            agreement_version: state.agreement_version().cloned(),
+            upgraded_at: state.upgraded_at(),
+            data_visible_from: state.data_visible_from(),
+            settlement_changes: state.settlement_changes(),
+            last_sequence,
             head_hash: head_hash.to_owned(),
         }
     }
 
     /// The plan's display name ("Experience Plan", "Commercial Plan").
     pub fn plan_name(&self) -> &'static str {
-        if self.plan == "commercial" {
-            Plan::Commercial.display_name()
-        } else {
-            Plan::Experience.display_name()
-        }
+        self.plan.display_name()
     }
 
     /// The link to the bound account in the Expense Center, under `base_url`.
@@ -96,21 +95,123 @@ impl BillingView {
     }
 }
 
+/// A [`BillingView`] with its settlement spread over three fields (method, cloud account, cloud
+/// instance), as the `billing_view` table and the JSON hold it.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct FlatView {
+    pub(crate) workspace_id: WorkspaceId,
+    pub(crate) plan: Plan,
+    pub(crate) upgrade_step: UpgradeStep,
+    pub(crate) site: Option<SiteId>,
+    pub(crate) user_name: Option<UserName>,
+    pub(crate) settlement_method: Option<MethodId>,
+    pub(crate) cloud_account_id: Option<ExternalId>,
+    pub(crate) cloud_instance_id: Option<ExternalId>,
+    pub(crate) agreement_version: Option<AgreementVersion>,
+    pub(crate) upgraded_at: Option<DateTime<Utc>>,
+    pub(crate) data_visible_from: Option<DateTime<Utc>>,
+    pub(crate) settlement_changes: u32,
+    pub(crate) last_sequence: u64,
+    pub(crate) head_hash: String,
+}
+
+impl From<BillingView> for FlatView {
+    fn from(v: BillingView) -> Self {
+        let (settlement_method, cloud) = match v.settlement {
+            None => (None, None),
+            Some(Settlement::Enterprise { .. }) => (Some(MethodId::enterprise()), None),
+            Some(Settlement::Cloud { method, account }) => (Some(method), Some(account)),
+        };
+        let (cloud_account_id, cloud_instance_id) =
+            cloud.map_or((None, None), |a| (Some(a.account_id), a.instance_id));
+        Self {
+            workspace_id: v.workspace_id,
+            plan: v.plan,
+            upgrade_step: v.upgrade_step,
+            site: v.site,
+            user_name: v.user_name,
+            settlement_method,
+            cloud_account_id,
+            cloud_instance_id,
+            agreement_version: v.agreement_version,
+            upgraded_at: v.upgraded_at,
+            data_visible_from: v.data_visible_from,
+            settlement_changes: v.settlement_changes,
+            last_sequence: v.last_sequence,
+            head_hash: v.head_hash,
+        }
+    }
+}
+
+/// A value for a message: quoted, or `none`.
+fn or_none<T: Display>(value: Option<&T>) -> String {
+    value.map_or_else(|| "none".to_owned(), |v| format!("{:?}", v.to_string()))
+}
+
+impl TryFrom<FlatView> for BillingView {
+    /// Which fields do not make a settlement, with their values.
+    type Error = String;
+
+    fn try_from(f: FlatView) -> Result<Self, String> {
+        let settlement = match (f.settlement_method, f.cloud_account_id, f.cloud_instance_id) {
+            (None, None, None) => None,
+            (Some(method), None, None) if method.is_enterprise() => match &f.user_name {
+                Some(user_name) => Some(Settlement::Enterprise {
+                    user_name: user_name.clone(),
+                }),
+                None => return Err("settlement_method \"enterprise\" without a user_name".into()),
+            },
+            (Some(method), Some(account_id), instance_id) if !method.is_enterprise() => {
+                Some(Settlement::Cloud {
+                    method,
+                    account: CloudAccount {
+                        account_id,
+                        instance_id,
+                    },
+                })
+            }
+            (method, account, instance) => {
+                return Err(format!(
+                    "settlement_method {}, cloud_account_id {} and cloud_instance_id {} make no \
+                     settlement",
+                    or_none(method.as_ref()),
+                    or_none(account.as_ref()),
+                    or_none(instance.as_ref())
+                ))
+            }
+        };
+        Ok(Self {
+            workspace_id: f.workspace_id,
+            plan: f.plan,
+            upgrade_step: f.upgrade_step,
+            site: f.site,
+            user_name: f.user_name,
+            settlement,
+            agreement_version: f.agreement_version,
+            upgraded_at: f.upgraded_at,
+            data_visible_from: f.data_visible_from,
+            settlement_changes: f.settlement_changes,
+            last_sequence: f.last_sequence,
+            head_hash: f.head_hash,
+        })
+    }
+}
+
 /// One line of a workspace's audit trail.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     /// The workspace.
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// The event's sequence.
-    pub sequence: i64,
-    /// The event type.
+    pub sequence: u64,
+    /// The event type (`UpgradeRequested`, `PlanUpgraded`, …).
     pub event_type: String,
     /// Who caused it.
-    pub actor_id: String,
+    pub actor_id: ActorId,
     /// In which role.
-    pub actor_role: String,
-    /// When (RFC 3339).
-    pub occurred_at: String,
+    pub actor_role: Role,
+    /// When.
+    pub occurred_at: DateTime<Utc>,
     /// A one-line human description.
     pub description: String,
 }
@@ -119,12 +220,12 @@ impl AuditEntry {
     /// The entry for a stored event.
     pub fn from_event(event: &StoredEvent) -> Self {
         Self {
-            workspace_id: event.workspace_id.to_string(),
-            sequence: i64::try_from(event.sequence).unwrap_or(i64::MAX),
+            workspace_id: event.workspace_id.clone(),
+            sequence: event.sequence,
             event_type: event.event.event_type().to_owned(),
-            actor_id: event.metadata.actor_id.to_string(),
-            actor_role: event.metadata.actor_role.as_str().to_owned(),
-            occurred_at: ts(event.metadata.occurred_at),
+            actor_id: event.metadata.actor_id.clone(),
+            actor_role: event.metadata.actor_role,
+            occurred_at: event.metadata.occurred_at,
             description: event.event.describe(),
         }
     }
@@ -133,7 +234,7 @@ impl AuditEntry {
 /// The billing view as of `instant`: the events that occurred up to it, folded. `None` when the
 /// workspace had no events yet.
 pub fn billing_view_at(
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     events: &[StoredEvent],
     instant: DateTime<Utc>,
 ) -> Option<BillingView> {
@@ -153,11 +254,23 @@ pub fn billing_view_at(
     last.map(|e| BillingView::from_state(workspace_id, &state, e.sequence, &e.metadata.hash))
 }
 
-/// The opening reminder for a `PlanUpgraded` event (subject and body).
+/// The opening reminder e-mail about an upgrade: to whom, and what it says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpeningReminder {
+    /// The Expense Center user name it goes to (the upgrade's enterprise settlement).
+    pub to: UserName,
+    /// Subject line.
+    pub subject: String,
+    /// Text body.
+    pub body: String,
+}
+
+/// The opening reminder for `event`, when it is a `PlanUpgraded` settling through the Expense
+/// Center.
 pub fn opening_reminder(
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     event: &WorkspaceEvent,
-) -> Option<(String, String, String)> {
+) -> Option<OpeningReminder> {
     let WorkspaceEvent::PlanUpgraded(up) = event else {
         return None;
     };
@@ -170,8 +283,120 @@ pub fn opening_reminder(
          (agreement {}). It settles through your Expense Center account {user_name}. Data collected \
          during the Experience Plan is no longer viewable.",
         up.site,
-        ts(up.at),
+        rfc3339(up.at),
         up.agreement_version
     );
-    Some((user_name.to_string(), subject, body))
+    Some(OpeningReminder {
+        to: user_name.clone(),
+        subject,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn view(settlement: Option<Settlement>) -> BillingView {
+        BillingView {
+            workspace_id: WorkspaceId::parse("acme").unwrap(),
+            plan: Plan::Commercial,
+            upgrade_step: UpgradeStep::Upgraded,
+            site: Some(SiteId::parse("us1").unwrap()),
+            user_name: Some(UserName::parse("acme-finance").unwrap()),
+            settlement,
+            agreement_version: Some(AgreementVersion::parse("2024-06").unwrap()),
+            upgraded_at: Some("2026-11-27T09:00:00.123456789Z".parse().unwrap()),
+            data_visible_from: Some("2026-11-27T09:00:00.123456789Z".parse().unwrap()),
+            settlement_changes: 1,
+            last_sequence: 5,
+            head_hash: "ab".into(),
+        }
+    }
+
+    #[test]
+    fn the_view_serializes_to_the_flat_json_the_cli_prints_and_back() {
+        let aws = Settlement::Cloud {
+            method: MethodId::parse("aws").unwrap(),
+            account: CloudAccount {
+                account_id: ExternalId::parse("123456789012").unwrap(),
+                instance_id: None,
+            },
+        };
+        let v = view(Some(aws));
+        let value = serde_json::to_value(&v).unwrap();
+        assert_eq!(
+            value,
+            json!({
+                "workspace_id": "acme",
+                "plan": "commercial",
+                "upgrade_step": "upgraded",
+                "site": "us1",
+                "user_name": "acme-finance",
+                "settlement_method": "aws",
+                "cloud_account_id": "123456789012",
+                "cloud_instance_id": null,
+                "agreement_version": "2024-06",
+                "upgraded_at": "2026-11-27T09:00:00.123456789Z",
+                "data_visible_from": "2026-11-27T09:00:00.123456789Z",
+                "settlement_changes": 1,
+                "last_sequence": 5,
+                "head_hash": "ab",
+            })
+        );
+        assert_eq!(serde_json::from_value::<BillingView>(value).unwrap(), v);
+
+        let enterprise = view(Some(Settlement::Enterprise {
+            user_name: UserName::parse("acme-finance").unwrap(),
+        }));
+        let value = serde_json::to_value(&enterprise).unwrap();
+        assert_eq!(value["settlement_method"], json!("enterprise"));
+        assert_eq!(value["cloud_account_id"], json!(null));
+        assert_eq!(
+            serde_json::from_value::<BillingView>(value).unwrap(),
+            enterprise
+        );
+    }
+
+    #[test]
+    fn flat_fields_that_make_no_settlement_are_refused_with_their_values() {
+        let mut value = serde_json::to_value(view(None)).unwrap();
+        value["settlement_method"] = json!("enterprise");
+        value["cloud_account_id"] = json!("42");
+        let err = serde_json::from_value::<BillingView>(value).unwrap_err();
+        assert!(err.to_string().contains("\"enterprise\""), "{err}");
+        assert!(err.to_string().contains("\"42\""), "{err}");
+
+        let mut value = serde_json::to_value(view(None)).unwrap();
+        value["settlement_method"] = json!("aws");
+        let err = serde_json::from_value::<BillingView>(value).unwrap_err();
+        assert!(err.to_string().contains("cloud_account_id none"), "{err}");
+    }
+
+    #[test]
+    fn the_audit_entry_keeps_its_json_shape() {
+        let entry = AuditEntry {
+            workspace_id: WorkspaceId::parse("acme").unwrap(),
+            sequence: 1,
+            event_type: "UpgradeRequested".into(),
+            actor_id: ActorId::parse("alice").unwrap(),
+            actor_role: Role::Owner,
+            occurred_at: "2026-11-27T09:00:00.5Z".parse().unwrap(),
+            description: "d".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&entry).unwrap(),
+            json!({
+                "workspace_id": "acme",
+                "sequence": 1,
+                "event_type": "UpgradeRequested",
+                "actor_id": "alice",
+                "actor_role": "owner",
+                "occurred_at": "2026-11-27T09:00:00.500Z",
+                "description": "d",
+            })
+        );
+    }
 }

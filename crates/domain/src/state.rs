@@ -5,6 +5,9 @@
 //! a next state, `evolve_commercial`, returns a [`Commercial`] — there is no path back. The fields
 //! are private, so a host can only read them.
 
+use std::fmt;
+use std::str::FromStr;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +36,34 @@ impl Plan {
             Plan::Experience => "Experience Plan",
             Plan::Commercial => "Commercial Plan",
         }
+    }
+
+    /// The plan's lowercase name (`experience`, `commercial`), as views and JSON carry it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plan::Experience => "experience",
+            Plan::Commercial => "commercial",
+        }
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Plan {
+    type Err = DomainError;
+    fn from_str(value: &str) -> Result<Self, DomainError> {
+        [Plan::Experience, Plan::Commercial]
+            .into_iter()
+            .find(|plan| plan.as_str() == value)
+            .ok_or_else(|| DomainError::InvalidValue {
+                field: "plan",
+                value: value.to_owned(),
+                reason: "must be experience or commercial",
+            })
     }
 }
 
@@ -63,6 +94,33 @@ impl UpgradeStep {
             UpgradeStep::AgreementAccepted => "agreement-accepted",
             UpgradeStep::Upgraded => "upgraded",
         }
+    }
+}
+
+impl fmt::Display for UpgradeStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for UpgradeStep {
+    type Err = DomainError;
+    fn from_str(value: &str) -> Result<Self, DomainError> {
+        [
+            UpgradeStep::NotRequested,
+            UpgradeStep::Requested,
+            UpgradeStep::AccountBound,
+            UpgradeStep::AgreementAccepted,
+            UpgradeStep::Upgraded,
+        ]
+        .into_iter()
+        .find(|step| step.as_str() == value)
+        .ok_or_else(|| DomainError::InvalidValue {
+            field: "upgrade_step",
+            value: value.to_owned(),
+            reason:
+                "must be not-requested, requested, account-bound, agreement-accepted or upgraded",
+        })
     }
 }
 
@@ -500,5 +558,37 @@ fn evolve_commercial(c: &Commercial, event: &WorkspaceEvent) -> Result<Commercia
             kind,
             "the workspace is already commercial: upgrade steps cannot follow the upgrade",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_and_steps_parse_what_they_print_and_serde_writes() {
+        for plan in [Plan::Experience, Plan::Commercial] {
+            assert_eq!(plan.as_str().parse::<Plan>().unwrap(), plan);
+            assert_eq!(
+                serde_json::to_value(plan).unwrap(),
+                serde_json::json!(plan.as_str())
+            );
+        }
+        for step in [
+            UpgradeStep::NotRequested,
+            UpgradeStep::Requested,
+            UpgradeStep::AccountBound,
+            UpgradeStep::AgreementAccepted,
+            UpgradeStep::Upgraded,
+        ] {
+            assert_eq!(step.as_str().parse::<UpgradeStep>().unwrap(), step);
+            assert_eq!(
+                serde_json::to_value(step).unwrap(),
+                serde_json::json!(step.as_str())
+            );
+        }
+        let err = "Commercial".parse::<Plan>().unwrap_err();
+        assert!(err.to_string().contains("Commercial"), "{err}");
+        assert!("upgrading".parse::<UpgradeStep>().is_err());
     }
 }

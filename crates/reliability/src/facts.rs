@@ -274,12 +274,12 @@ async fn read_views(db: &Db, prefix: &str) -> Result<Views, String> {
         .await
         .map_err(e)?
         .into_iter()
-        .filter(|v| v.workspace_id.starts_with(prefix))
+        .filter(|v| v.workspace_id.as_str().starts_with(prefix))
         .collect();
     let mut trails = BTreeMap::new();
     for view in &views {
         trails.insert(
-            view.workspace_id.clone(),
+            view.workspace_id.to_string(),
             audit_trail(db, &view.workspace_id).await.map_err(e)?,
         );
     }
@@ -340,7 +340,7 @@ pub(crate) async fn views_rebuild_equal(
                 "{workspace}: no billing view for a stream of {sequence} events"
             )),
             Some(view) => {
-                if seq(view.last_sequence) != *sequence || view.head_hash != *hash {
+                if view.last_sequence != *sequence || view.head_hash != *hash {
                     mismatch(format!(
                         "{workspace}: the view is at sequence {} ({}) but the stream at {sequence} ({hash})",
                         view.last_sequence, view.head_hash
@@ -361,7 +361,7 @@ pub(crate) async fn views_rebuild_equal(
         }
     }
     for view in &live.views {
-        if !facts.heads.contains_key(&view.workspace_id) {
+        if !facts.heads.contains_key(view.workspace_id.as_str()) {
             mismatch(format!(
                 "{}: a billing view for a workspace without events",
                 view.workspace_id
@@ -393,7 +393,8 @@ pub(crate) async fn views_rebuild_equal(
                     ));
                 }
             }
-            if live.trails.get(&view.workspace_id) != rebuilt.trails.get(&view.workspace_id) {
+            let id = view.workspace_id.as_str();
+            if live.trails.get(id) != rebuilt.trails.get(id) {
                 differences += 1;
                 if figures.mismatches.len() < 50 {
                     figures.mismatches.push(format!(
@@ -441,8 +442,7 @@ pub(crate) async fn outbox_check(
     prefix: &str,
 ) -> Result<OutboxFigures, String> {
     let db = embedded.db();
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
-    let delivery = deliver_pending(db, &LogMailer, &now)
+    let delivery = deliver_pending(db, &LogMailer, chrono::Utc::now())
         .await
         .map_err(|e| format!("delivering the outbox: {e}"))?;
     let messages = outbox(db)
@@ -456,7 +456,7 @@ pub(crate) async fn outbox_check(
     let mut reminders: BTreeMap<&str, Vec<&billing_adapters::OutboxMessage>> = BTreeMap::new();
     for m in messages
         .iter()
-        .filter(|m| m.workspace_id.starts_with(prefix))
+        .filter(|m| m.workspace_id.as_str().starts_with(prefix))
     {
         figures.reminders += 1;
         reminders
@@ -479,7 +479,7 @@ pub(crate) async fn outbox_check(
         let found = reminders.remove(workspace.as_str()).unwrap_or_default();
         match (sequences.as_slice(), found.as_slice()) {
             ([sequence], [m]) => {
-                if seq(m.sequence) != *sequence || m.kind != "opening-reminder" {
+                if m.sequence != *sequence || m.kind != "opening-reminder" {
                     mismatch(format!(
                         "{workspace}: reminder {} for sequence {} but the upgrade is sequence {sequence}",
                         m.kind, m.sequence

@@ -73,9 +73,9 @@ async fn a_process_that_died_before_projecting_loses_no_trail_entries() {
     b.projector.flush().await.unwrap();
     b.projector.catch_up().await.unwrap();
 
-    let view = billing_view(b.db(), "w").await.unwrap().unwrap();
-    let trail = audit_trail(b.db(), "w").await.unwrap();
-    let sequences: Vec<i64> = trail.iter().map(|e| e.sequence).collect();
+    let view = billing_view(b.db(), &ws).await.unwrap().unwrap();
+    let trail = audit_trail(b.db(), &ws).await.unwrap();
+    let sequences: Vec<u64> = trail.iter().map(|e| e.sequence).collect();
     assert_eq!(view.last_sequence, 2);
     assert_eq!(
         sequences,

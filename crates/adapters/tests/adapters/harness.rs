@@ -19,6 +19,10 @@ pub fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
+pub fn ws(id: &str) -> WorkspaceId {
+    WorkspaceId::parse(id).unwrap()
+}
+
 impl BackendHarness for Harness {
     async fn sqlite() -> Self {
         let db = TestDb::sqlite();
@@ -114,6 +118,18 @@ impl Harness {
                 .await
                 .map(|r| r.rows_affected()),
         }
+    }
+
+    /// The one integer `sql` selects (a `count(*)`).
+    pub async fn count(&self, sql: &str) -> i64 {
+        match self.billing.db().backend() {
+            Backend::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+            Backend::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.billing.db().backend(), Backend::Postgres(_))
     }
 
     pub async fn register(&self, name: &str) {

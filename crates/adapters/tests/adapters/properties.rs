@@ -83,12 +83,7 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
     let incremental = snapshot().await;
     // Each view is the view of its loaded stream.
     for view in &incremental.0 {
-        let (state, events) = h
-            .billing
-            .store
-            .load(&WorkspaceId::parse(&view.workspace_id).unwrap())
-            .await
-            .unwrap();
+        let (state, events) = h.billing.store.load(&view.workspace_id).await.unwrap();
         let last = events.last().unwrap();
         prop_assert_eq!(
             view,

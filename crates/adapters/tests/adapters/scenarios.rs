@@ -3,7 +3,8 @@
 use billing_adapters::outbox::outbox;
 use billing_adapters::view_store::{all_billing_views, audit_trail, billing_view};
 use billing_adapters::{
-    billing_view_at, deliver_pending, AdapterError, LogMailer, Mailer, OutboxMessage,
+    billing_view_at, deliver_pending, AdapterError, AuditEntry, BillingView, LogMailer, Mailer,
+    OutboxMessage,
 };
 use billing_domain::*;
 
@@ -14,12 +15,12 @@ pub async fn views_follow_every_commit(h: &Harness) {
     let db = h.billing.db();
     h.run("acme", "c1", act::request("us1")).await.unwrap();
     h.billing.projector.flush().await.unwrap();
-    let view = billing_view(db, "acme").await.unwrap().unwrap();
+    let view = billing_view(db, &ws("acme")).await.unwrap().unwrap();
     assert_eq!(
-        (view.plan.as_str(), view.upgrade_step.as_str()),
-        ("experience", "requested")
+        (view.plan, view.upgrade_step),
+        (Plan::Experience, UpgradeStep::Requested)
     );
-    assert_eq!(view.site.as_deref(), Some("us1"));
+    assert_eq!(view.site, Some(SiteId::parse("us1").unwrap()));
     assert_eq!(view.data_visible_from, None);
 
     h.run("acme", "c2", act::bind("acme-finance"))
@@ -43,13 +44,24 @@ pub async fn views_follow_every_commit(h: &Harness) {
         .unwrap();
     h.billing.projector.flush().await.unwrap();
 
-    let view = billing_view(db, "acme").await.unwrap().unwrap();
+    let view = billing_view(db, &ws("acme")).await.unwrap().unwrap();
     assert_eq!(view.plan_name(), "Commercial Plan");
-    assert_eq!(view.upgraded_at.as_deref(), Some("2026-11-27T09:00:00Z"));
+    assert_eq!(view.upgraded_at, Some(t("2026-11-27T09:00:00Z")));
     assert_eq!(view.data_visible_from, view.upgraded_at);
-    assert_eq!(view.user_name.as_deref(), Some("acme-finance"));
-    assert_eq!(view.settlement_method.as_deref(), Some("aws"));
-    assert_eq!(view.cloud_account_id.as_deref(), Some("123456789012"));
+    assert_eq!(
+        view.user_name,
+        Some(UserName::parse("acme-finance").unwrap())
+    );
+    assert_eq!(
+        view.settlement,
+        Some(Settlement::Cloud {
+            method: MethodId::parse("aws").unwrap(),
+            account: CloudAccount {
+                account_id: ExternalId::parse("123456789012").unwrap(),
+                instance_id: None,
+            },
+        })
+    );
     assert_eq!(view.settlement_changes, 1);
     assert_eq!(view.last_sequence, 5);
     let head = h
@@ -67,7 +79,7 @@ pub async fn views_follow_every_commit(h: &Harness) {
         view.expense_center_link("https://ec.example/").as_deref(),
         Some("https://ec.example/accounts/acme-finance")
     );
-    let trail = audit_trail(db, "acme").await.unwrap();
+    let trail = audit_trail(db, &ws("acme")).await.unwrap();
     let types: Vec<_> = trail.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(
         types,
@@ -81,7 +93,7 @@ pub async fn views_follow_every_commit(h: &Harness) {
     );
     assert!(trail
         .iter()
-        .all(|e| e.actor_id == "alice" && e.actor_role == "owner"));
+        .all(|e| e.actor_id.as_str() == "alice" && e.actor_role == Role::Owner));
     assert!(
         trail[1].description.contains("acme-finance"),
         "{}",
@@ -95,7 +107,7 @@ pub async fn refused_commands_change_no_view(h: &Harness) {
     h.billing.projector.flush().await.unwrap();
     let before = (
         all_billing_views(h.billing.db()).await.unwrap(),
-        audit_trail(h.billing.db(), "acme").await.unwrap(),
+        audit_trail(h.billing.db(), &ws("acme")).await.unwrap(),
     );
     for (id, role, action) in [
         ("r1", Role::Admin, act::settle("enterprise", None)),
@@ -119,7 +131,7 @@ pub async fn refused_commands_change_no_view(h: &Harness) {
     h.billing.projector.flush().await.unwrap();
     let after = (
         all_billing_views(h.billing.db()).await.unwrap(),
-        audit_trail(h.billing.db(), "acme").await.unwrap(),
+        audit_trail(h.billing.db(), &ws("acme")).await.unwrap(),
     );
     assert_eq!(before, after);
 }
@@ -141,24 +153,24 @@ pub async fn the_opening_reminder_is_recorded_and_sent_exactly_once(h: &Harness)
     h.run("acme", "c3", act::accept()).await.unwrap();
     h.billing.projector.flush().await.unwrap();
     h.billing.projector.catch_up().await.unwrap();
-    billing_adapters::outbox::ensure_outbox(db, "2026-11-27T10:00:00Z")
+    billing_adapters::outbox::ensure_outbox(db, t("2026-11-27T10:00:00Z"))
         .await
         .unwrap();
     let messages = outbox(db).await.unwrap();
     assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0].user_name, "acme-finance");
+    assert_eq!(messages[0].user_name.as_str(), "acme-finance");
     assert_eq!(messages[0].sequence, 4);
     assert!(messages[0].subject.contains("Commercial Plan"));
 
-    let first = deliver_pending(db, &LogMailer, "2026-11-27T10:00:00Z")
+    let first = deliver_pending(db, &LogMailer, t("2026-11-27T10:00:00Z"))
         .await
         .unwrap();
-    let second = deliver_pending(db, &LogMailer, "2026-11-27T10:01:00Z")
+    let second = deliver_pending(db, &LogMailer, t("2026-11-27T10:01:00Z"))
         .await
         .unwrap();
     assert_eq!((first.sent, second.sent), (1, 0));
     let sent = outbox(db).await.unwrap();
-    assert_eq!(sent[0].sent_at.as_deref(), Some("2026-11-27T10:00:00Z"));
+    assert_eq!(sent[0].sent_at, Some(t("2026-11-27T10:00:00Z")));
     assert_eq!(sent[0].attempts, 1);
 }
 
@@ -185,19 +197,22 @@ pub async fn a_crash_between_commit_and_projection_is_caught_up(h: &Harness) {
             .unwrap();
     }
     drop(dying);
-    assert_eq!(billing_view(h.billing.db(), "acme").await.unwrap(), None);
+    assert_eq!(
+        billing_view(h.billing.db(), &ws("acme")).await.unwrap(),
+        None
+    );
     // The next process starts behind and catches up from the log.
     let next = h.reopen().await;
     next.projector.flush().await.unwrap();
-    let view = billing_view(next.db(), "acme").await.unwrap().unwrap();
-    assert_eq!(view.plan, "commercial");
-    assert_eq!(audit_trail(next.db(), "acme").await.unwrap().len(), 4);
+    let view = billing_view(next.db(), &ws("acme")).await.unwrap().unwrap();
+    assert_eq!(view.plan, Plan::Commercial);
+    assert_eq!(audit_trail(next.db(), &ws("acme")).await.unwrap().len(), 4);
     // The reminder survived the crash; a failed delivery keeps it pending, then it is sent once.
-    let failed = deliver_pending(next.db(), &FailingMailer, "2026-11-27T10:00:00Z")
+    let failed = deliver_pending(next.db(), &FailingMailer, t("2026-11-27T10:00:00Z"))
         .await
         .unwrap();
     assert_eq!((failed.sent, failed.failed), (0, 1));
-    let sent = deliver_pending(next.db(), &LogMailer, "2026-11-27T10:05:00Z")
+    let sent = deliver_pending(next.db(), &LogMailer, t("2026-11-27T10:05:00Z"))
         .await
         .unwrap();
     assert_eq!(sent.sent, 1);
@@ -228,7 +243,10 @@ pub async fn a_failed_view_update_is_retried_not_dropped(h: &Harness) {
     let mut caught_up = false;
     for _ in 0..50 {
         if h.billing.projector.flush().await.is_ok() {
-            let view = billing_view(h.billing.db(), "acme").await.unwrap().unwrap();
+            let view = billing_view(h.billing.db(), &ws("acme"))
+                .await
+                .unwrap()
+                .unwrap();
             if view.last_sequence == 2 {
                 caught_up = true;
                 break;
@@ -237,7 +255,13 @@ pub async fn a_failed_view_update_is_retried_not_dropped(h: &Harness) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(caught_up, "the failed update was never applied");
-    assert_eq!(audit_trail(h.billing.db(), "acme").await.unwrap().len(), 2);
+    assert_eq!(
+        audit_trail(h.billing.db(), &ws("acme"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 pub async fn rebuilt_views_equal_incremental_ones(h: &Harness) {
@@ -274,6 +298,162 @@ pub async fn rebuilt_views_equal_incremental_ones(h: &Harness) {
     assert_eq!(outbox(db).await.unwrap().len(), 5);
 }
 
+/// Every billing view and each one's audit trail.
+async fn views_and_trails(db: &billing_store::Db) -> (Vec<BillingView>, Vec<Vec<AuditEntry>>) {
+    let views = all_billing_views(db).await.unwrap();
+    let mut trails = Vec::new();
+    for v in &views {
+        trails.push(audit_trail(db, &v.workspace_id).await.unwrap());
+    }
+    (views, trails)
+}
+
+/// What a later migration adds to the view tables — a column with a default, NOT NULL and a
+/// CHECK; an index — is still there after a rebuild, which still equals the incremental views.
+pub async fn a_rebuild_keeps_what_later_migrations_added(h: &Harness) {
+    h.register("acme-finance").await;
+    upgrade(h, "acme", "cn1").await;
+    h.run("beta", "b1", act::request("us1")).await.unwrap();
+    h.billing.projector.flush().await.unwrap();
+    for migration in [
+        "ALTER TABLE billing_view ADD COLUMN lifecycle TEXT NOT NULL DEFAULT 'active' \
+         CHECK (lifecycle IN ('active', 'locked'))",
+        "ALTER TABLE audit_trail ADD COLUMN source TEXT NOT NULL DEFAULT 'log'",
+        "CREATE INDEX billing_view_by_site ON billing_view (site)",
+    ] {
+        h.raw(migration).await.unwrap();
+    }
+    let db = h.billing.db();
+    let incremental = views_and_trails(db).await;
+    let index = if h.is_postgres() {
+        "SELECT count(*) FROM pg_indexes WHERE indexname = 'billing_view_by_site'"
+    } else {
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'billing_view_by_site'"
+    };
+    for round in 1..=2 {
+        let report = h.billing.projector.rebuild(|_| {}).await.unwrap();
+        assert_eq!((report.events, report.workspaces), (5, 2), "round {round}");
+        assert_eq!(views_and_trails(db).await, incremental, "round {round}");
+        // The columns are there, filled with their defaults…
+        assert_eq!(
+            h.count("SELECT count(*) FROM billing_view WHERE lifecycle = 'active'")
+                .await,
+            2
+        );
+        assert_eq!(
+            h.count("SELECT count(*) FROM audit_trail WHERE source = 'log'")
+                .await,
+            5
+        );
+        // …with their constraints, and the keys and the index are back.
+        assert!(
+            h.raw("UPDATE billing_view SET lifecycle = 'gone'")
+                .await
+                .is_err(),
+            "round {round}: the CHECK constraint was lost"
+        );
+        assert!(
+            h.raw("UPDATE billing_view SET lifecycle = NULL")
+                .await
+                .is_err(),
+            "round {round}: NOT NULL was lost"
+        );
+        assert!(
+            h.raw(
+                "INSERT INTO audit_trail (workspace_id, sequence, event_type, actor_id, \
+                 actor_role, occurred_at, description) VALUES ('acme', 1, 'x', 'x', 'owner', \
+                 '2026-11-27T09:00:00Z', 'x')"
+            )
+            .await
+            .is_err(),
+            "round {round}: the trail's primary key was lost"
+        );
+        assert_eq!(h.count(index).await, 1, "round {round}: the index was lost");
+        if h.is_postgres() {
+            // The keys keep their names (a later migration may name them).
+            assert_eq!(
+                h.count(
+                    "SELECT count(*) FROM pg_constraint WHERE contype = 'p' AND conname IN \
+                     ('billing_view_pkey', 'audit_trail_pkey')"
+                )
+                .await,
+                2,
+                "round {round}"
+            );
+        }
+    }
+    // The rebuilt tables take the next commit like the old ones.
+    h.run("beta", "b2", act::bind("acme-finance"))
+        .await
+        .unwrap();
+    h.billing.projector.flush().await.unwrap();
+    let beta = billing_view(db, &ws("beta")).await.unwrap().unwrap();
+    assert_eq!(beta.upgrade_step, UpgradeStep::AccountBound);
+    assert_eq!(audit_trail(db, &ws("beta")).await.unwrap().len(), 2);
+}
+
+/// Reading typed views parses every stored value: one that does not parse is an integrity error
+/// naming the workspace, the column and the value, never a panic; a rebuild rewrites the views.
+pub async fn a_stored_value_that_does_not_parse_is_an_integrity_error(h: &Harness) {
+    h.register("acme-finance").await;
+    upgrade(h, "acme", "cn1").await;
+    h.billing.projector.flush().await.unwrap();
+    let db = h.billing.db();
+    let integrity = |e: AdapterError| match e {
+        AdapterError::Integrity { workspace, detail } => format!("{workspace}: {detail}"),
+        other => panic!("not an integrity error: {other}"),
+    };
+    h.raw("UPDATE billing_view SET site = 'CN 1'")
+        .await
+        .unwrap();
+    let text = integrity(billing_view(db, &ws("acme")).await.unwrap_err());
+    assert!(
+        text.starts_with("acme: ")
+            && text.contains("billing_view.site")
+            && text.contains("\"CN 1\""),
+        "{text}"
+    );
+    assert!(all_billing_views(db).await.is_err());
+    h.raw("UPDATE billing_view SET site = 'cn1', settlement_method = 'aws'")
+        .await
+        .unwrap();
+    let text = integrity(billing_view(db, &ws("acme")).await.unwrap_err());
+    assert!(
+        text.contains("settlement_method \"aws\"") && text.contains("cloud_account_id none"),
+        "{text}"
+    );
+    h.raw("UPDATE audit_trail SET actor_role = 'root' WHERE sequence = 2")
+        .await
+        .unwrap();
+    let text = integrity(audit_trail(db, &ws("acme")).await.unwrap_err());
+    assert!(
+        text.contains("audit_trail.actor_role") && text.contains("\"root\""),
+        "{text}"
+    );
+    h.raw("UPDATE email_outbox SET created_at = 'yesterday'")
+        .await
+        .unwrap();
+    let text = integrity(outbox(db).await.unwrap_err());
+    assert!(
+        text.contains("email_outbox.created_at") && text.contains("\"yesterday\""),
+        "{text}"
+    );
+    let text = integrity(
+        deliver_pending(db, &LogMailer, t("2026-11-27T10:00:00Z"))
+            .await
+            .unwrap_err(),
+    );
+    assert!(text.contains("email_outbox.created_at"), "{text}");
+
+    // The views come back from the log.
+    h.billing.projector.rebuild(|_| {}).await.unwrap();
+    assert_eq!(
+        billing_view(db, &ws("acme")).await.unwrap().unwrap().site,
+        Some(SiteId::parse("cn1").unwrap())
+    );
+    assert_eq!(audit_trail(db, &ws("acme")).await.unwrap().len(), 4);
+}
+
 pub async fn the_billing_view_at_any_instant_comes_from_the_log(h: &Harness) {
     h.register("acme-finance").await;
     h.clock.set(t("2026-10-01T00:00:00Z"));
@@ -291,21 +471,21 @@ pub async fn the_billing_view_at_any_instant_comes_from_the_log(h: &Harness) {
         .await
         .unwrap();
     assert_eq!(
-        billing_view_at("acme", &events, t("2026-09-30T00:00:00Z")),
+        billing_view_at(&ws("acme"), &events, t("2026-09-30T00:00:00Z")),
         None
     );
-    let before = billing_view_at("acme", &events, t("2026-10-02T12:00:00Z")).unwrap();
+    let before = billing_view_at(&ws("acme"), &events, t("2026-10-02T12:00:00Z")).unwrap();
     assert_eq!(
-        (before.plan.as_str(), before.upgrade_step.as_str()),
-        ("experience", "account-bound")
+        (before.plan, before.upgrade_step),
+        (Plan::Experience, UpgradeStep::AccountBound)
     );
     assert_eq!(before.last_sequence, 2);
-    let after = billing_view_at("acme", &events, t("2026-10-03T00:00:00Z")).unwrap();
-    assert_eq!(after.plan, "commercial");
+    let after = billing_view_at(&ws("acme"), &events, t("2026-10-03T00:00:00Z")).unwrap();
+    assert_eq!(after.plan, Plan::Commercial);
     h.billing.projector.flush().await.unwrap();
     assert_eq!(
         Some(after),
-        billing_view(h.billing.db(), "acme").await.unwrap()
+        billing_view(h.billing.db(), &ws("acme")).await.unwrap()
     );
 }
 
@@ -335,10 +515,7 @@ pub async fn the_embedded_expense_center_verifies_and_registers(h: &Harness) {
             .unwrap(),
         Registration::Taken
     );
-    assert_eq!(
-        ec.email_of("acme-finance").await.unwrap().as_deref(),
-        Some("a@example.com")
-    );
+    assert_eq!(ec.email_of(&name).await.unwrap(), Some(email.clone()));
     // Through the store: an unknown name is refused, a registered one binds.
     h.run("acme", "c1", act::request("cn1")).await.unwrap();
     let err = h
@@ -391,7 +568,7 @@ pub async fn an_imported_store_does_not_send_reminders_again(h: &Harness) {
     upgrade(h, "beta", "us1").await;
     h.billing.projector.flush().await.unwrap();
     assert_eq!(
-        deliver_pending(h.billing.db(), &LogMailer, "2026-11-27T10:00:00Z")
+        deliver_pending(h.billing.db(), &LogMailer, t("2026-11-27T10:00:00Z"))
             .await
             .unwrap()
             .sent,
@@ -408,18 +585,21 @@ pub async fn an_imported_store_does_not_send_reminders_again(h: &Harness) {
     target.projector.flush().await.unwrap();
     target.projector.catch_up().await.unwrap();
     // The views come back from the log; the reminders were sent by the store the log came from.
-    let view = billing_view(target.db(), "acme").await.unwrap().unwrap();
-    assert_eq!(view.plan, "commercial");
+    let view = billing_view(target.db(), &ws("acme"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(view.plan, Plan::Commercial);
     let messages = outbox(target.db()).await.unwrap();
     assert_eq!(messages.len(), 2);
     assert!(
         messages
             .iter()
-            .all(|m| m.sent_at.is_some() && m.user_name == "acme-finance"),
+            .all(|m| m.sent_at.is_some() && m.user_name.as_str() == "acme-finance"),
         "{messages:?}"
     );
     assert_eq!(
-        deliver_pending(target.db(), &LogMailer, "2026-11-27T11:00:00Z")
+        deliver_pending(target.db(), &LogMailer, t("2026-11-27T11:00:00Z"))
             .await
             .unwrap()
             .sent,
@@ -457,7 +637,7 @@ pub async fn an_imported_store_does_not_send_reminders_again(h: &Harness) {
         .unwrap();
     target.projector.flush().await.unwrap();
     assert_eq!(
-        deliver_pending(target.db(), &LogMailer, "2026-11-27T12:00:00Z")
+        deliver_pending(target.db(), &LogMailer, t("2026-11-27T12:00:00Z"))
             .await
             .unwrap()
             .sent,

@@ -73,17 +73,18 @@ async fn the_opening_reminder_goes_out_over_smtp_once() {
     h.billing.projector.flush().await.unwrap();
     let ec = h.billing.expense_center.clone();
     // The address book resolves through the embedded directory (looked up ahead of time here).
-    let email = ec.email_of("acme-finance").await.unwrap().unwrap();
+    let finance = billing_domain::UserName::parse("acme-finance").unwrap();
+    let email = ec.email_of(&finance).await.unwrap().unwrap();
     let mailer = SmtpMailer::unencrypted(
         "127.0.0.1",
         port,
         "billing@workspace-billing.example",
-        Box::new(move |user| (user == "acme-finance").then(|| email.clone())),
+        Box::new(move |user| (*user == finance).then(|| email.clone())),
     );
-    let first = deliver_pending(h.billing.db(), &mailer, "2026-11-27T10:00:00Z")
+    let first = deliver_pending(h.billing.db(), &mailer, t("2026-11-27T10:00:00Z"))
         .await
         .unwrap();
-    let second = deliver_pending(h.billing.db(), &mailer, "2026-11-27T10:01:00Z")
+    let second = deliver_pending(h.billing.db(), &mailer, t("2026-11-27T10:01:00Z"))
         .await
         .unwrap();
     assert_eq!((first.sent, second.sent), (1, 0));
@@ -102,13 +103,13 @@ async fn the_opening_reminder_goes_out_over_smtp_once() {
 async fn an_unknown_recipient_is_a_delivery_error() {
     let mailer = SmtpMailer::unencrypted("127.0.0.1", 1, "billing@example.com", Box::new(|_| None));
     let message = OutboxMessage {
-        workspace_id: "w".into(),
+        workspace_id: ws("w"),
         kind: "opening-reminder".into(),
         sequence: 4,
-        user_name: "ghost".into(),
+        user_name: billing_domain::UserName::parse("ghost").unwrap(),
         subject: "s".into(),
         body: "b".into(),
-        created_at: "2026-11-27T10:00:00Z".into(),
+        created_at: t("2026-11-27T10:00:00Z"),
         sent_at: None,
         attempts: 0,
     };

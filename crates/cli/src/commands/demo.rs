@@ -10,6 +10,7 @@ use billing_domain::{
 };
 use billing_store::audit::{audit_store, AuditOptions};
 use billing_store::{StoreError, StoreOptions, StoredEvent};
+use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::log::audit_report;
@@ -17,7 +18,7 @@ use super::workspace::{
     event_json, events_table, reminder_for, reminder_json, reminder_line, run_command, trail_table,
     view_json, view_table,
 };
-use super::{now, Context, Report};
+use super::{Context, Report};
 use crate::exit::{CliError, Status};
 
 /// How far a step's lines are indented under its title.
@@ -181,12 +182,12 @@ async fn walk(
         },
     )?;
     let (outcome, delivered) = run_command(embedded, &workspace, &accept).await?;
-    let again = deliver_pending(embedded.db(), &LogMailer, &now()).await?;
+    let again = deliver_pending(embedded.db(), &LogMailer, Utc::now()).await?;
     let reminder = reminder_for(embedded, &workspace, &outcome.events).await?;
     let reminders = outbox(embedded.db())
         .await?
         .into_iter()
-        .filter(|m| m.workspace_id == workspace.as_str())
+        .filter(|m| m.workspace_id == workspace)
         .count();
     let sent_now = delivered.map_or(0, |d| d.sent);
     let mut lines = events_table(&outcome.events).nested(STEP_INDENT).render(0);
@@ -240,7 +241,7 @@ async fn walk(
 
     // The result: the billing view, the audit trail, and a clean audit.
     embedded.projector.flush().await?;
-    let view = billing_view(embedded.db(), workspace.as_str())
+    let view = billing_view(embedded.db(), &workspace)
         .await?
         .ok_or_else(|| {
             CliError::new(
@@ -249,7 +250,7 @@ async fn walk(
                 format!("workspace {workspace} has no billing view after the flow"),
             )
         })?;
-    let trail = audit_trail(embedded.db(), workspace.as_str()).await?;
+    let trail = audit_trail(embedded.db(), &workspace).await?;
     let mut findings = Vec::new();
     let summary = audit_store(
         embedded.db(),

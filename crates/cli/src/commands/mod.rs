@@ -8,7 +8,7 @@ mod workspace;
 use billing_adapters::outbox::DeliveryReport;
 use billing_adapters::{deliver_pending, Embedded, LogMailer};
 use billing_store::StoreOptions;
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use serde_json::Value;
 
 use crate::exit::{CliError, Status};
@@ -54,11 +54,6 @@ impl Report {
     }
 }
 
-/// Now, as the stores write instants.
-pub(crate) fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
 /// Opens the store at `--db` with its projector and embedded outside systems.
 async fn open(ctx: &Context) -> Result<Embedded, CliError> {
     Ok(Embedded::open(&ctx.db_url, StoreOptions::default()).await?)
@@ -76,7 +71,7 @@ async fn settle(embedded: &Embedded) -> Option<DeliveryReport> {
         ));
         return None;
     }
-    match deliver_pending(embedded.db(), &LogMailer, &now()).await {
+    match deliver_pending(embedded.db(), &LogMailer, Utc::now()).await {
         Ok(report) => Some(report),
         Err(e) => {
             output::stderr(&format!(

@@ -6,11 +6,11 @@ use billing_adapters::outbox::{outbox, DeliveryReport};
 use billing_adapters::view_store::{audit_trail, billing_view};
 use billing_adapters::{billing_view_at, AuditEntry, BillingView, Embedded, OutboxMessage};
 use billing_domain::{
-    CloudAccount, DomainError, Email, MethodId, Registration, SiteId, SitePolicy, UserName,
+    CloudAccount, DomainError, Email, MethodId, Registration, Settlement, SitePolicy, UserName,
     Workspace, WorkspaceCommand, WorkspaceEvent, WorkspaceId,
 };
 use billing_store::{CommandOutcome, RetryPolicy, StoredEvent};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::{open, settle, Context, Report};
@@ -95,7 +95,7 @@ pub(super) fn events_table(events: &[StoredEvent]) -> Table {
         table.row([
             entry.sequence.to_string(),
             entry.event_type,
-            instant(&entry.occurred_at),
+            instant(entry.occurred_at),
             entry.description,
         ]);
     }
@@ -114,16 +114,15 @@ pub(super) async fn reminder_for(
     let Some(upgrade) = upgrade else {
         return Ok(None);
     };
-    let sequence = i64::try_from(upgrade.sequence).unwrap_or(i64::MAX);
     Ok(outbox(embedded.db())
         .await?
         .into_iter()
-        .find(|m| m.workspace_id == workspace.as_str() && m.sequence == sequence))
+        .find(|m| m.workspace_id == *workspace && m.sequence == upgrade.sequence))
 }
 
 /// A line about the opening reminder.
 pub(super) fn reminder_line(message: &OutboxMessage) -> String {
-    match &message.sent_at {
+    match message.sent_at {
         Some(at) => format!(
             "Opening reminder sent to {} at {} (Message-ID {}): {}",
             message.user_name,
@@ -208,33 +207,35 @@ pub(super) async fn execute(
     Ok(Report::done(human, json))
 }
 
+/// How a view's settlement reads in its table.
+fn settlement_text(settlement: &Settlement) -> String {
+    match settlement {
+        Settlement::Enterprise { user_name } => {
+            format!(
+                "{} (Expense Center account {user_name})",
+                MethodId::ENTERPRISE
+            )
+        }
+        Settlement::Cloud { method, account } => match &account.instance_id {
+            Some(instance) => format!(
+                "{method} (cloud account {}, instance {instance})",
+                account.account_id
+            ),
+            None => format!("{method} (cloud account {})", account.account_id),
+        },
+    }
+}
+
 /// The billing view as a two-column table.
 pub(super) fn view_table(
     view: &BillingView,
     expense_center_url: &str,
-    as_of: Option<&str>,
+    as_of: Option<DateTime<Utc>>,
 ) -> Table {
     let policy = SitePolicy::builtin();
-    let site = view.site.as_deref().map(|id| {
-        let name = SiteId::parse(id)
-            .ok()
-            .and_then(|s| policy.site(&s).ok().map(|s| s.name.clone()));
-        match name {
-            Some(name) => format!("{id} — {name}"),
-            None => id.to_owned(),
-        }
-    });
-    let settlement = view.settlement_method.as_deref().map(|method| {
-        match (&view.cloud_account_id, &view.cloud_instance_id) {
-            (Some(account), Some(instance)) => {
-                format!("{method} (cloud account {account}, instance {instance})")
-            }
-            (Some(account), None) => format!("{method} (cloud account {account})"),
-            _ => match &view.user_name {
-                Some(user) => format!("{method} (Expense Center account {user})"),
-                None => method.to_owned(),
-            },
-        }
+    let site = view.site.as_ref().map(|id| match policy.site(id) {
+        Ok(site) => format!("{id} — {}", site.name),
+        Err(_) => id.to_string(),
     });
     let mut table = Table::pairs();
     table.row(["Workspace", view.workspace_id.as_str()]);
@@ -246,24 +247,24 @@ pub(super) fn view_table(
     table.row(["Site".to_owned(), or_dash(site.as_deref())]);
     table.row([
         "Expense Center account".to_owned(),
-        or_dash(view.user_name.as_deref()),
+        or_dash(view.user_name.as_ref().map(UserName::as_str)),
     ]);
     table.row([
         "Expense Center link".to_owned(),
         or_dash(view.expense_center_link(expense_center_url).as_deref()),
     ]);
-    table.row(["Settlement".to_owned(), or_dash(settlement.as_deref())]);
+    table.row([
+        "Settlement".to_owned(),
+        or_dash(view.settlement.as_ref().map(settlement_text).as_deref()),
+    ]);
     table.row([
         "Agreement version".to_owned(),
-        or_dash(view.agreement_version.as_deref()),
+        or_dash(view.agreement_version.as_ref().map(|v| v.as_str())),
     ]);
-    table.row([
-        "Upgraded at".to_owned(),
-        instant_or_dash(view.upgraded_at.as_ref()),
-    ]);
+    table.row(["Upgraded at".to_owned(), instant_or_dash(view.upgraded_at)]);
     table.row([
         "data_visible_from".to_owned(),
-        instant_or_dash(view.data_visible_from.as_ref()),
+        instant_or_dash(view.data_visible_from),
     ]);
     table.row([
         "Settlement changes".to_owned(),
@@ -277,11 +278,12 @@ pub(super) fn view_table(
     table
 }
 
-/// The billing view as JSON: its fields, the plan's name and the Expense Center link.
+/// The billing view as JSON: its fields (the view's flat serde form), the plan's name, the
+/// Expense Center link and the instant asked for.
 pub(super) fn view_json(
     view: &BillingView,
     expense_center_url: &str,
-    as_of: Option<&str>,
+    as_of: Option<DateTime<Utc>>,
 ) -> Value {
     let mut value = serde_json::to_value(view).unwrap_or(Value::Null);
     if let Some(map) = value.as_object_mut() {
@@ -306,26 +308,24 @@ pub(super) async fn show(
     let view = match as_of {
         None => {
             embedded.projector.flush().await?;
-            billing_view(embedded.db(), workspace.as_str()).await?
+            billing_view(embedded.db(), workspace).await?
         }
         Some(at) => {
             let (_, events) = embedded.store.load(workspace).await?;
-            billing_view_at(workspace.as_str(), &events, at)
+            billing_view_at(workspace, &events, at)
         }
     };
     let known = view.is_some();
     // A workspace without events (yet, or as of that instant) is on the Experience Plan.
-    let view = view.unwrap_or_else(|| {
-        BillingView::from_state(workspace.as_str(), &Workspace::default(), 0, "")
-    });
-    let as_of = as_of.map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
-    let mut human = view_table(&view, expense_center_url, as_of.as_deref()).render(0);
+    let view =
+        view.unwrap_or_else(|| BillingView::from_state(workspace, &Workspace::default(), 0, ""));
+    let mut human = view_table(&view, expense_center_url, as_of).render(0);
     if !known {
         human.push_str(
             "(no events for this workspace at that time: every workspace starts on the Experience Plan)\n",
         );
     }
-    let mut json = view_json(&view, expense_center_url, as_of.as_deref());
+    let mut json = view_json(&view, expense_center_url, as_of);
     if let Some(map) = json.as_object_mut() {
         map.insert("has_events".into(), json!(known));
     }
@@ -346,9 +346,9 @@ pub(super) fn trail_table(trail: &[AuditEntry]) -> Table {
     for entry in trail {
         table.row([
             entry.sequence.to_string(),
-            instant(&entry.occurred_at),
-            entry.actor_id.clone(),
-            entry.actor_role.clone(),
+            instant(entry.occurred_at),
+            entry.actor_id.to_string(),
+            entry.actor_role.to_string(),
             entry.event_type.clone(),
             entry.description.clone(),
         ]);
@@ -360,7 +360,7 @@ pub(super) fn trail_table(trail: &[AuditEntry]) -> Table {
 pub(super) async fn history(ctx: &Context, workspace: &WorkspaceId) -> Result<Report, CliError> {
     let embedded = open(ctx).await?;
     embedded.projector.flush().await?;
-    let trail = audit_trail(embedded.db(), workspace.as_str()).await?;
+    let trail = audit_trail(embedded.db(), workspace).await?;
     let human = if trail.is_empty() {
         format!("Workspace {workspace} has no events.\n")
     } else {
@@ -380,40 +380,41 @@ pub(super) async fn history(ctx: &Context, workspace: &WorkspaceId) -> Result<Re
 mod tests {
     use super::*;
 
-    fn entry(sequence: i64, actor: &str, description: &str) -> AuditEntry {
+    fn entry(sequence: u64, actor: &str, description: &str) -> AuditEntry {
         AuditEntry {
-            workspace_id: "acme".into(),
+            workspace_id: WorkspaceId::parse("acme").unwrap(),
             sequence,
             event_type: "UpgradeRequested".into(),
-            actor_id: actor.into(),
-            actor_role: "owner".into(),
-            // Whether the trail carries the instant as text or as a DateTime<Utc>.
-            occurred_at: "2026-11-27T09:00:00.123456789Z".parse().unwrap_or_default(),
+            actor_id: billing_domain::ActorId::parse(actor).unwrap(),
+            actor_role: billing_domain::Role::Owner,
+            occurred_at: "2026-11-27T09:00:00.123456789Z".parse().unwrap(),
             description: description.into(),
         }
     }
 
     #[test]
-    fn the_trail_aligns_wide_characters_and_shows_instants_to_the_second() {
+    fn the_trail_shows_instants_to_the_second_and_descriptions_as_written() {
+        // Actor ids are ASCII (ActorId); descriptions are free text (wide characters aligned by
+        // display width are the table's own test).
         let trail = [
-            entry(1, "アリス", "アリスがアップグレードを申請しました"),
+            entry(1, "alice", "アリスがアップグレードを申請しました"),
             entry(2, "bob", "bob bound an account"),
         ];
         assert_eq!(
             trail_table(&trail).render_within(0, None),
-            "SEQ  OCCURRED AT              ACTOR   ROLE   EVENT             DESCRIPTION\n  \
-               1  2026-11-27 09:00:00 UTC  アリス  owner  UpgradeRequested  アリスがアップグレードを申請しました\n  \
-               2  2026-11-27 09:00:00 UTC  bob     owner  UpgradeRequested  bob bound an account\n"
+            "SEQ  OCCURRED AT              ACTOR  ROLE   EVENT             DESCRIPTION\n  \
+               1  2026-11-27 09:00:00 UTC  alice  owner  UpgradeRequested  アリスがアップグレードを申請しました\n  \
+               2  2026-11-27 09:00:00 UTC  bob    owner  UpgradeRequested  bob bound an account\n"
         );
     }
 
     #[test]
     fn the_view_shows_its_instants_to_the_second() {
-        let mut view = BillingView::from_state("acme", &Workspace::default(), 0, "");
-        view.upgraded_at = Some("2026-11-27T09:00:00.5Z".into());
-        view.data_visible_from = Some("not an instant".into());
-        let text = view_table(&view, "https://ec.example", Some("2026-11-27T10:00:00.25Z"))
-            .render_within(0, None);
+        let acme = WorkspaceId::parse("acme").unwrap();
+        let mut view = BillingView::from_state(&acme, &Workspace::default(), 0, "");
+        view.upgraded_at = Some("2026-11-27T09:00:00.5Z".parse().unwrap());
+        let as_of = "2026-11-27T10:00:00.25Z".parse().unwrap();
+        let text = view_table(&view, "https://ec.example", Some(as_of)).render_within(0, None);
         assert!(
             text.contains("As of                   2026-11-27 10:00:00 UTC\n"),
             "{text}"
@@ -422,9 +423,40 @@ mod tests {
             text.contains("Upgraded at             2026-11-27 09:00:00 UTC\n"),
             "{text}"
         );
-        assert!(
-            text.contains("data_visible_from       not an instant\n"),
-            "{text}"
-        );
+        assert!(text.contains("data_visible_from       -\n"), "{text}");
+    }
+
+    #[test]
+    fn the_view_names_the_account_its_settlement_goes_through() {
+        let acme = WorkspaceId::parse("acme").unwrap();
+        let mut view = BillingView::from_state(&acme, &Workspace::default(), 0, "");
+        let finance = UserName::parse("acme-finance").unwrap();
+        let cloud = |instance: Option<&str>| Settlement::Cloud {
+            method: MethodId::parse("alibaba-cloud").unwrap(),
+            account: CloudAccount {
+                account_id: billing_domain::ExternalId::parse("1688").unwrap(),
+                instance_id: instance.map(|i| billing_domain::ExternalId::parse(i).unwrap()),
+            },
+        };
+        for (settlement, shown) in [
+            (
+                Settlement::Enterprise {
+                    user_name: finance.clone(),
+                },
+                "enterprise (Expense Center account acme-finance)",
+            ),
+            (cloud(None), "alibaba-cloud (cloud account 1688)"),
+            (
+                cloud(Some("i-1")),
+                "alibaba-cloud (cloud account 1688, instance i-1)",
+            ),
+        ] {
+            view.settlement = Some(settlement);
+            let text = view_table(&view, "https://ec.example", None).render_within(0, None);
+            assert!(
+                text.contains(&format!("Settlement              {shown}\n")),
+                "{text}"
+            );
+        }
     }
 }
