@@ -231,21 +231,32 @@ pub(super) async fn postgres_es(
     })
 }
 
-/// `sqlite_es::sqlite_cqrs` on a new file at `path`.
+/// `sqlite_es::sqlite_cqrs` on a new file at `path`, with `synchronous=FULL` (`full`) or its own
+/// default `NORMAL`.
 ///
 /// The pool is sqlite-es's `default_sqlite_pool` (WAL, foreign keys, ten connections, sqlx's
-/// ping on acquire) except `synchronous=FULL` instead of its `NORMAL` and an explicit
-/// [`SQLITE_BUSY_TIMEOUT`], so it is as durable as the store. sqlite-es 0.5's only migration
+/// ping on acquire), with the `synchronous` setting asked for (the store under comparison runs
+/// with the same) and an explicit [`SQLITE_BUSY_TIMEOUT`]. sqlite-es 0.5's only migration
 /// also inserts a test event and a test view, so the tables its repository reads and writes
 /// (`events`, and `snapshots`, which plain `sqlite_cqrs` never touches) are created here with
 /// the columns of that migration.
 pub(super) async fn sqlite_es(
     path: &Path,
     workspaces: usize,
+    full: bool,
 ) -> Result<CqrsEs<sqlite_es::SqliteEventRepository>, String> {
+    let synchronous = if full {
+        SqliteSynchronous::Full
+    } else {
+        SqliteSynchronous::Normal
+    };
     let pool = SqlitePoolOptions::new()
         .max_connections(10)
-        .connect_with(sqlite_options(path).foreign_keys(true))
+        .connect_with(
+            sqlite_options(path)
+                .synchronous(synchronous)
+                .foreign_keys(true),
+        )
         .await
         .map_err(|e| e.to_string())?;
     for sql in [

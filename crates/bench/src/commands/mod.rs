@@ -2,7 +2,10 @@
 //!
 //! Contenders run in interleaved A-B-B-A slices ([`crate::contender::interleave`]); every ratio
 //! is the median of its per-round ratios. The SQLite contenders (store, raw INSERTs, plain
-//! sqlite-es) all use WAL, `synchronous=FULL` and the same busy timeout, each on its own file.
+//! sqlite-es) all use WAL, `synchronous=FULL` and the same busy timeout, each on its own file;
+//! the store and sqlite-es are compared once more with sqlite-es's own default,
+//! `synchronous=NORMAL`, on both sides (no sync per commit, so the command path's own cost is
+//! what is compared, not the disk's).
 
 mod baselines;
 
@@ -20,7 +23,7 @@ use baselines::{postgres_es, raw_pg, raw_sqlite, sqlite_es, SQLITE_BUSY_TIMEOUT}
 const WRITERS: usize = 8;
 
 /// (baseline, contender) pairs whose ratio the benchmark reports.
-const PAIRS: [(&str, &str); 7] = [
+const PAIRS: [(&str, &str); 8] = [
     ("raw_insert_seq", "store_seq"),
     ("raw_insert_seq", "store_seq_1ev"),
     ("raw_insert_8", "store_8"),
@@ -28,14 +31,24 @@ const PAIRS: [(&str, &str); 7] = [
     ("sqlite_raw_insert", "sqlite_store"),
     ("sqlite_raw_insert_8", "sqlite_store_8"),
     ("sqlite_es_seq", "sqlite_store"),
+    ("sqlite_es_seq_normal", "sqlite_store_normal"),
 ];
 
 /// Opens a store on `url` with `connections` connections (and lanes), durable SQLite commits
 /// and the baselines' busy timeout.
 async fn open(url: &str, connections: u32) -> Result<Arc<BillingStore>, String> {
+    open_with(url, connections, SqliteDurability::Full).await
+}
+
+/// [`open`] with SQLite commits as durable as `durability`.
+async fn open_with(
+    url: &str,
+    connections: u32,
+    durability: SqliteDurability,
+) -> Result<Arc<BillingStore>, String> {
     let options = StoreOptions {
         max_connections: connections,
-        sqlite_durability: SqliteDurability::Full,
+        sqlite_durability: durability,
         busy_timeout: SQLITE_BUSY_TIMEOUT,
         ..StoreOptions::default()
     };
@@ -76,7 +89,8 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
     eprintln!(
         "commands: PostgreSQL {} (synchronous_commit={}, fsync={}); every SQLite contender \
          (store, raw INSERT, sqlite-es) on its own file with WAL, synchronous=FULL, \
-         busy_timeout={}s; {rounds} interleaved rounds; {cores} cores",
+         busy_timeout={}s (and store vs sqlite-es once more with synchronous=NORMAL on both); \
+         {rounds} interleaved rounds; {cores} cores",
         settings.0,
         settings.1,
         settings.2,
@@ -105,6 +119,8 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
         let pg_store_1 = open(&url_store, 1).await?;
         let sqlite_store_1 = open(&sqlite("store.db"), 1).await?;
         let sqlite_store_8 = open(&sqlite("store8.db"), WRITERS as u32).await?;
+        let sqlite_store_normal =
+            open_with(&sqlite("normal.db"), 1, SqliteDurability::Normal).await?;
         let mut contenders: Vec<Named> = vec![
             (
                 "raw_insert_seq",
@@ -153,7 +169,18 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
             ),
             (
                 "sqlite_es_seq",
-                Box::new(sqlite_es(&dir.path().join("sqlite_es.db"), seq_workspaces).await?),
+                Box::new(sqlite_es(&dir.path().join("sqlite_es.db"), seq_workspaces, true).await?),
+            ),
+            (
+                "sqlite_store_normal",
+                Box::new(Store::flow(sqlite_store_normal, 1, seq_workspaces * 4, "n")),
+            ),
+            (
+                "sqlite_es_seq_normal",
+                Box::new(
+                    sqlite_es(&dir.path().join("sqlite_es_normal.db"), seq_workspaces, false)
+                        .await?,
+                ),
             ),
         ];
         interleave(&mut contenders, &PAIRS, rounds).await
@@ -181,10 +208,12 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
         "vs_postgres_es_seq": ratio("store_seq", "postgres_es_seq"),
         "sqlite_vs_raw_insert": ratio("sqlite_store", "sqlite_raw_insert"),
         "sqlite_8_vs_raw_insert_8": ratio("sqlite_store_8", "sqlite_raw_insert_8"),
-        "vs_sqlite_es_seq": ratio("sqlite_store", "sqlite_es_seq"),
+        "vs_sqlite_es_seq": ratio("sqlite_store_normal", "sqlite_es_seq_normal"),
+        "vs_sqlite_es_seq_full": ratio("sqlite_store", "sqlite_es_seq"),
         "single_event_vs_raw_insert_seq": ratio("store_seq_1ev", "raw_insert_seq"),
         "postgres_es_vs_raw_insert_seq": rate_ratio("postgres_es_seq", "raw_insert_seq"),
         "sqlite_es_vs_raw_insert": rate_ratio("sqlite_es_seq", "sqlite_raw_insert"),
+        "sqlite_durability_of_vs_sqlite_es_seq": "NORMAL (sqlite-es's default) on both sides",
         "quick": quick,
     });
     for (name, t) in &measured.tallies {

@@ -157,7 +157,7 @@ impl Writer {
     /// One transaction for every job: each in its own savepoint when there are several, so one
     /// job's conflict leaves the others; one sync at the commit.
     pub(super) fn commit(&mut self, jobs: &[Job]) -> Vec<Result<(), AppendError>> {
-        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = self.exec("BEGIN IMMEDIATE") {
             let fault = self.fault(e);
             self.recover();
             return jobs.iter().map(|_| Err(fault.clone())).collect();
@@ -171,7 +171,7 @@ impl Writer {
         };
         let landed = outcomes.iter().any(Result::is_ok);
         let finish = if landed { "COMMIT" } else { "ROLLBACK" };
-        match self.conn.execute_batch(finish) {
+        match self.exec(finish) {
             Ok(()) => outcomes,
             Err(e) => {
                 // The transaction did not commit: nothing of it is written.
@@ -189,17 +189,19 @@ impl Writer {
     }
 
     fn in_savepoint(&self, append: &Append) -> Result<(), AppendError> {
-        self.conn
-            .execute_batch("SAVEPOINT append")
-            .map_err(|e| self.fault(e))?;
+        self.exec("SAVEPOINT append").map_err(|e| self.fault(e))?;
         let result = insert(&self.conn, append);
-        let end = if result.is_ok() {
-            "RELEASE append"
-        } else {
-            "ROLLBACK TO append; RELEASE append"
-        };
-        self.conn.execute_batch(end).map_err(|e| self.fault(e))?;
+        if result.is_err() {
+            self.exec("ROLLBACK TO append").map_err(|e| self.fault(e))?;
+        }
+        self.exec("RELEASE append").map_err(|e| self.fault(e))?;
         result
+    }
+
+    /// Runs one transaction-control statement, prepared once (they are run for every append).
+    fn exec(&self, sql: &str) -> Result<(), rusqlite::Error> {
+        self.conn.prepare_cached(sql)?.execute([])?;
+        Ok(())
     }
 
     /// What a failure of the transaction's own statements (`BEGIN`, `SAVEPOINT`, `COMMIT`)
