@@ -16,6 +16,13 @@ use thiserror::Error;
 ///   views from the log.
 /// - [`AdapterError::Schema`]: a view table's schema is not one a rebuild can copy; nothing was
 ///   swapped in. Fix the table (it was not made by the migrations).
+/// - [`AdapterError::Corrupt`]: a stored directory value (the embedded Expense Center) that does
+///   not parse; only a hand-edited database has one. Fix or remove the row.
+/// - [`AdapterError::Behind`]: the views could not be brought up to the log just now (the
+///   detail says why, usually the database); they stay behind and catch up at the next commit or
+///   with `billing rebuild-views`. Nothing in the log is lost.
+/// - [`AdapterError::Internal`]: a bug in this library (its background task stopped, say);
+///   report it. The log is unaffected: views catch up from it.
 /// - [`AdapterError::Delivery`]: an e-mail could not be delivered; it stays in the outbox and is
 ///   retried.
 #[derive(Debug, Error)]
@@ -52,6 +59,26 @@ pub enum AdapterError {
         /// The table.
         table: &'static str,
         /// What is wrong with its schema.
+        detail: String,
+    },
+    /// A stored directory value that does not parse (only a hand-edited database has one).
+    #[error("{table}: {detail}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// Which row and column, and the value.
+        detail: String,
+    },
+    /// The views could not be brought up to the log now; they catch up later.
+    #[error("the views could not catch up with the log: {detail}; they catch up at the next commit (or run `billing rebuild-views`)")]
+    Behind {
+        /// Why, as the catch-up's own error said.
+        detail: String,
+    },
+    /// A bug in this library.
+    #[error("internal error (a bug in workspace-billing; please report it): {detail}")]
+    Internal {
+        /// What went wrong.
         detail: String,
     },
     /// An e-mail could not be delivered.

@@ -63,7 +63,7 @@ impl EmbeddedExpenseCenter {
     /// The e-mail address of an account.
     ///
     /// # Errors
-    /// [`AdapterError::Database`]; [`AdapterError::Integrity`] for a stored address that does
+    /// [`AdapterError::Database`]; [`AdapterError::Corrupt`] for a stored address that does
     /// not parse.
     pub async fn email_of(&self, user_name: &UserName) -> Result<Option<Email>, AdapterError> {
         let row: Option<(String,)> = on_pool!(self.db, |pool| sqlx::query_as(
@@ -73,12 +73,9 @@ impl EmbeddedExpenseCenter {
         .fetch_optional(pool)
         .await?);
         row.map(|(email,)| {
-            Email::parse(&email).map_err(|e| AdapterError::Integrity {
-                workspace: String::new(),
-                detail: format!(
-                    "expense_center_accounts.email of {user_name} holds {email:?}, which does \
-                     not parse: {e}"
-                ),
+            Email::parse(&email).map_err(|e| AdapterError::Corrupt {
+                table: "expense_center_accounts",
+                detail: format!("email of {user_name} holds {email:?}, which does not parse: {e}"),
             })
         })
         .transpose()
@@ -123,9 +120,11 @@ impl EmbeddedExpenseCenter {
         .await?);
         match (row, request_id) {
             (Some((id, Some(by))), Some(request)) if by == request.as_str() => {
-                let account_id = ExternalId::parse(&id).map_err(|e| AdapterError::Integrity {
-                    workspace: String::new(),
-                    detail: format!("stored account id {id:?}: {e}"),
+                let account_id = ExternalId::parse(&id).map_err(|e| AdapterError::Corrupt {
+                    table: "expense_center_accounts",
+                    detail: format!(
+                        "account_id of {user_name} holds {id:?}, which does not parse: {e}"
+                    ),
                 })?;
                 Ok(Registration::Registered(ExpenseCenterAccount {
                     user_name: user_name.clone(),

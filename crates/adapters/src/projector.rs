@@ -65,20 +65,21 @@ impl Projector {
     /// Waits until every commit heard so far is projected (and any catch-up is done).
     ///
     /// # Errors
-    /// [`AdapterError::Database`] when the views could not be brought up to date.
+    /// [`AdapterError::Behind`] when the views could not be brought up to date;
+    /// [`AdapterError::Internal`] when the projector's task has stopped.
     pub async fn flush(&self) -> Result<(), AdapterError> {
+        let stopped = || AdapterError::Internal {
+            detail: "the projector's background task has stopped".into(),
+        };
         let (done, result) = oneshot::channel();
         self.queue
             .send(Msg::Flush(done))
             .await
-            .map_err(|_| AdapterError::Delivery("the projector has stopped".into()))?;
+            .map_err(|_| stopped())?;
         match result.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(AdapterError::Integrity {
-                workspace: String::new(),
-                detail: format!("the views could not catch up: {e}"),
-            }),
-            Err(_) => Err(AdapterError::Delivery("the projector has stopped".into())),
+            Ok(Err(detail)) => Err(AdapterError::Behind { detail }),
+            Err(_) => Err(stopped()),
         }
     }
 

@@ -112,6 +112,12 @@ impl From<StoreError> for CliError {
                 Self::new(Status::Refused, "command-id-reused", message)
             }
             StoreError::Integrity { .. } => Self::new(Status::Refused, "integrity", message),
+            StoreError::ImportChanged { .. } => Self::usage("import-changed", message),
+            StoreError::Shortfall { .. } => Self::new(Status::Unavailable, "shortfall", message),
+            // Not the input's fault and not a rule: the operator can only retry and report it.
+            StoreError::Internal { .. } => {
+                Self::new(Status::Unavailable, "internal-error", message)
+            }
             StoreError::Conflict { .. } => Self::new(Status::Unavailable, "conflict", message),
             StoreError::Migration(_) => Self::new(Status::Unavailable, "migration-failed", message),
             // Unavailable and the database errors of an unreachable store are handled above;
@@ -126,7 +132,13 @@ impl From<AdapterError> for CliError {
         let message = error.to_string();
         match error {
             AdapterError::Store(e) => e.into(),
-            AdapterError::Integrity { .. } => Self::new(Status::Refused, "integrity", message),
+            AdapterError::Integrity { .. } | AdapterError::Corrupt { .. } => {
+                Self::new(Status::Refused, "integrity", message)
+            }
+            AdapterError::Internal { .. } => {
+                Self::new(Status::Unavailable, "internal-error", message)
+            }
+            AdapterError::Behind { .. } => Self::new(Status::Unavailable, "views-behind", message),
             AdapterError::Shortfall { .. } => Self::new(Status::Unavailable, "shortfall", message),
             AdapterError::Delivery(_) => Self::new(Status::Unavailable, "delivery-failed", message),
             _ => Self::new(Status::Unavailable, "database-error", message),

@@ -26,5 +26,6 @@ billing_test_support::on_both_backends! {
         the_embedded_expense_center_verifies_and_registers,
         the_embedded_marketplace_tracks_subscriptions,
         an_imported_store_does_not_send_reminders_again,
+        the_outbox_counts_only_the_reminders_it_records,
     ],
 }

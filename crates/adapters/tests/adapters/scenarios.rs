@@ -1,6 +1,6 @@
 //! Scenarios run on both backends (see `main.rs`).
 
-use billing_adapters::outbox::outbox;
+use billing_adapters::outbox::{ensure_outbox, outbox};
 use billing_adapters::view_store::{all_billing_views, audit_trail, billing_view};
 use billing_adapters::{
     billing_view_at, deliver_pending, AdapterError, AuditEntry, BillingView, LogMailer, Mailer,
@@ -153,9 +153,7 @@ pub async fn the_opening_reminder_is_recorded_and_sent_exactly_once(h: &Harness)
     h.run("acme", "c3", act::accept()).await.unwrap();
     h.billing.projector.flush().await.unwrap();
     h.billing.projector.catch_up().await.unwrap();
-    billing_adapters::outbox::ensure_outbox(db, t("2026-11-27T10:00:00Z"))
-        .await
-        .unwrap();
+    ensure_outbox(db, t("2026-11-27T10:00:00Z")).await.unwrap();
     let messages = outbox(db).await.unwrap();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].user_name.as_str(), "acme-finance");
@@ -643,4 +641,51 @@ pub async fn an_imported_store_does_not_send_reminders_again(h: &Harness) {
             .sent,
         1
     );
+}
+
+/// Catch-ups running at once (two processes starting behind) record each missing reminder once
+/// between them, and each counts only the rows it inserted: the counts add up to the reminders
+/// recorded. Before issue 9 each counted every row it had tried to insert.
+pub async fn the_outbox_counts_only_the_reminders_it_records(h: &Harness) {
+    h.register("acme-finance").await;
+    // The harness's own projector has caught up (with nothing) and stays out of the way.
+    h.billing.projector.flush().await.unwrap();
+    let dying = h.store_without_views().await;
+    for i in 0..60 {
+        let workspace = format!("ob-{i:02}");
+        for (step, action) in [
+            act::request("cn2"),
+            act::bind("acme-finance"),
+            act::accept(),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            run_on(
+                &dying,
+                &workspace,
+                &format!("{workspace}-{step}"),
+                Role::Owner,
+                action,
+            )
+            .await
+            .unwrap();
+        }
+    }
+    drop(dying);
+    let db = h.billing.db();
+    let now = t("2026-11-27T10:00:00Z");
+    let (a, b, c, d) = tokio::join!(
+        ensure_outbox(db, now),
+        ensure_outbox(db, now),
+        ensure_outbox(db, now),
+        ensure_outbox(db, now)
+    );
+    let added = [a, b, c, d].into_iter().map(Result::unwrap).sum::<u64>();
+    assert_eq!(
+        added, 60,
+        "each reminder counted by the one catch-up that recorded it"
+    );
+    assert_eq!(outbox(db).await.unwrap().len(), 60);
+    assert_eq!(ensure_outbox(db, now).await.unwrap(), 0);
 }

@@ -178,8 +178,12 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
             (
                 "sqlite_es_seq_normal",
                 Box::new(
-                    sqlite_es(&dir.path().join("sqlite_es_normal.db"), seq_workspaces, false)
-                        .await?,
+                    sqlite_es(
+                        &dir.path().join("sqlite_es_normal.db"),
+                        seq_workspaces,
+                        false,
+                    )
+                    .await?,
                 ),
             ),
         ];
