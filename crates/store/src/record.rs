@@ -401,29 +401,6 @@ pub struct EventLineRef<'a> {
     pub metadata: &'a RawValue,
 }
 
-impl EventLine {
-    /// Decodes the line.
-    ///
-    /// # Errors
-    /// [`DecodeError`] saying what is wrong.
-    pub fn decode(&self) -> Result<DecodedEvent, DecodeError> {
-        decode(self.row())
-    }
-
-    /// The line's fields as a row.
-    pub fn row(&self) -> RowRef<'_> {
-        RowRef {
-            aggregate_type: &self.aggregate_type,
-            aggregate_id: &self.aggregate_id,
-            sequence: self.sequence,
-            event_type: &self.event_type,
-            event_version: &self.event_version,
-            payload: self.payload.get(),
-            metadata: self.metadata.get(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
