@@ -41,7 +41,7 @@ mod store;
 pub mod verify;
 
 pub use clock::SystemClock;
-pub use db::{Backend, Db, Head, ImportHook, ImportTx, SqliteDurability, StoreOptions};
+pub use db::{Backend, Db, EventRow, Head, ImportHook, ImportTx, SqliteDurability, StoreOptions};
 pub use error::{DbError, StoreError};
 pub use export::{write_line, ImportReport};
 pub use record::{EventMetadata, RowRef, StoredEvent, StoredRow, AGGREGATE_TYPE};

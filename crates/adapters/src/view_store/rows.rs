@@ -3,6 +3,7 @@
 //! does not parse is an [`AdapterError::Integrity`] naming the workspace, the column and the
 //! value (only a hand-edited or corrupt table has one; a rebuild rewrites the views from the log).
 
+use std::borrow::Cow;
 use std::fmt::Display;
 use std::str::FromStr;
 
@@ -253,7 +254,7 @@ pub(crate) struct TrailColumns<'a> {
     pub(crate) event_type: &'a str,
     pub(crate) actor_id: &'a str,
     pub(crate) actor_role: &'static str,
-    pub(crate) occurred_at: String,
+    pub(crate) occurred_at: Cow<'a, str>,
     pub(crate) description: &'a str,
 }
 
@@ -266,7 +267,7 @@ impl<'a> TrailColumns<'a> {
             event_type: &e.event_type,
             actor_id: e.actor_id.as_str(),
             actor_role: e.actor_role.as_str(),
-            occurred_at: rfc3339(e.occurred_at),
+            occurred_at: Cow::Owned(rfc3339(e.occurred_at)),
             description: &e.description,
         }
     }
@@ -295,7 +296,7 @@ macro_rules! bind_trail {
             .bind($c.event_type)
             .bind($c.actor_id)
             .bind($c.actor_role)
-            .bind($c.occurred_at.as_str())
+            .bind(&*$c.occurred_at)
             .bind($c.description)
     };
 }
@@ -354,6 +355,13 @@ pub(crate) fn copy_row(out: &mut String, fields: &[Field<'_>]) {
                 let _ = write!(out, "{n}");
             }
             Field::Text(None) => out.push_str("\\N"),
+            Field::Text(Some(text))
+                if !text
+                    .bytes()
+                    .any(|b| matches!(b, b'\\' | b'\n' | b'\r' | b'\t')) =>
+            {
+                out.push_str(text);
+            }
             Field::Text(Some(text)) => {
                 for c in text.chars() {
                     match c {

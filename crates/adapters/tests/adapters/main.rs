@@ -20,6 +20,8 @@ billing_test_support::on_both_backends! {
         a_crash_between_commit_and_projection_is_caught_up,
         a_failed_view_update_is_retried_not_dropped,
         rebuilt_views_equal_incremental_ones,
+        a_rebuild_of_many_batches_equals_the_incremental_views,
+        a_rebuild_of_a_log_that_does_not_fold_changes_no_view,
         a_rebuild_keeps_what_later_migrations_added,
         a_stored_value_that_does_not_parse_is_an_integrity_error,
         the_billing_view_at_any_instant_comes_from_the_log,

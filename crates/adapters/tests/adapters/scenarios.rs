@@ -306,6 +306,117 @@ async fn views_and_trails(db: &billing_store::Db) -> (Vec<BillingView>, Vec<Vec<
     (views, trails)
 }
 
+/// A rebuild of more events than one batch and one chunk of its pipeline carry (5,000 trail
+/// entries, 1,000 rows) equals the incremental views, and reports progress as it reads.
+pub async fn a_rebuild_of_many_batches_equals_the_incremental_views(h: &Harness) {
+    use futures_util::StreamExt as _;
+    h.register("acme-finance").await;
+    // 1,300 upgraded workspaces (four events each) and 300 only requested: 5,500 events.
+    let commands = (0..1_600).flat_map(|i| {
+        let workspace = format!("ws-{i:04}");
+        let steps = if i < 1_300 {
+            vec![
+                act::request("cn1"),
+                act::bind("acme-finance"),
+                act::accept(),
+            ]
+        } else {
+            vec![act::request("us1")]
+        };
+        steps
+            .into_iter()
+            .enumerate()
+            .map(move |(n, action)| (workspace.clone(), format!("{workspace}-{n}"), action))
+    });
+    // One workspace's commands in order, sixteen workspaces at a time.
+    let mut by_workspace: Vec<Vec<(String, String, Action)>> = Vec::new();
+    for command in commands {
+        match by_workspace.last_mut() {
+            Some(last) if last[0].0 == command.0 => last.push(command),
+            _ => by_workspace.push(vec![command]),
+        }
+    }
+    futures_util::stream::iter(by_workspace)
+        .for_each_concurrent(16, |steps| async move {
+            for (workspace, id, action) in steps {
+                h.run(&workspace, &id, action).await.unwrap();
+            }
+        })
+        .await;
+    h.billing.projector.flush().await.unwrap();
+    let db = h.billing.db();
+    let incremental = views_and_trails(db).await;
+    assert_eq!(incremental.0.len(), 1_600);
+    let mut seen = Vec::new();
+    let report = h.billing.projector.rebuild(|n| seen.push(n)).await.unwrap();
+    assert_eq!((report.events, report.workspaces), (5_500, 1_600));
+    assert!(seen.len() >= 5, "progress reported {} times", seen.len());
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    assert_eq!(seen.last(), Some(&5_500));
+    assert_eq!(views_and_trails(db).await, incremental);
+}
+
+/// A log that does not fold — a gap in a stream, a payload that is no event — stops the rebuild
+/// with an integrity error naming the workspace and sequence, and leaves the views as they were
+/// (and no half-filled tables behind).
+pub async fn a_rebuild_of_a_log_that_does_not_fold_changes_no_view(h: &Harness) {
+    h.register("acme-finance").await;
+    upgrade(h, "acme", "cn1").await;
+    upgrade(h, "beta", "us1").await;
+    h.billing.projector.flush().await.unwrap();
+    let db = h.billing.db();
+    let before = views_and_trails(db).await;
+    // Only someone who can switch the triggers off can alter history.
+    if h.is_postgres() {
+        h.raw("ALTER TABLE events DISABLE TRIGGER USER")
+            .await
+            .unwrap();
+    } else {
+        h.raw("DROP TRIGGER events_no_update").await.unwrap();
+    }
+    let payload = if h.is_postgres() {
+        "UPDATE events SET payload = '{\"NoSuchEvent\":{}}'::json \
+         WHERE aggregate_id = 'beta' AND sequence = 2"
+    } else {
+        "UPDATE events SET payload = '{\"NoSuchEvent\":{}}' \
+         WHERE aggregate_id = 'beta' AND sequence = 2"
+    };
+    for (tamper, restore, workspace, says) in [
+        (
+            "UPDATE events SET sequence = 9 WHERE aggregate_id = 'acme' AND sequence = 4",
+            Some("UPDATE events SET sequence = 4 WHERE aggregate_id = 'acme' AND sequence = 9"),
+            "acme",
+            "sequence 9 after 3",
+        ),
+        (payload, None, "beta", "sequence 2"),
+    ] {
+        assert_eq!(h.raw(tamper).await.unwrap(), 1);
+        let err = h.billing.projector.rebuild(|_| {}).await.unwrap_err();
+        match &err {
+            AdapterError::Integrity {
+                workspace: w,
+                detail,
+            } => {
+                assert_eq!(w, workspace, "{err}");
+                assert!(detail.contains(says), "{err}");
+            }
+            other => panic!("expected an integrity error, got {other}"),
+        }
+        assert_eq!(views_and_trails(db).await, before);
+        let left = if h.is_postgres() {
+            "SELECT count(*) FROM pg_tables WHERE tablename LIKE '%_next'"
+        } else {
+            "SELECT count(*) FROM sqlite_schema WHERE name LIKE '%_next'"
+        };
+        assert_eq!(h.count(left).await, 0);
+        if let Some(restore) = restore {
+            assert_eq!(h.raw(restore).await.unwrap(), 1);
+            h.billing.projector.rebuild(|_| {}).await.unwrap();
+            assert_eq!(views_and_trails(db).await, before);
+        }
+    }
+}
+
 /// What a later migration adds to the view tables — a column with a default, NOT NULL and a
 /// CHECK; an index — is still there after a rebuild, which still equals the incremental views.
 pub async fn a_rebuild_keeps_what_later_migrations_added(h: &Harness) {

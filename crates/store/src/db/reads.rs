@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use super::lanes::Conn;
 use super::{seq_i64, seq_u64, Backend, Db};
 use crate::error::StoreError;
-use crate::record::{StoredRow, AGGREGATE_TYPE};
+use crate::record::{RowRef, StoredRow, AGGREGATE_TYPE};
 
 /// Runs the same code on a lane's connection of either backend.
 macro_rules! on_conn {
@@ -245,6 +245,30 @@ impl Db {
             .boxed())
     }
 
+    /// [`Db::stream_all`], each row as the database returned it: for a reader that goes through
+    /// every event once and needs the fields only borrowed ([`EventRow::fields`]), it saves
+    /// copying seven fields into strings of their own per row. Rows can be handed to another
+    /// thread and read there.
+    pub fn stream_all_rows(&self) -> BoxStream<'_, Result<EventRow, StoreError>> {
+        self.release_lanes();
+        match &self.backend {
+            Backend::Postgres(pool) => sqlx::query(STREAM_ALL)
+                .fetch(pool)
+                .map(|r| {
+                    r.map(|row| EventRow(RawRow::Postgres(row)))
+                        .map_err(StoreError::from)
+                })
+                .boxed(),
+            Backend::Sqlite(pool) => sqlx::query(STREAM_ALL)
+                .fetch(pool)
+                .map(|r| {
+                    r.map(|row| EventRow(RawRow::Sqlite(row)))
+                        .map_err(StoreError::from)
+                })
+                .boxed(),
+        }
+    }
+
     /// Every recorded head, ordered by workspace id, streamed.
     pub fn stream_heads(&self) -> BoxStream<'_, Result<Head, StoreError>> {
         self.release_lanes();
@@ -253,5 +277,59 @@ impl Db {
             .fetch(pool)
             .map(|r| r.map_err(StoreError::from))
             .boxed())
+    }
+}
+
+/// Reads the [`RowRef`] out of a row of either backend selected by `select_rows!` (columns by
+/// position, in the order that macro selects them). The columns' types are the statement's own
+/// (text by its `CAST`s, the sequence an integer column), so the per-row type check is skipped;
+/// decoding still checks that text is UTF-8.
+macro_rules! row_ref {
+    ($r:expr) => {{
+        use sqlx::Row as _;
+        let sequence: i64 = $r.try_get_unchecked(2)?;
+        Ok(RowRef {
+            aggregate_type: $r.try_get_unchecked(0)?,
+            aggregate_id: $r.try_get_unchecked(1)?,
+            sequence: u64::try_from(sequence).map_err(|e| sqlx::Error::ColumnDecode {
+                index: "sequence".to_owned(),
+                source: Box::new(e),
+            })?,
+            event_type: $r.try_get_unchecked(3)?,
+            event_version: $r.try_get_unchecked(4)?,
+            payload: $r.try_get_unchecked(5)?,
+            metadata: $r.try_get_unchecked(6)?,
+        })
+    }};
+}
+
+fn pg_fields(r: &sqlx::postgres::PgRow) -> Result<RowRef<'_>, sqlx::Error> {
+    row_ref!(r)
+}
+
+fn sqlite_fields(r: &sqlx::sqlite::SqliteRow) -> Result<RowRef<'_>, sqlx::Error> {
+    row_ref!(r)
+}
+
+/// One row of [`Db::stream_all_rows`], as the database returned it.
+pub struct EventRow(RawRow);
+
+enum RawRow {
+    Postgres(sqlx::postgres::PgRow),
+    Sqlite(sqlx::sqlite::SqliteRow),
+}
+
+impl EventRow {
+    /// The row's seven fields, borrowed from the row.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] for a column that does not decode: text that is not UTF-8, a
+    /// negative sequence.
+    pub fn fields(&self) -> Result<RowRef<'_>, StoreError> {
+        match &self.0 {
+            RawRow::Postgres(r) => pg_fields(r),
+            RawRow::Sqlite(r) => sqlite_fields(r),
+        }
+        .map_err(StoreError::from)
     }
 }
