@@ -41,7 +41,10 @@ mod store;
 pub mod verify;
 
 pub use clock::SystemClock;
-pub use db::{Backend, Db, EventRow, Head, ImportHook, ImportTx, SqliteDurability, StoreOptions};
+pub use db::{
+    Backend, BadPosition, Db, EventRow, Head, ImportHook, ImportTx, Position, PositionedRow,
+    SqliteDurability, StoreOptions,
+};
 pub use error::{DbError, StoreError};
 pub use export::{write_line, ImportReport};
 pub use record::{EventMetadata, RowRef, StoredEvent, StoredRow, AGGREGATE_TYPE};

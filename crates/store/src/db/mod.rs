@@ -32,7 +32,7 @@ pub(crate) use append::{Append, AppendError, NewRow};
 pub use connect::redact;
 pub use import::{ImportHook, ImportTx};
 pub(crate) use reads::CommandRecord;
-pub use reads::{EventRow, Head};
+pub use reads::{BadPosition, EventRow, Head, Position, PositionedRow};
 
 /// Embedded PostgreSQL migrations (`crates/store/migrations/postgres`).
 pub static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");

@@ -48,6 +48,28 @@ const EVENTS_RANGE: &str = select_rows!(
 
 const STREAM_ALL: &str = select_rows!("ORDER BY aggregate_type, aggregate_id, sequence");
 
+/// The commit order, PostgreSQL: events of transactions that ended before every transaction
+/// still running, after a position, in (transaction, position) order (ADR 0009). SQLite needs
+/// none of this — its one writer at a time makes positions commit-ordered — so it has its own
+/// statement.
+const COMMITTED_AFTER_PG: &str = concat!(
+    "SELECT CAST(CAST(transaction_id AS TEXT) AS BIGINT) AS commit_transaction, ",
+    "position AS commit_position, aggregate_type, aggregate_id, sequence, event_type, ",
+    "event_version, CAST(payload AS TEXT) AS payload, CAST(metadata AS TEXT) AS metadata ",
+    "FROM events WHERE (transaction_id, position) > (CAST(CAST($1 AS TEXT) AS xid8), $2) ",
+    "AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) ",
+    "ORDER BY transaction_id, position LIMIT $3"
+);
+
+/// The commit order, SQLite: positions after one, in order. A new row's position is one more
+/// than the largest committed one, taken under the file's write lock, so no transaction can
+/// commit a position below one a reader has seen.
+const COMMITTED_AFTER_SQLITE: &str = concat!(
+    "SELECT 0 AS commit_transaction, position AS commit_position, aggregate_type, aggregate_id, ",
+    "sequence, event_type, event_version, CAST(payload AS TEXT) AS payload, ",
+    "CAST(metadata AS TEXT) AS metadata FROM events WHERE position > $1 ORDER BY position LIMIT $2"
+);
+
 /// One workspace's events (kind 0) and its recorded head (kind 1), in one statement: read
 /// separately, a commit landing in between would look like a head that runs ahead of its stream.
 const LOAD_STREAM: &str = "SELECT 0 AS kind, sequence, event_type, event_version, \
@@ -269,6 +291,40 @@ impl Db {
         }
     }
 
+    /// Up to `limit` committed events after `after`, in commit order: a reader that starts at
+    /// [`Position::START`] and goes on from the position of the last event it got sees every
+    /// committed event exactly once, however commits interleave — a transaction that took its
+    /// positions early and commits late is never passed over (ADR 0009). Within a workspace the
+    /// order is sequence order. An empty answer means nothing more is visible yet.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`], [`StoreError::Unavailable`].
+    pub async fn read_committed(
+        &self,
+        after: Position,
+        limit: u32,
+    ) -> Result<Vec<PositionedRow>, StoreError> {
+        let limit = i64::from(limit);
+        let rows = match &self.backend {
+            Backend::Postgres(pool) => {
+                sqlx::query_as(COMMITTED_AFTER_PG)
+                    .bind(seq_i64(after.transaction))
+                    .bind(seq_i64(after.position))
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+            }
+            Backend::Sqlite(pool) => {
+                sqlx::query_as(COMMITTED_AFTER_SQLITE)
+                    .bind(seq_i64(after.position))
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+            }
+        };
+        Ok(rows)
+    }
+
     /// Every recorded head, ordered by workspace id, streamed.
     pub fn stream_heads(&self) -> BoxStream<'_, Result<Head, StoreError>> {
         self.release_lanes();
@@ -331,5 +387,87 @@ impl EventRow {
             RawRow::Sqlite(r) => sqlite_fields(r),
         }
         .map_err(StoreError::from)
+    }
+}
+
+/// A place in the commit order ([`Db::read_committed`]): on PostgreSQL the transaction that
+/// wrote an event and the event's position; on SQLite the position alone (the transaction is 0).
+/// Positions compare in commit order; they have gaps. Written `transaction.position`, e.g.
+/// `812.10452`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    /// The writing transaction's id (PostgreSQL's `xid8`), 0 on SQLite.
+    pub transaction: u64,
+    /// The event's position (`events.position`).
+    pub position: u64,
+}
+
+impl Position {
+    /// Before every event.
+    pub const START: Self = Self {
+        transaction: 0,
+        position: 0,
+    };
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.transaction, self.position)
+    }
+}
+
+/// A position that is not `transaction.position` in digits.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a position: expected two numbers joined by a dot, like 812.10452")]
+pub struct BadPosition(pub String);
+
+impl std::str::FromStr for Position {
+    type Err = BadPosition;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || BadPosition(text.to_owned());
+        let (transaction, position) = text.split_once('.').ok_or_else(bad)?;
+        let number = |t: &str| {
+            t.bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| t.parse::<u64>().ok())
+                .flatten()
+                .ok_or_else(bad)
+        };
+        Ok(Self {
+            transaction: number(transaction)?,
+            position: number(position)?,
+        })
+    }
+}
+
+/// One committed event and its place in the commit order.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct PositionedRow {
+    /// Where the event stands in the commit order.
+    #[sqlx(flatten)]
+    pub position: Position,
+    /// The event as stored.
+    #[sqlx(flatten)]
+    pub row: StoredRow,
+}
+
+impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for Position
+where
+    &'static str: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        let number = |column: &'static str| -> Result<u64, sqlx::Error> {
+            let value: i64 = row.try_get(column)?;
+            u64::try_from(value).map_err(|e| sqlx::Error::ColumnDecode {
+                index: column.to_owned(),
+                source: Box::new(e),
+            })
+        };
+        Ok(Self {
+            transaction: number("commit_transaction")?,
+            position: number("commit_position")?,
+        })
     }
 }

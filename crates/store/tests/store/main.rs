@@ -6,6 +6,7 @@
 
 mod audit_mutations;
 mod authorization;
+mod commit_order;
 mod defects;
 mod fuzz_reader;
 mod harness;
@@ -42,6 +43,17 @@ mod issue_9 {
             cancelled_commands_leave_every_connection_usable_and_nothing_half_written,
             a_fault_is_named_the_same_alone_and_in_a_group,
             an_unreachable_database_is_reported_once,
+        ],
+    }
+}
+
+/// The commit order readers follow (SPEC §11), on both backends.
+mod commit_order_on_both {
+    billing_test_support::on_both_backends! {
+        harness: crate::harness::Harness,
+        scenarios: crate::commit_order,
+        tests: [
+            a_reader_sees_every_committed_event_once_in_workspace_order,
         ],
     }
 }
