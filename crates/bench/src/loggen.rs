@@ -263,6 +263,7 @@ pub(crate) fn write_log_with(path: &Path, events: u64, shape: Shape) -> Result<L
                     event_version: EVENT_VERSION.to_owned(),
                     payload: raw(payload)?,
                     metadata: raw(metadata)?,
+                    position: None,
                 };
                 line_buf.clear();
                 serde_json::to_writer(&mut line_buf, &line).map_err(|e| e.to_string())?;

@@ -143,6 +143,20 @@ pub(crate) enum Command {
     },
     /// Rebuild every view from the log.
     RebuildViews,
+    /// Print committed events in commit order as JSON Lines: each an export line plus its
+    /// `"position"`.
+    ///
+    /// Without `--follow` it stops at the end of what is committed; with it, it waits for new
+    /// events until SIGINT or SIGTERM, then exits 0.
+    Events {
+        /// Start after this position (`TRANSACTION.POSITION`, as a line's `"position"` says);
+        /// default: the beginning of the log.
+        #[arg(long, value_name = "POSITION")]
+        from: Option<String>,
+        /// Keep waiting for new events.
+        #[arg(long)]
+        follow: bool,
+    },
 }
 
 /// `billing account …`

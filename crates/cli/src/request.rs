@@ -10,6 +10,7 @@ use billing_domain::{
     Action, Actor, ActorId, AgreementVersion, CloudAccount, DomainError, Email, ExternalId,
     MethodId, MethodKind, Role, SiteId, SitePolicy, UserName, WorkspaceCommand, WorkspaceId,
 };
+use billing_store::{BadPosition, Position};
 use chrono::{DateTime, Utc};
 
 use crate::args::{
@@ -83,6 +84,13 @@ pub(crate) enum Request {
     },
     /// `billing rebuild-views`.
     RebuildViews,
+    /// `billing events`.
+    Events {
+        /// The position to start after.
+        from: Position,
+        /// Whether to wait for new events.
+        follow: bool,
+    },
 }
 
 /// A fresh command id: `cli-<unix nanos>-<pid>`.
@@ -375,6 +383,15 @@ pub(crate) fn validate(command: Command) -> Result<Request, CliError> {
             Request::Audit { from, expect_heads }
         }
         Command::RebuildViews => Request::RebuildViews,
+        Command::Events { from, follow } => Request::Events {
+            from: match from {
+                None => Position::START,
+                Some(text) => text.parse().map_err(|e: BadPosition| {
+                    CliError::usage("invalid-value", format!("invalid --from: {e}"))
+                })?,
+            },
+            follow,
+        },
     })
 }
 

@@ -9,6 +9,7 @@ use futures_util::{stream, StreamExt, TryStreamExt};
 use serde_json::value::RawValue;
 
 use crate::audit::{audit_lines, AuditOptions, Line, LineReader, MAX_LINE_BYTES};
+use crate::db::PositionedRow;
 use crate::error::StoreError;
 use crate::record::{EventLine, StoredRow};
 use crate::store::BillingStore;
@@ -28,6 +29,23 @@ pub struct ImportReport {
 /// # Errors
 /// [`StoreError::Integrity`] when stored payload or metadata is not JSON.
 pub fn write_line(row: &StoredRow, out: &mut Vec<u8>) -> Result<(), StoreError> {
+    write_line_at(row, None, out)
+}
+
+/// Writes one event of the commit order as a JSON Lines line: the export line plus its
+/// `"position"` (`billing events`).
+///
+/// # Errors
+/// As [`write_line`].
+pub fn write_positioned_line(row: &PositionedRow, out: &mut Vec<u8>) -> Result<(), StoreError> {
+    write_line_at(&row.row, Some(row.position.to_string()), out)
+}
+
+fn write_line_at(
+    row: &StoredRow,
+    position: Option<String>,
+    out: &mut Vec<u8>,
+) -> Result<(), StoreError> {
     let raw = |text: &str, what: &str| {
         RawValue::from_string(text.to_owned()).map_err(|e| StoreError::Integrity {
             workspace: row.aggregate_id.clone(),
@@ -42,6 +60,7 @@ pub fn write_line(row: &StoredRow, out: &mut Vec<u8>) -> Result<(), StoreError> 
         event_version: row.event_version.clone(),
         payload: raw(&row.payload, "payload")?,
         metadata: raw(&row.metadata, "metadata")?,
+        position,
     };
     // Strings and raw JSON always serialize.
     serde_json::to_writer(&mut *out, &line).map_err(|e| {

@@ -46,7 +46,7 @@ pub use db::{
     SqliteDurability, StoreOptions,
 };
 pub use error::{DbError, StoreError};
-pub use export::{write_line, ImportReport};
+pub use export::{write_line, write_positioned_line, ImportReport};
 pub use record::{EventMetadata, RowRef, StoredEvent, StoredRow, AGGREGATE_TYPE};
 pub use store::{
     command_hash, load_workspace, BillingStore, CommandOutcome, Commit, CommitListener, RetryPolicy,

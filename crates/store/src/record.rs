@@ -70,6 +70,10 @@ pub struct EventLine {
     pub payload: Box<RawValue>,
     /// The metadata, as stored.
     pub metadata: Box<RawValue>,
+    /// `billing events` only: the event's place in the commit order, `transaction.position`
+    /// ([`crate::Position`]). Exports have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
 }
 
 /// One stored event as its seven stored fields — a row of the `events` table, a JSON Lines line —

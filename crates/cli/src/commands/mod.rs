@@ -2,6 +2,7 @@
 //! document and its exit status) or a [`CliError`].
 
 mod demo;
+mod events;
 mod log;
 mod workspace;
 
@@ -113,5 +114,6 @@ pub(crate) async fn run(request: Request, ctx: &Context) -> Result<Report, CliEr
         Request::Import { from } => log::import(ctx, &from).await,
         Request::Audit { from, expect_heads } => log::audit(ctx, from, expect_heads).await,
         Request::RebuildViews => log::rebuild(ctx).await,
+        Request::Events { from, follow } => events::events(ctx, from, follow).await,
     }
 }

@@ -5,12 +5,14 @@
 //!   the [`harness`];
 //! - [`output`]: what people read (tables, instants, final newlines) against what `--json` keeps;
 //! - [`bad_input`]: the hostile-input catalogue;
-//! - [`first_open`]: many processes opening one new store at once (SQLite and PostgreSQL).
+//! - [`first_open`]: many processes opening one new store at once (SQLite and PostgreSQL);
+//! - [`events`]: `billing events`, the commit order as JSON Lines, and `--follow`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bad_input;
 mod demo;
+mod events;
 mod first_open;
 mod flow;
 mod harness;
