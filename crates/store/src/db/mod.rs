@@ -8,11 +8,22 @@
 //! - `append` and `sqlite_writer`: the write path — PostgreSQL appends in one statement (group
 //!   commit when several are in flight), SQLite appends through one writer thread that commits
 //!   whatever is queued in one transaction;
-//! - `import`: the all-or-nothing import transaction, with a hook for the adapters' tables.
+//! - `import`: the all-or-nothing import transaction, with a hook for the adapters' tables;
+//! - `subscriptions`: named subscriptions' checkpoints in the commit order, and their lag.
 //!
 //! Only what a host may call is public: connecting, the pools (for the adapters' own tables) and
 //! reads. Appends and imports go through [`BillingStore`](crate::BillingStore), which decides and
 //! verifies first.
+
+/// Runs the same code on the pool of either backend.
+macro_rules! on_pool {
+    ($backend:expr, |$p:ident| $body:expr) => {
+        match $backend {
+            Backend::Postgres($p) => $body,
+            Backend::Sqlite($p) => $body,
+        }
+    };
+}
 
 mod append;
 mod connect;
@@ -20,6 +31,7 @@ mod import;
 mod lanes;
 mod reads;
 mod sqlite_writer;
+mod subscriptions;
 #[cfg(test)]
 mod tests;
 
@@ -33,6 +45,7 @@ pub use connect::redact;
 pub use import::{ImportHook, ImportTx};
 pub(crate) use reads::CommandRecord;
 pub use reads::{BadPosition, EventRow, Head, Position, PositionedRow};
+pub use subscriptions::{BadSubscriptionName, Checkpoint, SubscriptionLag, SubscriptionName};
 
 /// Embedded PostgreSQL migrations (`crates/store/migrations/postgres`).
 pub static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");

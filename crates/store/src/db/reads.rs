@@ -20,16 +20,6 @@ macro_rules! on_conn {
     };
 }
 
-/// Runs the same code on the pool of either backend.
-macro_rules! on_pool {
-    ($backend:expr, |$p:ident| $body:expr) => {
-        match $backend {
-            Backend::Postgres($p) => $body,
-            Backend::Sqlite($p) => $body,
-        }
-    };
-}
-
 /// A `SELECT` of the seven stored columns of `events` (payload and metadata as text), then the
 /// rest of the statement.
 macro_rules! select_rows {

@@ -267,3 +267,64 @@ fn positions_are_written_and_read_as_transaction_dot_position() {
         }
     );
 }
+
+/// A named subscription's checkpoint is kept in the database, survives a restart, never moves
+/// back, and says how far behind the log it is.
+pub async fn a_checkpoint_is_durable_never_moves_back_and_knows_its_lag(h: &Harness) {
+    use billing_store::SubscriptionName;
+    use chrono::{DateTime, Utc};
+    let name = SubscriptionName::parse("finance-feed").unwrap();
+    let db = h.store.db();
+    assert_eq!(db.checkpoint(&name).await.unwrap(), None);
+    assert!(db.subscriptions().await.unwrap().is_empty());
+    upgrade(&h.store, "acme", "cn1").await;
+    let rows = read_until(&h.store, Position::START, 10, 4).await.0;
+    assert_eq!(rows.len(), 4);
+    let t0: DateTime<Utc> = "2026-12-01T10:00:00Z".parse().unwrap();
+    assert!(db
+        .save_checkpoint(&name, rows[1].position, t0)
+        .await
+        .unwrap());
+    // Behind the stored one: nothing changes.
+    let t1: DateTime<Utc> = "2026-12-01T10:05:00Z".parse().unwrap();
+    assert!(!db
+        .save_checkpoint(&name, rows[0].position, t1)
+        .await
+        .unwrap());
+    assert!(!db
+        .save_checkpoint(&name, rows[1].position, t1)
+        .await
+        .unwrap());
+    let reopened = h.reopen().await;
+    let saved = reopened.db().checkpoint(&name).await.unwrap().unwrap();
+    assert_eq!((saved.position, saved.updated_at), (rows[1].position, t0));
+    // Two events behind, since the third was recorded.
+    let recorded: DateTime<Utc> = {
+        let meta: serde_json::Value = serde_json::from_str(&rows[2].row.metadata).unwrap();
+        meta["recorded_at"].as_str().unwrap().parse().unwrap()
+    };
+    let lags = reopened.db().subscriptions().await.unwrap();
+    assert_eq!(lags.len(), 1);
+    assert_eq!(lags[0].name, name);
+    assert_eq!(lags[0].events_behind, 2);
+    assert_eq!(lags[0].oldest_unhandled, Some(recorded));
+    assert_eq!(
+        lags[0].seconds_behind(recorded + chrono::Duration::seconds(90)),
+        90
+    );
+    // Up to date: nothing behind.
+    assert!(reopened
+        .db()
+        .save_checkpoint(&name, rows[3].position, t1)
+        .await
+        .unwrap());
+    let lags = reopened.db().subscriptions().await.unwrap();
+    assert_eq!(
+        (
+            lags[0].events_behind,
+            lags[0].oldest_unhandled,
+            lags[0].seconds_behind(t1)
+        ),
+        (0, None, 0)
+    );
+}

@@ -54,6 +54,7 @@ mod commit_order_on_both {
         scenarios: crate::commit_order,
         tests: [
             a_reader_sees_every_committed_event_once_in_workspace_order,
+            a_checkpoint_is_durable_never_moves_back_and_knows_its_lag,
         ],
     }
 }

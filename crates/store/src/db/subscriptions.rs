@@ -1,0 +1,249 @@
+//! Named subscriptions' checkpoints (SPEC §11): where each one stands in the commit order
+//! ([`Db::read_committed`], ADR 0009), kept in the events' own database, and how far behind the
+//! log each one is.
+
+use chrono::{DateTime, Utc};
+
+use super::reads::PositionedRow;
+use super::{seq_i64, seq_u64, Backend, Db, Position};
+use crate::error::StoreError;
+use crate::record::MetadataText;
+
+/// The most characters a subscription name has.
+const MAX_NAME: usize = 64;
+
+/// A subscription's name: 1 to 64 of `a`–`z`, `0`–`9`, `.`, `_` and `-`, starting with a letter
+/// or a digit.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SubscriptionName(String);
+
+/// A subscription name that breaks the rules of [`SubscriptionName`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not a subscription name: 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a \
+     letter or a digit"
+)]
+pub struct BadSubscriptionName(pub String);
+
+impl SubscriptionName {
+    /// Checks `text` against the rules.
+    ///
+    /// # Errors
+    /// [`BadSubscriptionName`] naming the text.
+    pub fn parse(text: &str) -> Result<Self, BadSubscriptionName> {
+        let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+        let ok = text.len() <= MAX_NAME
+            && text.bytes().next().is_some_and(allowed)
+            && text
+                .bytes()
+                .all(|b| allowed(b) || matches!(b, b'.' | b'_' | b'-'));
+        if ok {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(BadSubscriptionName(text.to_owned()))
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SubscriptionName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a subscription stands: the last event it handled, and when that was saved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The position of the last event handled.
+    pub position: Position,
+    /// When the checkpoint last moved.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A subscription and how far behind the log it is ([`Db::subscriptions`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriptionLag {
+    /// The subscription.
+    pub name: SubscriptionName,
+    /// Its checkpoint.
+    pub checkpoint: Checkpoint,
+    /// Committed events after the checkpoint, visible now.
+    pub events_behind: u64,
+    /// When the oldest of those was recorded; `None` when it is up to date.
+    pub oldest_unhandled: Option<DateTime<Utc>>,
+}
+
+impl SubscriptionLag {
+    /// Seconds from the oldest unhandled event's recording to `now`; 0 when up to date.
+    pub fn seconds_behind(&self, now: DateTime<Utc>) -> i64 {
+        self.oldest_unhandled
+            .map_or(0, |t| (now - t).num_seconds().max(0))
+    }
+}
+
+const CHECKPOINT: &str =
+    "SELECT transaction_id, position, updated_at FROM subscriptions WHERE name = $1";
+
+const ALL: &str =
+    "SELECT name, transaction_id, position, updated_at FROM subscriptions ORDER BY name";
+
+/// Moves a checkpoint forward only: a save behind the stored one changes nothing.
+const SAVE: &str = "INSERT INTO subscriptions (name, transaction_id, position, updated_at) \
+     VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (name) DO UPDATE SET transaction_id = excluded.transaction_id, \
+         position = excluded.position, updated_at = excluded.updated_at \
+     WHERE (subscriptions.transaction_id, subscriptions.position) \
+         < (excluded.transaction_id, excluded.position)";
+
+/// Events after a position in the commit order, PostgreSQL (as `read_committed` reads them).
+const BEHIND_PG: &str = "SELECT count(*) FROM events \
+     WHERE (transaction_id, position) > (CAST(CAST($1 AS TEXT) AS xid8), $2) \
+     AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())";
+
+/// Events after a position, SQLite (positions alone are in commit order).
+const BEHIND_SQLITE: &str = "SELECT count(*) FROM events WHERE position > $1";
+
+fn stored_time(name: &str, text: &str) -> Result<DateTime<Utc>, StoreError> {
+    text.parse().map_err(|e| {
+        StoreError::internal(format!(
+            "subscription {name}: its stored updated_at {text:?} does not parse: {e}"
+        ))
+    })
+}
+
+fn checkpoint_of(
+    name: &str,
+    (transaction, position, updated_at): (i64, i64, String),
+) -> Result<Checkpoint, StoreError> {
+    Ok(Checkpoint {
+        position: Position {
+            transaction: seq_u64(transaction),
+            position: seq_u64(position),
+        },
+        updated_at: stored_time(name, &updated_at)?,
+    })
+}
+
+impl Db {
+    /// The checkpoint of subscription `name`; `None` for a name never saved (it starts at the
+    /// beginning of the log).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`], [`StoreError::Unavailable`].
+    pub async fn checkpoint(
+        &self,
+        name: &SubscriptionName,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        let row: Option<(i64, i64, String)> = on_pool!(&self.backend, |pool| {
+            sqlx::query_as(CHECKPOINT)
+                .bind(name.as_str())
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(|r| checkpoint_of(name.as_str(), r)).transpose()
+    }
+
+    /// Saves `position` as subscription `name`'s checkpoint at `now`, creating it if it is new.
+    /// A checkpoint never moves back: returns `false`, and changes nothing, when the stored one
+    /// is at or after `position`.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`], [`StoreError::Unavailable`].
+    pub async fn save_checkpoint(
+        &self,
+        name: &SubscriptionName,
+        position: Position,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let updated_at = now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        let moved = on_pool!(&self.backend, |pool| {
+            sqlx::query(SAVE)
+                .bind(name.as_str())
+                .bind(seq_i64(position.transaction))
+                .bind(seq_i64(position.position))
+                .bind(&updated_at)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(moved > 0)
+    }
+
+    /// Every subscription, by name, with how far behind the log it is now.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`], [`StoreError::Unavailable`]; [`StoreError::Internal`] for a
+    /// stored time that does not parse.
+    pub async fn subscriptions(&self) -> Result<Vec<SubscriptionLag>, StoreError> {
+        let rows: Vec<(String, i64, i64, String)> =
+            on_pool!(&self.backend, |pool| sqlx::query_as(ALL)
+                .fetch_all(pool)
+                .await?);
+        let mut lags = Vec::with_capacity(rows.len());
+        for (name, transaction, position, updated_at) in rows {
+            let checkpoint = checkpoint_of(&name, (transaction, position, updated_at))?;
+            let name = SubscriptionName::parse(&name).map_err(|e| {
+                StoreError::internal(format!("a stored subscription has a bad name: {e}"))
+            })?;
+            let after = checkpoint.position;
+            let behind: i64 = match &self.backend {
+                Backend::Postgres(pool) => {
+                    sqlx::query_scalar(BEHIND_PG)
+                        .bind(seq_i64(after.transaction))
+                        .bind(seq_i64(after.position))
+                        .fetch_one(pool)
+                        .await?
+                }
+                Backend::Sqlite(pool) => {
+                    sqlx::query_scalar(BEHIND_SQLITE)
+                        .bind(seq_i64(after.position))
+                        .fetch_one(pool)
+                        .await?
+                }
+            };
+            let next = self.read_committed(after, 1).await?;
+            let oldest_unhandled = next.first().map(recorded_at).transpose()?;
+            lags.push(SubscriptionLag {
+                name,
+                checkpoint,
+                events_behind: seq_u64(behind),
+                oldest_unhandled,
+            });
+        }
+        Ok(lags)
+    }
+}
+
+/// When the store recorded `row`'s event (its metadata's `recorded_at`).
+fn recorded_at(row: &PositionedRow) -> Result<DateTime<Utc>, StoreError> {
+    let integrity = |detail: String| StoreError::Integrity {
+        workspace: row.row.aggregate_id.clone(),
+        detail: format!("sequence {}: {detail}", row.row.sequence),
+    };
+    let meta: MetadataText<'_> =
+        serde_json::from_str(&row.row.metadata).map_err(|e| integrity(e.to_string()))?;
+    meta.recorded_at
+        .parse()
+        .map_err(|e| integrity(format!("recorded_at {:?}: {e}", meta.recorded_at)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SubscriptionName;
+
+    #[test]
+    fn names_follow_the_rules() {
+        for good in ["billing-view", "a", "webhooks.v1", "0_x", &"a".repeat(64)] {
+            assert_eq!(SubscriptionName::parse(good).unwrap().as_str(), good);
+        }
+        for bad in ["", "-a", ".a", "A", "a b", "a/b", "ä", &"a".repeat(65)] {
+            let err = SubscriptionName::parse(bad).unwrap_err();
+            assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
+        }
+    }
+}
