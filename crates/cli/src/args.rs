@@ -147,16 +147,23 @@ pub(crate) enum Command {
     /// `"position"`.
     ///
     /// Without `--follow` it stops at the end of what is committed; with it, it waits for new
-    /// events until SIGINT or SIGTERM, then exits 0.
+    /// events until SIGINT or SIGTERM, then exits 0 (with `--subscription`, its checkpoint is the
+    /// last line written).
     Events {
         /// Start after this position (`TRANSACTION.POSITION`, as a line's `"position"` says);
         /// default: the beginning of the log.
-        #[arg(long, value_name = "POSITION")]
+        #[arg(long, value_name = "POSITION", conflicts_with = "subscription")]
         from: Option<String>,
+        /// Resume from this subscription's checkpoint (a new name starts at the beginning of
+        /// the log) and save it after each line is written.
+        #[arg(long, value_name = "NAME")]
+        subscription: Option<String>,
         /// Keep waiting for new events.
         #[arg(long)]
         follow: bool,
     },
+    /// List the subscriptions: each one's checkpoint and how far behind the log it is.
+    Subscriptions,
 }
 
 /// `billing account …`

@@ -10,7 +10,7 @@ use billing_domain::{
     Action, Actor, ActorId, AgreementVersion, CloudAccount, DomainError, Email, ExternalId,
     MethodId, MethodKind, Role, SiteId, SitePolicy, UserName, WorkspaceCommand, WorkspaceId,
 };
-use billing_store::{BadPosition, Position};
+use billing_store::{BadPosition, Position, SubscriptionName};
 use chrono::{DateTime, Utc};
 
 use crate::args::{
@@ -86,11 +86,22 @@ pub(crate) enum Request {
     RebuildViews,
     /// `billing events`.
     Events {
-        /// The position to start after.
-        from: Position,
+        /// Where to start: after a position, or at a subscription's checkpoint.
+        from: EventsFrom,
         /// Whether to wait for new events.
         follow: bool,
     },
+    /// `billing subscriptions`.
+    Subscriptions,
+}
+
+/// Where `billing events` starts.
+#[derive(Debug)]
+pub(crate) enum EventsFrom {
+    /// After this position.
+    Position(Position),
+    /// At this subscription's checkpoint, saving it as it goes.
+    Subscription(SubscriptionName),
 }
 
 /// A fresh command id: `cli-<unix nanos>-<pid>`.
@@ -383,15 +394,27 @@ pub(crate) fn validate(command: Command) -> Result<Request, CliError> {
             Request::Audit { from, expect_heads }
         }
         Command::RebuildViews => Request::RebuildViews,
-        Command::Events { from, follow } => Request::Events {
-            from: match from {
-                None => Position::START,
-                Some(text) => text.parse().map_err(|e: BadPosition| {
-                    CliError::usage("invalid-value", format!("invalid --from: {e}"))
-                })?,
+        Command::Events {
+            from,
+            subscription,
+            follow,
+        } => Request::Events {
+            from: match (from, subscription) {
+                (_, Some(name)) => {
+                    EventsFrom::Subscription(SubscriptionName::parse(&name).map_err(|e| {
+                        CliError::usage("invalid-value", format!("invalid --subscription: {e}"))
+                    })?)
+                }
+                (None, None) => EventsFrom::Position(Position::START),
+                (Some(text), None) => {
+                    EventsFrom::Position(text.parse().map_err(|e: BadPosition| {
+                        CliError::usage("invalid-value", format!("invalid --from: {e}"))
+                    })?)
+                }
             },
             follow,
         },
+        Command::Subscriptions => Request::Subscriptions,
     })
 }
 

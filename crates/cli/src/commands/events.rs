@@ -1,12 +1,18 @@
-//! `billing events`: committed events in commit order, as JSON Lines (SPEC §11).
+//! `billing events`: committed events in commit order, as JSON Lines (SPEC §11), from a position
+//! or from a named subscription's checkpoint; `billing subscriptions`: each checkpoint and its
+//! lag.
 
 use std::io::Write;
 use std::time::Duration;
 
 use billing_store::{write_positioned_line, Position};
+use chrono::Utc;
+use serde_json::json;
 
 use super::{open, Context, Report};
 use crate::exit::{CliError, Status};
+use crate::output::{instant, instant_or_dash, Table};
+use crate::request::EventsFrom;
 
 /// Events read per round trip.
 const BATCH: u32 = 500;
@@ -15,17 +21,27 @@ const BATCH: u32 = 500;
 const POLL: Duration = Duration::from_millis(50);
 
 /// `billing events`: prints every event after `from`; with `follow`, keeps printing new ones
-/// until SIGINT or SIGTERM.
+/// until SIGINT or SIGTERM. With a subscription, its checkpoint is saved after each line is
+/// written (so a line can be printed again after a crash, never skipped).
 pub(super) async fn events(
     ctx: &Context,
-    from: Position,
+    from: EventsFrom,
     follow: bool,
 ) -> Result<Report, CliError> {
     let embedded = open(ctx).await?;
     let db = embedded.db();
     let stop = stop_signal()?;
     tokio::pin!(stop);
-    let mut at = from;
+    let (mut at, subscription) = match from {
+        EventsFrom::Position(position) => (position, None),
+        EventsFrom::Subscription(name) => {
+            let at = db
+                .checkpoint(&name)
+                .await?
+                .map_or(Position::START, |c| c.position);
+            (at, Some(name))
+        }
+    };
     let mut line = Vec::new();
     loop {
         let rows = db.read_committed(at, BATCH).await?;
@@ -36,6 +52,10 @@ pub(super) async fn events(
                 line.clear();
                 write_positioned_line(row, &mut line)?;
                 out.write_all(&line).map_err(stdout_error)?;
+                if let Some(name) = &subscription {
+                    out.flush().map_err(stdout_error)?;
+                    db.save_checkpoint(name, row.position, Utc::now()).await?;
+                }
             }
             out.flush().map_err(stdout_error)?;
             continue;
@@ -53,6 +73,49 @@ pub(super) async fn events(
         human: String::new(),
         json: None,
     })
+}
+
+/// `billing subscriptions`.
+pub(super) async fn subscriptions(ctx: &Context) -> Result<Report, CliError> {
+    let embedded = open(ctx).await?;
+    let lags = embedded.db().subscriptions().await?;
+    let now = Utc::now();
+    let mut table = Table::new([
+        "subscription",
+        "position",
+        "saved",
+        "events behind",
+        "seconds behind",
+        "oldest unhandled",
+    ])
+    .align_right(3)
+    .align_right(4);
+    let mut list = Vec::with_capacity(lags.len());
+    for lag in &lags {
+        let seconds = lag.seconds_behind(now);
+        table.row([
+            lag.name.to_string(),
+            lag.checkpoint.position.to_string(),
+            instant(lag.checkpoint.updated_at),
+            lag.events_behind.to_string(),
+            seconds.to_string(),
+            instant_or_dash(lag.oldest_unhandled),
+        ]);
+        list.push(json!({
+            "name": lag.name.as_str(),
+            "position": lag.checkpoint.position.to_string(),
+            "updated_at": lag.checkpoint.updated_at,
+            "events_behind": lag.events_behind,
+            "seconds_behind": seconds,
+            "oldest_unhandled": lag.oldest_unhandled,
+        }));
+    }
+    let human = if lags.is_empty() {
+        "No subscriptions yet.\n".to_owned()
+    } else {
+        table.render(0)
+    };
+    Ok(Report::done(human, json!({ "subscriptions": list })))
 }
 
 fn stdout_error(e: std::io::Error) -> CliError {

@@ -115,5 +115,6 @@ pub(crate) async fn run(request: Request, ctx: &Context) -> Result<Report, CliEr
         Request::Audit { from, expect_heads } => log::audit(ctx, from, expect_heads).await,
         Request::RebuildViews => log::rebuild(ctx).await,
         Request::Events { from, follow } => events::events(ctx, from, follow).await,
+        Request::Subscriptions => events::subscriptions(ctx).await,
     }
 }
