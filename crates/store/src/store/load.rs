@@ -8,7 +8,7 @@ use crate::db::{Db, Head};
 use crate::error::StoreError;
 use crate::record::{decode, StoredEvent, StoredRow};
 
-/// Loads and verifies one workspace's stream from `db` (see [`BillingStore::load`]).
+/// Loads and verifies one workspace's stream from `db` (see [`BillingStore::load`](crate::BillingStore::load)).
 ///
 /// # Errors
 /// [`StoreError::Integrity`] naming the first problem; [`StoreError::Database`].
