@@ -11,7 +11,7 @@
 use async_trait::async_trait;
 use billing_domain::{UserName, WorkspaceId};
 use billing_store::record::decode;
-use billing_store::{Db, ImportHook, ImportTx, StoredRow};
+use billing_store::{Db, ImportHook, StoreTx, StoredRow};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -250,9 +250,9 @@ pub struct ImportedReminders;
 
 #[async_trait]
 impl ImportHook for ImportedReminders {
-    async fn imported(&self, tx: ImportTx<'_>) -> Result<(), sqlx::Error> {
+    async fn imported(&self, tx: StoreTx<'_>) -> Result<(), sqlx::Error> {
         match tx {
-            ImportTx::Postgres(c) => {
+            StoreTx::Postgres(c) => {
                 sqlx::query(IMPORTED_REMINDERS)
                     .bind(OPENING_REMINDER)
                     .execute(&mut *c)
@@ -261,7 +261,7 @@ impl ImportHook for ImportedReminders {
                 // is a merge join, not minutes of nested loops.
                 sqlx::query("ANALYZE email_outbox").execute(c).await?;
             }
-            ImportTx::Sqlite(c) => {
+            StoreTx::Sqlite(c) => {
                 sqlx::query(IMPORTED_REMINDERS)
                     .bind(OPENING_REMINDER)
                     .execute(c)

@@ -28,6 +28,9 @@ use crate::verify::Finding;
 ///   [`StoreError::ImportChanged`], [`StoreError::NotEmpty`]: bad input; fix it.
 /// - [`StoreError::Migration`]: the schema could not be brought up to date; nothing else was
 ///   done. Usually a database this version of the library does not know (newer migrations).
+/// - [`StoreError::LostLease`]: another instance of the subscription took over; stop this one.
+/// - [`StoreError::Handler`]: a subscription's handler failed; nothing of its batch was written
+///   and the batch comes again.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -114,6 +117,25 @@ pub enum StoreError {
         /// The file.
         path: PathBuf,
         /// What differed.
+        detail: String,
+    },
+    /// Another instance runs the subscription now: it took over once this one's lease had run
+    /// out. Nothing of this instance's batch was written; stop this instance (the other one
+    /// goes on from the saved checkpoint).
+    #[error("subscription {subscription} is run by another instance now ({holder}); this instance's batch wrote nothing")]
+    LostLease {
+        /// The subscription.
+        subscription: String,
+        /// Who holds it now (`none` when nobody does).
+        holder: String,
+    },
+    /// A subscription's handler failed; its batch wrote nothing and the checkpoint stayed, so
+    /// the batch is handed over again. Fix what the detail says, or retry.
+    #[error("subscription {subscription}: its handler failed, nothing of the batch was written: {detail}")]
+    Handler {
+        /// The subscription.
+        subscription: String,
+        /// The handler's error.
         detail: String,
     },
     /// A file could not be read or written.

@@ -42,9 +42,9 @@ pub mod verify;
 
 pub use clock::SystemClock;
 pub use db::{
-    Backend, BadPosition, BadSubscriptionName, Checkpoint, Db, EventRow, Head, ImportHook,
-    ImportTx, Position, PositionedRow, SqliteDurability, StoreOptions, SubscriptionLag,
-    SubscriptionName,
+    Backend, BadPosition, BadSubscriptionName, Checkpoint, Db, EventRow, Handled, Head, ImportHook,
+    Position, PositionedRow, SqliteDurability, StoreOptions, StoreTx, Subscriber,
+    SubscriptionHandler, SubscriptionLag, SubscriptionName,
 };
 pub use error::{DbError, StoreError};
 pub use export::{write_line, write_positioned_line, ImportReport};

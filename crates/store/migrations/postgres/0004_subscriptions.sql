@@ -7,5 +7,9 @@ CREATE TABLE subscriptions (
     transaction_id bigint NOT NULL CHECK (transaction_id >= 0),
     position       bigint NOT NULL CHECK (position >= 0),
     -- When the checkpoint last moved (RFC 3339, UTC).
-    updated_at     text NOT NULL
+    updated_at     text NOT NULL,
+    -- The instance running the subscription, and until when (Unix milliseconds) its lease
+    -- holds; NULL when none does. Another instance may take over once the lease has run out.
+    holder         text,
+    lease_until_ms bigint
 );

@@ -6,5 +6,9 @@ CREATE TABLE subscriptions (
     name           TEXT NOT NULL PRIMARY KEY,
     transaction_id INTEGER NOT NULL CHECK (transaction_id >= 0),
     position       INTEGER NOT NULL CHECK (position >= 0),
-    updated_at     TEXT NOT NULL
+    updated_at     TEXT NOT NULL,
+    -- The instance running the subscription, and until when (Unix milliseconds) its lease
+    -- holds; NULL when none does. Another instance may take over once the lease has run out.
+    holder         TEXT,
+    lease_until_ms INTEGER
 ) STRICT, WITHOUT ROWID;

@@ -24,12 +24,15 @@ pub trait ImportHook: Send + Sync {
     ///
     /// # Errors
     /// The database's error; the import then writes nothing.
-    async fn imported(&self, tx: ImportTx<'_>) -> Result<(), sqlx::Error>;
+    async fn imported(&self, tx: StoreTx<'_>) -> Result<(), sqlx::Error>;
 }
 
-/// The import's open transaction, on either backend.
+/// An open transaction of the store's database, on either backend: an import's (for an
+/// [`ImportHook`]) or a subscription batch's (for a
+/// [`SubscriptionHandler`](crate::SubscriptionHandler)), so what a hook or handler writes
+/// commits with it or not at all.
 #[derive(Debug)]
-pub enum ImportTx<'t> {
+pub enum StoreTx<'t> {
     /// PostgreSQL.
     Postgres(&'t mut PgConnection),
     /// SQLite.
@@ -98,7 +101,7 @@ impl Db {
                     .execute(&mut *tx)
                     .await?;
                 if let Some(hook) = hook {
-                    hook.imported(ImportTx::Postgres(&mut tx)).await?;
+                    hook.imported(StoreTx::Postgres(&mut tx)).await?;
                 }
                 tx.commit().await?;
             }
@@ -110,7 +113,7 @@ impl Db {
                 }
                 fill!(tx, flush_sqlite);
                 if let Some(hook) = hook {
-                    hook.imported(ImportTx::Sqlite(&mut tx)).await?;
+                    hook.imported(StoreTx::Sqlite(&mut tx)).await?;
                 }
                 tx.commit().await?;
             }

@@ -42,10 +42,13 @@ use sqlx::{PgPool, SqlitePool};
 
 pub(crate) use append::{Append, AppendError, NewRow};
 pub use connect::redact;
-pub use import::{ImportHook, ImportTx};
+pub use import::{ImportHook, StoreTx};
 pub(crate) use reads::CommandRecord;
 pub use reads::{BadPosition, EventRow, Head, Position, PositionedRow};
-pub use subscriptions::{BadSubscriptionName, Checkpoint, SubscriptionLag, SubscriptionName};
+pub use subscriptions::{
+    BadSubscriptionName, Checkpoint, Handled, Subscriber, SubscriptionHandler, SubscriptionLag,
+    SubscriptionName,
+};
 
 /// Embedded PostgreSQL migrations (`crates/store/migrations/postgres`).
 pub static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");

@@ -1,9 +1,15 @@
-//! Named subscriptions' checkpoints (SPEC §11): where each one stands in the commit order
-//! ([`Db::read_committed`], ADR 0009), kept in the events' own database, and how far behind the
-//! log each one is.
+//! Named subscriptions (SPEC §11): where each one stands in the commit order
+//! ([`Db::read_committed`], ADR 0009), kept in the events' own database; how far behind the log
+//! each one is; and [`Subscriber`], one running instance of a subscription — one at a time per
+//! name, with takeover when its lease runs out, and each batch's effect committed with its
+//! checkpoint.
 
+use std::time::Duration;
+
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::import::StoreTx;
 use super::reads::PositionedRow;
 use super::{seq_i64, seq_u64, Backend, Db, Position};
 use crate::error::StoreError;
@@ -216,6 +222,235 @@ impl Db {
             });
         }
         Ok(lags)
+    }
+}
+
+/// Takes (or renews) a subscription's lease for `$3` until `$4`, creating the subscription at the
+/// beginning of the log if it is new — unless another holder's lease still runs at `$5`.
+const ACQUIRE: &str = "INSERT INTO subscriptions \
+         (name, transaction_id, position, updated_at, holder, lease_until_ms) \
+     VALUES ($1, 0, 0, $2, $3, $4) \
+     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+         lease_until_ms = excluded.lease_until_ms \
+     WHERE subscriptions.holder IS NULL OR subscriptions.holder = excluded.holder \
+         OR subscriptions.lease_until_ms < $5";
+
+const RELEASE: &str = "UPDATE subscriptions SET holder = NULL, lease_until_ms = NULL \
+     WHERE name = $1 AND holder = $2";
+
+/// Moves the checkpoint of a subscription this holder still holds, from where this holder last
+/// saw it (`$6`, `$7`): anything else means another instance handled events meanwhile. First in
+/// a batch's transaction: on PostgreSQL it locks the row, so a takeover waits for the batch.
+const ADVANCE: &str =
+    "UPDATE subscriptions SET transaction_id = $3, position = $4, updated_at = $5 \
+     WHERE name = $1 AND holder = $2 AND transaction_id = $6 AND position = $7";
+
+const HOLDER: &str = "SELECT holder FROM subscriptions WHERE name = $1";
+
+/// What one call of a [`SubscriptionHandler`] is given and may write.
+#[async_trait]
+pub trait SubscriptionHandler: Send + Sync {
+    /// Handles `events`, the next ones in commit order, inside the transaction that then saves
+    /// the checkpoint after the last of them: what it writes through `tx` commits with the
+    /// checkpoint, or not at all (exactly-once effect). Work outside the database happens at
+    /// least once: a batch that fails, or whose instance dies, is handed over again.
+    ///
+    /// # Errors
+    /// Any error of the handler's own; the batch then writes nothing and the checkpoint stays.
+    async fn handle(
+        &self,
+        events: &[PositionedRow],
+        tx: StoreTx<'_>,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+}
+
+/// What [`Subscriber::handle_next`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Handled {
+    /// Events handed to the handler (0: nothing new was visible).
+    pub events: usize,
+    /// The checkpoint after the batch.
+    pub checkpoint: Position,
+}
+
+/// One running instance of a named subscription. It holds the subscription's lease — at most
+/// one instance does — and must renew it within the lease's length; once that has run out
+/// another instance may take over, and this one's next batch is refused
+/// ([`StoreError::LostLease`]) without writing anything.
+#[derive(Debug)]
+pub struct Subscriber {
+    db: Db,
+    name: SubscriptionName,
+    holder: String,
+    lease: Duration,
+    checkpoint: Position,
+}
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+impl Db {
+    /// Starts an instance of subscription `name` as `holder` (any id unique to this instance),
+    /// holding its lease until `now + lease`; `None` when another instance holds an unexpired
+    /// lease. A new name starts at the beginning of the log.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`], [`StoreError::Unavailable`].
+    pub async fn subscriber(
+        &self,
+        name: &SubscriptionName,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Option<Subscriber>, StoreError> {
+        let subscriber = Subscriber {
+            db: self.clone(),
+            name: name.clone(),
+            holder: holder.to_owned(),
+            lease,
+            checkpoint: Position::START,
+        };
+        if !subscriber.renew(now).await? {
+            return Ok(None);
+        }
+        let checkpoint = self
+            .checkpoint(name)
+            .await?
+            .map_or(Position::START, |c| c.position);
+        Ok(Some(Subscriber {
+            checkpoint,
+            ..subscriber
+        }))
+    }
+}
+
+impl Subscriber {
+    /// The subscription.
+    pub fn name(&self) -> &SubscriptionName {
+        &self.name
+    }
+
+    /// The last event this instance handled (or the checkpoint it started from).
+    pub fn checkpoint(&self) -> Position {
+        self.checkpoint
+    }
+
+    /// Extends the lease to `now` plus its length; `false` when another instance holds it now.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`], [`StoreError::Unavailable`].
+    pub async fn renew(&self, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let until = now + chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::MAX);
+        let updated_at = now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        let n = on_pool!(self.db.backend(), |pool| sqlx::query(ACQUIRE)
+            .bind(self.name.as_str())
+            .bind(&updated_at)
+            .bind(&self.holder)
+            .bind(millis(until))
+            .bind(millis(now))
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(n > 0)
+    }
+
+    /// Gives the lease up, so another instance can start at once.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`], [`StoreError::Unavailable`].
+    pub async fn release(self) -> Result<(), StoreError> {
+        on_pool!(self.db.backend(), |pool| sqlx::query(RELEASE)
+            .bind(self.name.as_str())
+            .bind(&self.holder)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Hands the next (at most `limit`) events after the checkpoint to `handler`, then saves
+    /// the checkpoint after the last of them — the handler's writes and the checkpoint in one
+    /// transaction. Nothing new visible: returns 0 events and writes nothing.
+    ///
+    /// # Errors
+    /// [`StoreError::LostLease`]: another instance took over, or handled events since this one
+    /// last did; nothing was written — stop this instance. [`StoreError::Handler`]: the handler
+    /// failed; nothing was written and the batch comes again. [`StoreError::Database`],
+    /// [`StoreError::Unavailable`].
+    pub async fn handle_next(
+        &mut self,
+        limit: u32,
+        now: DateTime<Utc>,
+        handler: &dyn SubscriptionHandler,
+    ) -> Result<Handled, StoreError> {
+        let events = self.db.read_committed(self.checkpoint, limit).await?;
+        let Some(last) = events.last().map(|e| e.position) else {
+            return Ok(Handled {
+                events: 0,
+                checkpoint: self.checkpoint,
+            });
+        };
+        let updated_at = now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        macro_rules! batch {
+            ($pool:expr, $variant:ident) => {{
+                let mut tx = $pool.begin().await?;
+                let moved = sqlx::query(ADVANCE)
+                    .bind(self.name.as_str())
+                    .bind(&self.holder)
+                    .bind(seq_i64(last.transaction))
+                    .bind(seq_i64(last.position))
+                    .bind(&updated_at)
+                    .bind(seq_i64(self.checkpoint.transaction))
+                    .bind(seq_i64(self.checkpoint.position))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if moved == 0 {
+                    drop(tx);
+                    return Err(self.lost().await);
+                }
+                handler
+                    .handle(&events, StoreTx::$variant(&mut *tx))
+                    .await
+                    .map_err(|e| StoreError::Handler {
+                        subscription: self.name.to_string(),
+                        detail: e.to_string(),
+                    })?;
+                tx.commit().await?;
+            }};
+        }
+        match self.db.backend() {
+            Backend::Postgres(pool) => batch!(pool, Postgres),
+            Backend::Sqlite(pool) => batch!(pool, Sqlite),
+        }
+        self.checkpoint = last;
+        Ok(Handled {
+            events: events.len(),
+            checkpoint: last,
+        })
+    }
+
+    /// The error for a batch refused because another instance holds the subscription.
+    async fn lost(&self) -> StoreError {
+        let holder: Option<Option<String>> = match self.db.backend() {
+            Backend::Postgres(pool) => sqlx::query_scalar(HOLDER)
+                .bind(self.name.as_str())
+                .fetch_optional(pool)
+                .await
+                .ok()
+                .flatten(),
+            Backend::Sqlite(pool) => sqlx::query_scalar(HOLDER)
+                .bind(self.name.as_str())
+                .fetch_optional(pool)
+                .await
+                .ok()
+                .flatten(),
+        };
+        StoreError::LostLease {
+            subscription: self.name.to_string(),
+            holder: holder.flatten().unwrap_or_else(|| "none".to_owned()),
+        }
     }
 }
 

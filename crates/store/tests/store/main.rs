@@ -12,6 +12,7 @@ mod fuzz_reader;
 mod harness;
 mod properties;
 mod scenarios;
+mod subscribers;
 
 billing_test_support::on_both_backends! {
     harness: crate::harness::Harness,
@@ -55,6 +56,18 @@ mod commit_order_on_both {
         tests: [
             a_reader_sees_every_committed_event_once_in_workspace_order,
             a_checkpoint_is_durable_never_moves_back_and_knows_its_lag,
+        ],
+    }
+}
+
+/// Running named subscriptions (SPEC §11), on both backends.
+mod subscribers_on_both {
+    billing_test_support::on_both_backends! {
+        harness: crate::harness::Harness,
+        scenarios: crate::subscribers,
+        tests: [
+            one_instance_at_a_time_and_a_taken_over_one_writes_nothing,
+            a_failing_handler_writes_nothing_and_its_batch_comes_again,
         ],
     }
 }
