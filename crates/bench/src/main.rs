@@ -14,6 +14,9 @@
 //!   (100,000 and 1,000 with `--quick`) on PostgreSQL and SQLite: commands/s (big ÷ small), the
 //!   latency of a first command on an uncached workspace (small ÷ big), and the memory the
 //!   command cache holds per cached workspace (RSS growth of a child process).
+//! - `billing-bench feed [--quick]`: a named subscription catching up on a log against the bare
+//!   streaming read of it, and following eight writers live: delivery delay (p99) and the
+//!   command path's rate with the follower against without.
 //! - `billing-bench transfer [--quick]`: import and export of a 1,000,000-event log (100,000
 //!   with `--quick`) on PostgreSQL and SQLite, each in its own process: peak RSS against a log a
 //!   tenth its size, events/s, and the export byte-identical to the imported log.
@@ -24,6 +27,7 @@
 mod audit;
 mod commands;
 mod contender;
+mod feed;
 mod loggen;
 mod measure;
 mod pg;
@@ -34,7 +38,7 @@ mod transfer;
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: billing-bench commands|audit|rebuild|scale|transfer [--quick]");
+    eprintln!("usage: billing-bench commands|audit|feed|rebuild|scale|transfer [--quick]");
     ExitCode::from(2)
 }
 
@@ -108,6 +112,7 @@ fn main() -> ExitCode {
     }
     let result = match which.as_str() {
         "commands" => runtime.block_on(commands::run(quick)),
+        "feed" => runtime.block_on(feed::run(quick)),
         "rebuild" => runtime.block_on(rebuild::run(quick)),
         "scale" => runtime.block_on(scale::run(quick)),
         "transfer" => runtime.block_on(transfer::run(quick)),

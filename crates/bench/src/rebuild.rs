@@ -144,7 +144,7 @@ const STREAM_ALL: &str =
 
 /// The rebuild's baseline: a plain read of every event row through the store's own pool, doing
 /// nothing with the rows but counting them; fails unless it read `expected` rows.
-async fn bare_stream(db: &Db, expected: u64) -> Result<u64, String> {
+pub(crate) async fn bare_stream(db: &Db, expected: u64) -> Result<u64, String> {
     let Backend::Postgres(pool) = db.backend() else {
         return Err("the rebuild benchmark runs on PostgreSQL".to_owned());
     };
@@ -221,7 +221,7 @@ async fn read_side(db: &Db, expected: u64, decoding: Decoding) -> Result<f64, St
 
 /// Opens a store on `url` and imports the log at `path` into it; returns the store and the
 /// import's rate.
-async fn filled_store(
+pub(crate) async fn filled_store(
     url: &str,
     path: &std::path::Path,
     log: &Log,

@@ -432,32 +432,45 @@ impl std::str::FromStr for Position {
 }
 
 /// One committed event and its place in the commit order.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PositionedRow {
     /// Where the event stands in the commit order.
-    #[sqlx(flatten)]
     pub position: Position,
     /// The event as stored.
-    #[sqlx(flatten)]
     pub row: StoredRow,
 }
 
-impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for Position
+/// Reads a [`PositionedRow`] out of a row of either commit-order statement: columns by
+/// position (the transaction, the position, then `select_rows!`'s seven), types as the
+/// statements cast them, so the per-row type check is skipped (followers read every event).
+impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for PositionedRow
 where
-    &'static str: sqlx::ColumnIndex<R>,
+    usize: sqlx::ColumnIndex<R>,
     i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
-        let number = |column: &'static str| -> Result<u64, sqlx::Error> {
-            let value: i64 = row.try_get(column)?;
+        let number = |index: usize, column: &str| -> Result<u64, sqlx::Error> {
+            let value: i64 = row.try_get_unchecked(index)?;
             u64::try_from(value).map_err(|e| sqlx::Error::ColumnDecode {
                 index: column.to_owned(),
                 source: Box::new(e),
             })
         };
         Ok(Self {
-            transaction: number("commit_transaction")?,
-            position: number("commit_position")?,
+            position: Position {
+                transaction: number(0, "commit_transaction")?,
+                position: number(1, "commit_position")?,
+            },
+            row: StoredRow {
+                aggregate_type: row.try_get_unchecked(2)?,
+                aggregate_id: row.try_get_unchecked(3)?,
+                sequence: number(4, "sequence")?,
+                event_type: row.try_get_unchecked(5)?,
+                event_version: row.try_get_unchecked(6)?,
+                payload: row.try_get_unchecked(7)?,
+                metadata: row.try_get_unchecked(8)?,
+            },
         })
     }
 }

@@ -393,8 +393,13 @@ impl Subscriber {
         };
         let updated_at = now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
         macro_rules! batch {
-            ($pool:expr, $variant:ident) => {{
+            ($pool:expr, $variant:ident, $asynchronous_commit:expr) => {{
                 let mut tx = $pool.begin().await?;
+                if $asynchronous_commit {
+                    sqlx::query("SET LOCAL synchronous_commit = off")
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let moved = sqlx::query(ADVANCE)
                     .bind(self.name.as_str())
                     .bind(&self.holder)
@@ -420,9 +425,15 @@ impl Subscriber {
                 tx.commit().await?;
             }};
         }
+        // PostgreSQL: the batch does not wait for its commit to reach the disk. A crash can then
+        // lose the last batches whole — effect and checkpoint together — and they are handed
+        // over again: still exactly once for what the handler writes here, at least once for
+        // the rest (ADR 0010). Waiting would cost the writers' commits a sync each time.
         match self.db.backend() {
-            Backend::Postgres(pool) => batch!(pool, Postgres),
-            Backend::Sqlite(pool) => batch!(pool, Sqlite),
+            Backend::Postgres(pool) => {
+                batch!(pool, Postgres, true)
+            }
+            Backend::Sqlite(pool) => batch!(pool, Sqlite, false),
         }
         self.checkpoint = last;
         Ok(Handled {
