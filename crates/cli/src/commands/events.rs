@@ -87,6 +87,7 @@ pub(super) async fn subscriptions(ctx: &Context) -> Result<Report, CliError> {
         "events behind",
         "seconds behind",
         "oldest unhandled",
+        "run by",
     ])
     .align_right(3)
     .align_right(4);
@@ -100,6 +101,10 @@ pub(super) async fn subscriptions(ctx: &Context) -> Result<Report, CliError> {
             lag.events_behind.to_string(),
             seconds.to_string(),
             instant_or_dash(lag.oldest_unhandled),
+            lag.holder.as_ref().map_or_else(
+                || "-".to_owned(),
+                |(holder, until)| format!("{holder} (lease until {})", instant(*until)),
+            ),
         ]);
         list.push(json!({
             "name": lag.name.as_str(),
@@ -108,6 +113,8 @@ pub(super) async fn subscriptions(ctx: &Context) -> Result<Report, CliError> {
             "events_behind": lag.events_behind,
             "seconds_behind": seconds,
             "oldest_unhandled": lag.oldest_unhandled,
+            "holder": lag.holder.as_ref().map(|(holder, _)| holder),
+            "lease_until": lag.holder.as_ref().map(|(_, until)| until),
         }));
     }
     let human = if lags.is_empty() {

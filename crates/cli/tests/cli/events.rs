@@ -162,6 +162,11 @@ fn a_subscription_resumes_from_its_checkpoint_and_reports_its_lag() {
         (Some(0), Some(0))
     );
     assert!(feed["oldest_unhandled"].is_null());
+    // `billing events` reads a subscription without holding it.
+    assert!(
+        feed["holder"].is_null() && feed["lease_until"].is_null(),
+        "{feed}"
+    );
     // One more commit: one event behind, then only that one is printed, then nothing.
     store.expect(0, &["upgrade", "--workspace", "beta", "--site", "cn1"]);
     let behind = subscription(&store, "feed");

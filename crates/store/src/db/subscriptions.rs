@@ -82,6 +82,9 @@ pub struct SubscriptionLag {
     pub events_behind: u64,
     /// When the oldest of those was recorded; `None` when it is up to date.
     pub oldest_unhandled: Option<DateTime<Utc>>,
+    /// The instance holding the subscription's lease, and until when; `None` when no
+    /// [`Subscriber`] holds it.
+    pub holder: Option<(String, DateTime<Utc>)>,
 }
 
 impl SubscriptionLag {
@@ -95,8 +98,8 @@ impl SubscriptionLag {
 const CHECKPOINT: &str =
     "SELECT transaction_id, position, updated_at FROM subscriptions WHERE name = $1";
 
-const ALL: &str =
-    "SELECT name, transaction_id, position, updated_at FROM subscriptions ORDER BY name";
+const ALL: &str = "SELECT name, transaction_id, position, updated_at, holder, lease_until_ms \
+     FROM subscriptions ORDER BY name";
 
 /// Moves a checkpoint forward only: a save behind the stored one changes nothing.
 const SAVE: &str = "INSERT INTO subscriptions (name, transaction_id, position, updated_at) \
@@ -186,12 +189,13 @@ impl Db {
     /// [`StoreError::Database`], [`StoreError::Unavailable`]; [`StoreError::Internal`] for a
     /// stored time that does not parse.
     pub async fn subscriptions(&self) -> Result<Vec<SubscriptionLag>, StoreError> {
-        let rows: Vec<(String, i64, i64, String)> =
+        #[allow(clippy::type_complexity)] // the columns of `ALL`
+        let rows: Vec<(String, i64, i64, String, Option<String>, Option<i64>)> =
             on_pool!(&self.backend, |pool| sqlx::query_as(ALL)
                 .fetch_all(pool)
                 .await?);
         let mut lags = Vec::with_capacity(rows.len());
-        for (name, transaction, position, updated_at) in rows {
+        for (name, transaction, position, updated_at, holder, lease_until) in rows {
             let checkpoint = checkpoint_of(&name, (transaction, position, updated_at))?;
             let name = SubscriptionName::parse(&name).map_err(|e| {
                 StoreError::internal(format!("a stored subscription has a bad name: {e}"))
@@ -214,11 +218,13 @@ impl Db {
             };
             let next = self.read_committed(after, 1).await?;
             let oldest_unhandled = next.first().map(recorded_at).transpose()?;
+            let holder = holder.zip(lease_until.and_then(DateTime::from_timestamp_millis));
             lags.push(SubscriptionLag {
                 name,
                 checkpoint,
                 events_behind: seq_u64(behind),
                 oldest_unhandled,
+                holder,
             });
         }
         Ok(lags)

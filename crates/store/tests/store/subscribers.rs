@@ -77,6 +77,30 @@ async fn prepare(h: &Harness) {
     .await
     .unwrap();
     upgrade(&h.store, "acme", "cn1").await;
+    wait_visible(h, 4).await;
+}
+
+/// Waits until `n` events are readable in the commit order: on PostgreSQL an event becomes
+/// readable once every older writing transaction on the server has ended, other tests' included.
+async fn wait_visible(h: &Harness, n: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let visible = h
+            .store
+            .db()
+            .read_committed(billing_store::Position::START, 1_000)
+            .await
+            .unwrap()
+            .len();
+        if visible >= n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {visible} of {n} events became readable"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 fn acme(sequences: std::ops::RangeInclusive<i64>) -> Vec<(String, i64)> {
@@ -98,6 +122,10 @@ pub async fn one_instance_at_a_time_and_a_taken_over_one_writes_nothing(h: &Harn
         .await
         .unwrap()
         .unwrap();
+    assert_eq!(
+        db.subscriptions().await.unwrap()[0].holder,
+        Some(("a".to_owned(), at(10)))
+    );
     assert!(db
         .subscriber(&name, "b", at(5), LEASE)
         .await
@@ -125,8 +153,10 @@ pub async fn one_instance_at_a_time_and_a_taken_over_one_writes_nothing(h: &Harn
     assert_eq!(handled(h).await, acme(1..=4));
     // Released, it can be taken at once; a, back with an old checkpoint, is still refused.
     b.release().await.unwrap();
+    assert_eq!(db.subscriptions().await.unwrap()[0].holder, None);
     assert!(a.renew(at(14)).await.unwrap());
     upgrade(&h.store, "beta", "us1").await;
+    wait_visible(h, 8).await;
     let err = a.handle_next(10, at(15), &record).await.unwrap_err();
     assert!(matches!(err, StoreError::LostLease { .. }), "{err}");
     assert_eq!(handled(h).await, acme(1..=4));
