@@ -2,7 +2,7 @@
 //! PostgreSQL.
 //!
 //! - **Catch-up**: a store holding a generated log (200,000 events; 50,000 with `--quick`) is
-//!   read to the end by a new [`Subscriber`] (batches of 2,000, each committing its checkpoint,
+//!   read to the end by a new [`Subscriber`](billing_store::Subscriber) (batches of 2,000, each committing its checkpoint,
 //!   a handler that does nothing) against the bare streaming read of the same events (the
 //!   rebuild benchmark's baseline), A-B-B-A; `catch_up_vs_stream` is the median ratio of
 //!   events/s.
