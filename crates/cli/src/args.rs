@@ -164,6 +164,25 @@ pub(crate) enum Command {
     },
     /// List the subscriptions: each one's checkpoint and how far behind the log it is.
     Subscriptions,
+    /// Publish committed events, in commit order, to a NATS JetStream stream.
+    ///
+    /// Each event goes to subject `billing.STREAM.WORKSPACE` (the workspace id with every byte
+    /// other than A-Z, a-z, 0-9, `_` and `-` written `~XX` in hex), as its `billing events`
+    /// line, with `Nats-Msg-Id` = `WORKSPACE:SEQUENCE`, so JetStream drops a message sent twice.
+    /// The stream is created if it does not exist. The checkpoint (subscription
+    /// `publish.STREAM`, lower case) is saved only after JetStream acknowledged every message
+    /// before it.
+    Publish {
+        /// The NATS server, e.g. `nats://127.0.0.1:4222`.
+        #[arg(long, value_name = "URL")]
+        nats: String,
+        /// The JetStream stream: 1 to 32 of A-Z, a-z, 0-9, `_` and `-`.
+        #[arg(long, value_name = "NAME", default_value = "BILLING")]
+        stream: String,
+        /// Keep publishing new events until SIGINT or SIGTERM.
+        #[arg(long)]
+        follow: bool,
+    },
 }
 
 /// `billing account …`

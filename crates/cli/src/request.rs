@@ -93,6 +93,15 @@ pub(crate) enum Request {
     },
     /// `billing subscriptions`.
     Subscriptions,
+    /// `billing publish`.
+    Publish {
+        /// The NATS server URL.
+        nats: String,
+        /// The stream name (checked).
+        stream: String,
+        /// Whether to keep publishing new events.
+        follow: bool,
+    },
 }
 
 /// Where `billing events` starts.
@@ -415,6 +424,35 @@ pub(crate) fn validate(command: Command) -> Result<Request, CliError> {
             follow,
         },
         Command::Subscriptions => Request::Subscriptions,
+        Command::Publish {
+            nats,
+            stream,
+            follow,
+        } => {
+            let valid = (1..=32).contains(&stream.len())
+                && stream
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !valid {
+                return Err(CliError::usage(
+                    "invalid-value",
+                    format!("invalid --stream {stream:?}: 1 to 32 of A-Z, a-z, 0-9, '_' and '-'"),
+                ));
+            }
+            if !(nats.starts_with("nats://") || nats.starts_with("tls://")) {
+                return Err(CliError::usage(
+                    "invalid-value",
+                    format!(
+                        "invalid --nats {nats:?}: expected nats://HOST:PORT or tls://HOST:PORT"
+                    ),
+                ));
+            }
+            Request::Publish {
+                nats,
+                stream,
+                follow,
+            }
+        }
     })
 }
 

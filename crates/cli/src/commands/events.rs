@@ -131,7 +131,7 @@ fn stdout_error(e: std::io::Error) -> CliError {
 
 /// Resolves at the first SIGINT or SIGTERM.
 #[cfg(unix)]
-fn stop_signal() -> Result<impl std::future::Future<Output = ()>, CliError> {
+pub(super) fn stop_signal() -> Result<impl std::future::Future<Output = ()>, CliError> {
     use tokio::signal::unix::{signal, SignalKind};
     let listen = |kind: SignalKind, name: &str| {
         signal(kind).map_err(|e| CliError::usage("io", format!("cannot listen for {name}: {e}")))
@@ -148,7 +148,7 @@ fn stop_signal() -> Result<impl std::future::Future<Output = ()>, CliError> {
 
 /// Resolves at the first Ctrl-C.
 #[cfg(not(unix))]
-fn stop_signal() -> Result<impl std::future::Future<Output = ()>, CliError> {
+pub(super) fn stop_signal() -> Result<impl std::future::Future<Output = ()>, CliError> {
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
     })

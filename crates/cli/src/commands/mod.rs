@@ -4,6 +4,7 @@
 mod demo;
 mod events;
 mod log;
+mod publish;
 mod workspace;
 
 use billing_adapters::outbox::DeliveryReport;
@@ -116,5 +117,10 @@ pub(crate) async fn run(request: Request, ctx: &Context) -> Result<Report, CliEr
         Request::RebuildViews => log::rebuild(ctx).await,
         Request::Events { from, follow } => events::events(ctx, from, follow).await,
         Request::Subscriptions => events::subscriptions(ctx).await,
+        Request::Publish {
+            nats,
+            stream,
+            follow,
+        } => publish::publish(ctx, &nats, &stream, follow).await,
     }
 }

@@ -6,7 +6,8 @@
 //! - [`output`]: what people read (tables, instants, final newlines) against what `--json` keeps;
 //! - [`bad_input`]: the hostile-input catalogue;
 //! - [`first_open`]: many processes opening one new store at once (SQLite and PostgreSQL);
-//! - [`events`]: `billing events`, the commit order as JSON Lines, and `--follow`.
+//! - [`events`]: `billing events`, the commit order as JSON Lines, and `--follow`;
+//! - [`publish`]: `billing publish --nats` against a real NATS JetStream server.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,3 +19,4 @@ mod flow;
 mod harness;
 mod log;
 mod output;
+mod publish;
