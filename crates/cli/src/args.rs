@@ -168,10 +168,11 @@ pub(crate) enum Command {
     ///
     /// Each event goes to subject `billing.STREAM.WORKSPACE` (the workspace id with every byte
     /// other than A-Z, a-z, 0-9, `_` and `-` written `~XX` in hex), as its `billing events`
-    /// line, with `Nats-Msg-Id` = `WORKSPACE:SEQUENCE`, so JetStream drops a message sent twice.
-    /// The stream is created if it does not exist. The checkpoint (subscription
-    /// `publish.STREAM`, lower case) is saved only after JetStream acknowledged every message
-    /// before it.
+    /// line, with `Nats-Msg-Id` = `WORKSPACE:SEQUENCE`, so JetStream drops a message sent twice
+    /// within the stream's duplicate window (2 minutes unless the stream says otherwise). The
+    /// stream is created if it does not exist. The checkpoint (subscription `publish.STREAM`,
+    /// lower case) is saved only after JetStream acknowledged every message before it, so after
+    /// a crash only the unacknowledged batch is sent again.
     Publish {
         /// The NATS server, e.g. `nats://127.0.0.1:4222`.
         #[arg(long, value_name = "URL")]
