@@ -60,12 +60,8 @@ pub(super) async fn events(
             out.flush().map_err(stdout_error)?;
             continue;
         }
-        if !follow {
+        if !keep_following(follow, stop.as_mut()).await {
             break;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(POLL) => {}
-            () = &mut stop => break,
         }
     }
     Ok(Report {
@@ -123,6 +119,21 @@ pub(super) async fn subscriptions(ctx: &Context) -> Result<Report, CliError> {
         table.render(0)
     };
     Ok(Report::done(human, json!({ "subscriptions": list })))
+}
+
+/// After a read that found nothing new: without `--follow`, or once `stop` (a signal) has come,
+/// `false`; else waits one poll interval and says `true`.
+pub(super) async fn keep_following(
+    follow: bool,
+    stop: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> bool {
+    if !follow {
+        return false;
+    }
+    tokio::select! {
+        () = tokio::time::sleep(POLL) => true,
+        () = stop => false,
+    }
 }
 
 fn stdout_error(e: std::io::Error) -> CliError {

@@ -1,23 +1,18 @@
 //! `billing publish --nats`: committed events, in commit order, to a NATS JetStream stream
 //! (SPEC §11), the checkpoint saved only once JetStream has acknowledged.
 
-use std::time::Duration;
-
 use async_nats::jetstream::{self, stream};
 use async_nats::HeaderMap;
 use billing_store::{write_positioned_line, Position, PositionedRow, SubscriptionName};
 use chrono::Utc;
 use serde_json::json;
 
-use super::events::stop_signal;
+use super::events::{keep_following, stop_signal};
 use super::{open, Context, Report};
 use crate::exit::{CliError, Status};
 
 /// Events published per batch (their acknowledgements are awaited together).
 const BATCH: u32 = 500;
-
-/// How long `--follow` waits before asking again when nothing new was visible.
-const POLL: Duration = Duration::from_millis(50);
 
 /// The subject of `workspace`'s events in `stream`: `billing.STREAM.WORKSPACE`, every byte of
 /// the workspace id other than `A-Z a-z 0-9 _ -` written `~XX` (so `.`, `*`, `>` and `~` never
@@ -82,12 +77,8 @@ pub(super) async fn publish(
             db.save_checkpoint(&name, at, Utc::now()).await?;
             continue;
         }
-        if !follow {
+        if !keep_following(follow, stop.as_mut()).await {
             break;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(POLL) => {}
-            () = &mut stop => break,
         }
     }
     Ok(Report::done(

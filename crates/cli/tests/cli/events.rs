@@ -81,12 +81,12 @@ fn a_position_that_does_not_parse_is_named() {
     }
 }
 
-#[test]
-fn follow_prints_new_events_as_they_commit_and_a_signal_ends_it_cleanly() {
-    let store = Store::new();
-    store.upgraded();
+/// Starts `billing ARGS…` on `store` with its stdout read line by line; the function returns
+/// the next line parsed, waiting up to 20 s for it.
+fn follow(store: &Store, args: &[&str]) -> (std::process::Child, impl Fn() -> Value) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_billing"))
-        .args(["--db", &store.url, "events", "--follow"])
+        .args(["--db", &store.url])
+        .args(args)
         .env_remove("BILLING_DATABASE_URL")
         .env_remove("BILLING_LOG")
         .stdout(Stdio::piped())
@@ -102,12 +102,20 @@ fn follow_prints_new_events_as_they_commit_and_a_signal_ends_it_cleanly() {
             }
         }
     });
-    let next = || {
+    let next = move || {
         let line = rx
             .recv_timeout(Duration::from_secs(20))
             .expect("no line within 20 s");
         serde_json::from_str::<Value>(&line).unwrap()
     };
+    (child, next)
+}
+
+#[test]
+fn follow_prints_new_events_as_they_commit_and_a_signal_ends_it_cleanly() {
+    let store = Store::new();
+    store.upgraded();
+    let (mut child, next) = follow(&store, &["events", "--follow"]);
     let first: Vec<Value> = (0..4).map(|_| next()).collect();
     assert!(first.iter().all(|e| e["aggregate_id"] == "acme"));
     // Another process commits; the follower prints it.
@@ -215,36 +223,7 @@ fn a_bad_subscription_name_or_two_starting_points_are_refused() {
 fn a_following_subscription_saves_what_it_printed_when_a_signal_ends_it() {
     let store = Store::new();
     store.upgraded();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_billing"))
-        .args([
-            "--db",
-            &store.url,
-            "events",
-            "--subscription",
-            "live",
-            "--follow",
-        ])
-        .env_remove("BILLING_DATABASE_URL")
-        .env_remove("BILLING_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if tx.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
-    let next = || {
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("no line within 20 s");
-        serde_json::from_str::<Value>(&line).unwrap()
-    };
+    let (mut child, next) = follow(&store, &["events", "--subscription", "live", "--follow"]);
     for _ in 0..4 {
         next();
     }
