@@ -9,11 +9,14 @@
 //! - `soak`: concurrent writers, valid and refused commands, races on hot workspaces; reconciles
 //!   the totals and checks every invariant.
 //! - `integrity`: SQLite's `PRAGMA integrity_check` on a store file.
+//! - `consumed`: what a killed and restarted consumer of the commit order wrote, against the
+//!   store (every event reached it; redeliveries at most one per kill).
 //!
 //! Every subcommand prints one JSON object as its last line of stdout. Exit status: 0 no anomaly;
 //! 1 anomalies; 2 bad usage; 3 the run itself could not be carried out (store unreachable…).
 
 mod check;
+mod consumed;
 mod exec;
 mod facts;
 mod flow;
@@ -112,6 +115,20 @@ enum Command {
         #[arg(long, value_name = "URL")]
         db: String,
     },
+    /// What a killed and restarted consumer (`billing events --subscription`) wrote, against
+    /// the store: every committed event once or (at most once per kill) twice, in workspace
+    /// order.
+    Consumed {
+        /// Database URL.
+        #[arg(long, value_name = "URL")]
+        db: String,
+        /// The consumer's output, all its runs appended.
+        #[arg(long, value_name = "FILE")]
+        lines: PathBuf,
+        /// How many times the consumer was killed.
+        #[arg(long, default_value_t = 0)]
+        kills: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -184,6 +201,7 @@ fn main() -> ExitCode {
                 .await
             }
             Command::Integrity { db } => integrity::run(&db).await,
+            Command::Consumed { db, lines, kills } => consumed::run(&db, &lines, kills).await,
         }
     });
     match result {
