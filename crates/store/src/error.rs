@@ -126,7 +126,7 @@ pub enum StoreError {
     LostLease {
         /// The subscription.
         subscription: String,
-        /// Who holds it now (`none` when nobody does).
+        /// Who holds it now (`none or unknown` when nobody does or it could not be read).
         holder: String,
     },
     /// A subscription's handler failed; its batch wrote nothing and the checkpoint stayed, so

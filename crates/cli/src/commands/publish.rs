@@ -102,9 +102,8 @@ async fn send(
     rows: &[PositionedRow],
 ) -> Result<u64, String> {
     let mut acks = Vec::with_capacity(rows.len());
-    let mut line = Vec::new();
     for row in rows {
-        line.clear();
+        let mut line = Vec::new();
         write_positioned_line(row, &mut line).map_err(|e| e.to_string())?;
         line.pop(); // the newline
         let mut headers = HeaderMap::new();
@@ -113,11 +112,7 @@ async fn send(
             format!("{}:{}", row.row.aggregate_id, row.row.sequence).as_str(),
         );
         let ack = js
-            .publish_with_headers(
-                subject(stream, &row.row.aggregate_id),
-                headers,
-                line.clone().into(),
-            )
+            .publish_with_headers(subject(stream, &row.row.aggregate_id), headers, line.into())
             .await
             .map_err(|e| e.to_string())?;
         acks.push(ack);

@@ -450,23 +450,20 @@ impl Subscriber {
 
     /// The error for a batch refused because another instance holds the subscription.
     async fn lost(&self) -> StoreError {
-        let holder: Option<Option<String>> = match self.db.backend() {
-            Backend::Postgres(pool) => sqlx::query_scalar(HOLDER)
+        // Only for the message: a holder that cannot be read is reported as unknown.
+        let holder: Option<Option<String>> = on_pool!(self.db.backend(), |pool| {
+            sqlx::query_scalar(HOLDER)
                 .bind(self.name.as_str())
                 .fetch_optional(pool)
                 .await
                 .ok()
-                .flatten(),
-            Backend::Sqlite(pool) => sqlx::query_scalar(HOLDER)
-                .bind(self.name.as_str())
-                .fetch_optional(pool)
-                .await
-                .ok()
-                .flatten(),
-        };
+                .flatten()
+        });
         StoreError::LostLease {
             subscription: self.name.to_string(),
-            holder: holder.flatten().unwrap_or_else(|| "none".to_owned()),
+            holder: holder
+                .flatten()
+                .unwrap_or_else(|| "none or unknown".to_owned()),
         }
     }
 }

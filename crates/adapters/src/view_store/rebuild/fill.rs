@@ -49,11 +49,11 @@ const BATCHES_IN_FLIGHT: usize = 2;
 trait Rendered: Default + Send + 'static {
     /// Adds a finished view.
     fn view(&mut self, view: BillingView);
-    /// Adds the trail entry of an event.
+    /// Adds the trail entry of an event of `workspace` (parsed once per workspace, not per event).
     ///
     /// # Errors
     /// [`AdapterError::Integrity`] for a field the writer needs typed that does not parse.
-    fn entry(&mut self, entry: &Entry<'_>) -> Result<(), AdapterError>;
+    fn entry(&mut self, workspace: &WorkspaceId, entry: &Entry<'_>) -> Result<(), AdapterError>;
     /// Trail entries added so far.
     fn entries(&self) -> usize;
     /// An empty batch with room for as much as this one holds (batches are about the same size;
@@ -74,7 +74,7 @@ impl Rendered for CopyText {
         copy_row(&mut self.views, &ViewColumns::of(&view).fields());
     }
 
-    fn entry(&mut self, entry: &Entry<'_>) -> Result<(), AdapterError> {
+    fn entry(&mut self, _workspace: &WorkspaceId, entry: &Entry<'_>) -> Result<(), AdapterError> {
         let description = entry.event.describe();
         let columns = TrailColumns {
             workspace_id: entry.workspace_id,
@@ -115,10 +115,10 @@ impl Rendered for Rows {
         self.views.push(view);
     }
 
-    fn entry(&mut self, entry: &Entry<'_>) -> Result<(), AdapterError> {
+    fn entry(&mut self, workspace_id: &WorkspaceId, entry: &Entry<'_>) -> Result<(), AdapterError> {
         let workspace = entry.workspace_id;
         self.trail.push(AuditEntry {
-            workspace_id: parse(workspace, "aggregate_id", workspace)?,
+            workspace_id: workspace_id.clone(),
             sequence: entry.sequence,
             event_type: entry.event.event_type().to_owned(),
             actor_id: parse(workspace, "metadata.actor_id", &entry.metadata.actor_id)?,
@@ -277,8 +277,8 @@ fn fold<R: Rendered>(
             }
             if let Some(c) = current.as_mut() {
                 evolve(c, &entry)?;
+                rendered.entry(&c.workspace, &entry)?;
             }
-            rendered.entry(&entry)?;
         }
         if rendered.entries() >= BATCH {
             let next = rendered.next();
