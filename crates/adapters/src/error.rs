@@ -25,6 +25,10 @@ use thiserror::Error;
 ///   report it. The log is unaffected: views catch up from it.
 /// - [`AdapterError::Delivery`]: an e-mail could not be delivered; it stays in the outbox and is
 ///   retried.
+/// - [`AdapterError::Invalid`]: an input (a webhook URL, an event type, an endpoint id) broke a
+///   rule; nothing was written. Correct the named field.
+/// - [`AdapterError::UnknownEndpoint`]: no webhook endpoint has that id; nothing was written.
+///   `billing webhook list` shows the ids.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum AdapterError {
@@ -84,4 +88,17 @@ pub enum AdapterError {
     /// An e-mail could not be delivered.
     #[error("delivery failed: {0}")]
     Delivery(String),
+    /// An input that breaks a rule.
+    #[error("{field} {value:?}: {reason}")]
+    Invalid {
+        /// Which input (`url`, `event`, `endpoint`).
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// The rule it breaks.
+        reason: String,
+    },
+    /// No webhook endpoint has this id.
+    #[error("there is no webhook endpoint {0}; `billing webhook list` shows the ids")]
+    UnknownEndpoint(String),
 }

@@ -7,6 +7,8 @@
 //!   from the log after any interruption.
 //! - [`outbox`]: the opening reminder e-mail, once per upgrade; [`LogMailer`] by default,
 //!   `outbox::smtp::SmtpMailer` with the `smtp` feature.
+//! - [`webhooks`]: committed events POSTed to the host's endpoints, signed the Standard Webhooks
+//!   way, in order per workspace, retried for up to 72 hours, then dead letters.
 //! - [`EmbeddedExpenseCenter`] and [`EmbeddedMarketplace`]: stand-ins for the outside systems,
 //!   in the same database.
 
@@ -21,6 +23,7 @@ pub mod outbox;
 mod projector;
 pub mod view_store;
 pub mod views;
+pub mod webhooks;
 
 pub use embedded::Embedded;
 pub use error::AdapterError;

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 mod postgres;
+pub mod receiver;
 mod sqlite;
 mod test_db;
 

@@ -9,6 +9,7 @@ mod properties;
 mod scenarios;
 #[cfg(feature = "smtp")]
 mod smtp;
+mod webhooks;
 
 billing_test_support::on_both_backends! {
     harness: crate::harness::Harness,
