@@ -75,6 +75,11 @@ pub(crate) enum Command {
         /// The Expense Center link base.
         #[command(flatten)]
         expense_center: ExpenseCenterUrl,
+        /// Walk the demo on the `--db` store (which must hold no events) and keep it, so its
+        /// events can be followed, delivered and published afterwards; default: a temporary
+        /// store, removed at the end.
+        #[arg(long)]
+        keep: bool,
     },
     /// Expense Center accounts: register one (embedded stand-in), or bind one to a workspace.
     #[command(subcommand)]
@@ -183,6 +188,65 @@ pub(crate) enum Command {
         /// Keep publishing new events until SIGINT or SIGTERM.
         #[arg(long)]
         follow: bool,
+    },
+    /// Webhook endpoints: add, list, remove, their dead letters, and re-driving them.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+    /// Deliver committed events to the webhook endpoints.
+    ///
+    /// Each event is POSTed as its `billing events` line, signed the Standard Webhooks way
+    /// (`webhook-id` = `WORKSPACE:SEQUENCE`, the same on every attempt; `webhook-timestamp`;
+    /// `webhook-signature`). A workspace's next event waits for the previous one's 2xx. A failed
+    /// attempt is retried after 5 s, 10 s, 20 s … up to 1 h apart, each plus a random jitter,
+    /// for 72 hours; then the event is a dead letter (`billing webhook failures`, re-driven by
+    /// `billing webhook retry`). A 410 Gone disables the endpoint; redirects are not followed.
+    /// One `billing deliver` runs at a time per database; another takes over a minute after it
+    /// dies.
+    Deliver {
+        /// Keep delivering new events (and retries as they fall due) until SIGINT or SIGTERM;
+        /// without it, stop once nothing is due.
+        #[arg(long)]
+        follow: bool,
+        /// Seconds one attempt waits for the receiver's answer.
+        #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+        timeout: u64,
+    },
+}
+
+/// `billing webhook …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum WebhookCommand {
+    /// Add an endpoint; prints its id and its signing secret (shown this once).
+    ///
+    /// It is sent the events committed from now on (as far as `billing deliver` has queued).
+    Add {
+        /// Where events are POSTed: an http or https URL.
+        #[arg(long, value_name = "URL")]
+        url: String,
+        /// Send only events of this type (repeatable); default: every type.
+        #[arg(long = "event", value_name = "TYPE")]
+        events: Vec<String>,
+    },
+    /// List the endpoints with their delivered, pending and dead counts.
+    List,
+    /// Remove an endpoint and everything still queued for it.
+    Remove {
+        /// The endpoint id (`ep_…`).
+        #[arg(value_name = "ENDPOINT")]
+        endpoint: String,
+    },
+    /// List the dead letters: events whose retries gave up.
+    Failures {
+        /// Only this endpoint's.
+        #[arg(long, value_name = "ENDPOINT")]
+        endpoint: Option<String>,
+    },
+    /// Re-drive an endpoint: its dead letters are attempted again (in order), a disabled
+    /// endpoint is enabled again, and everything pending for it is due now.
+    Retry {
+        /// The endpoint id (`ep_…`).
+        #[arg(value_name = "ENDPOINT")]
+        endpoint: String,
     },
 }
 

@@ -141,6 +141,8 @@ impl From<AdapterError> for CliError {
             AdapterError::Behind { .. } => Self::new(Status::Unavailable, "views-behind", message),
             AdapterError::Shortfall { .. } => Self::new(Status::Unavailable, "shortfall", message),
             AdapterError::Delivery(_) => Self::new(Status::Unavailable, "delivery-failed", message),
+            AdapterError::Invalid { .. } => Self::usage("invalid-value", message),
+            AdapterError::UnknownEndpoint(_) => Self::usage("unknown-endpoint", message),
             _ => Self::new(Status::Unavailable, "database-error", message),
         }
     }

@@ -4,7 +4,9 @@
 
 use std::fs::File;
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use billing_adapters::webhooks::{self, EndpointId};
 
 use billing_domain::{
     Action, Actor, ActorId, AgreementVersion, CloudAccount, DomainError, Email, ExternalId,
@@ -14,7 +16,8 @@ use billing_store::{BadPosition, Position, SubscriptionName};
 use chrono::{DateTime, Utc};
 
 use crate::args::{
-    AccountCommand, AgreementCommand, CloudArgs, CloudCommand, Command, SettlementCommand, Who,
+    AccountCommand, AgreementCommand, CloudArgs, CloudCommand, Command, SettlementCommand,
+    WebhookCommand, Who,
 };
 use crate::exit::CliError;
 
@@ -25,6 +28,8 @@ pub(crate) enum Request {
     Demo {
         /// The Expense Center link base.
         expense_center_url: String,
+        /// Whether to walk it on the `--db` store and keep it.
+        keep: bool,
     },
     /// `billing account register`.
     Register {
@@ -101,6 +106,28 @@ pub(crate) enum Request {
         stream: String,
         /// Whether to keep publishing new events.
         follow: bool,
+    },
+    /// `billing webhook add`.
+    WebhookAdd {
+        /// The URL (checked).
+        url: String,
+        /// The event types (checked); empty for all.
+        events: Vec<String>,
+    },
+    /// `billing webhook list`.
+    WebhookList,
+    /// `billing webhook remove`.
+    WebhookRemove(EndpointId),
+    /// `billing webhook failures`.
+    WebhookFailures(Option<EndpointId>),
+    /// `billing webhook retry`.
+    WebhookRetry(EndpointId),
+    /// `billing deliver`.
+    Deliver {
+        /// Whether to keep delivering.
+        follow: bool,
+        /// How long one attempt waits.
+        timeout: Duration,
     },
 }
 
@@ -269,8 +296,12 @@ fn open_input(path: &PathBuf) -> Result<File, CliError> {
 /// A [`CliError`] with exit status 2 naming the option and the value.
 pub(crate) fn validate(command: Command) -> Result<Request, CliError> {
     Ok(match command {
-        Command::Demo { expense_center } => Request::Demo {
+        Command::Demo {
+            expense_center,
+            keep,
+        } => Request::Demo {
             expense_center_url: expense_center.url,
+            keep,
         },
         Command::Account(AccountCommand::Register { username, email }) => Request::Register {
             user_name: UserName::parse(&username)?,
@@ -453,6 +484,46 @@ pub(crate) fn validate(command: Command) -> Result<Request, CliError> {
                 follow,
             }
         }
+        Command::Webhook(command) => webhook(command)?,
+        Command::Deliver { follow, timeout } => {
+            if !(1..=3600).contains(&timeout) {
+                return Err(CliError::usage(
+                    "invalid-value",
+                    format!("invalid --timeout {timeout}: 1 to 3600 seconds"),
+                ));
+            }
+            Request::Deliver {
+                follow,
+                timeout: Duration::from_secs(timeout),
+            }
+        }
+    })
+}
+
+fn webhook(command: WebhookCommand) -> Result<Request, CliError> {
+    let endpoint = |text: &str| -> Result<EndpointId, CliError> { Ok(text.parse()?) };
+    Ok(match command {
+        WebhookCommand::Add { url, events } => {
+            webhooks::check_url(&url)?;
+            for event in &events {
+                if !billing_domain::WorkspaceEvent::TYPES.contains(&event.as_str()) {
+                    return Err(CliError::usage(
+                        "invalid-value",
+                        format!(
+                            "invalid --event {event:?}: the event types are {}",
+                            billing_domain::WorkspaceEvent::TYPES.join(", ")
+                        ),
+                    ));
+                }
+            }
+            Request::WebhookAdd { url, events }
+        }
+        WebhookCommand::List => Request::WebhookList,
+        WebhookCommand::Remove { endpoint: e } => Request::WebhookRemove(endpoint(&e)?),
+        WebhookCommand::Failures { endpoint: e } => {
+            Request::WebhookFailures(e.as_deref().map(endpoint).transpose()?)
+        }
+        WebhookCommand::Retry { endpoint: e } => Request::WebhookRetry(endpoint(&e)?),
     })
 }
 

@@ -431,9 +431,8 @@ pub async fn failures(
     db: &Db,
     endpoint: Option<&EndpointId>,
 ) -> Result<Vec<DeadLetter>, AdapterError> {
-    let rows: Vec<DeadRow> =
-        on_pool!(db, |pool| {
-            sqlx::query_as(
+    let rows: Vec<DeadRow> = on_pool!(db, |pool| {
+        sqlx::query_as(
         "SELECT endpoint_id, workspace_id, sequence, event_type, attempts, last_error, dead_at \
          FROM webhook_deliveries WHERE status = 'dead' AND ($1 IS NULL OR endpoint_id = $1) \
          ORDER BY endpoint_id, workspace_id, sequence"
@@ -441,7 +440,7 @@ pub async fn failures(
     .bind(endpoint.map(EndpointId::as_str))
     .fetch_all(pool)
     .await?
-        });
+    });
     rows.into_iter()
         .map(|r| {
             let ws = r.workspace_id.as_str();

@@ -63,7 +63,26 @@ fn events_json(events: &[StoredEvent]) -> Value {
 }
 
 /// Runs the demo.
-pub(super) async fn run(ctx: &Context, expense_center_url: &str) -> Result<Report, CliError> {
+pub(super) async fn run(
+    ctx: &Context,
+    expense_center_url: &str,
+    keep: bool,
+) -> Result<Report, CliError> {
+    if keep {
+        let embedded = Embedded::open(&ctx.db_url, StoreOptions::default()).await?;
+        let held = embedded.db().count_events().await?;
+        if held > 0 {
+            return Err(CliError::usage(
+                "store-not-empty",
+                format!(
+                    "demo --keep walks the demo on the --db store, which must hold no events; \
+                     {} holds {held}: give another --db, or leave out --keep for a temporary store",
+                    ctx.db_url
+                ),
+            ));
+        }
+        return walk(&embedded, &ctx.db_url, ctx, expense_center_url).await;
+    }
     let dir = tempfile::Builder::new()
         .prefix("billing-demo-")
         .tempdir()
@@ -103,7 +122,7 @@ async fn walk(
     };
     let mut steps = Steps::default();
     let mut header = format!(
-        "billing demo: a fresh embedded store at {url}, workspace {workspace}, owner {}\n\n",
+        "billing demo: an embedded store at {url}, workspace {workspace}, owner {}\n\n",
         owner.id
     );
     if ctx.json {

@@ -5,6 +5,7 @@ mod demo;
 mod events;
 mod log;
 mod publish;
+mod webhook;
 mod workspace;
 
 use billing_adapters::outbox::DeliveryReport;
@@ -91,7 +92,10 @@ async fn settle(embedded: &Embedded) -> Option<DeliveryReport> {
 /// The command's [`CliError`], with its exit status.
 pub(crate) async fn run(request: Request, ctx: &Context) -> Result<Report, CliError> {
     match request {
-        Request::Demo { expense_center_url } => demo::run(ctx, &expense_center_url).await,
+        Request::Demo {
+            expense_center_url,
+            keep,
+        } => demo::run(ctx, &expense_center_url, keep).await,
         Request::Register { user_name, email } => {
             workspace::register(ctx, &user_name, &email).await
         }
@@ -122,5 +126,11 @@ pub(crate) async fn run(request: Request, ctx: &Context) -> Result<Report, CliEr
             stream,
             follow,
         } => publish::publish(ctx, &nats, &stream, follow).await,
+        Request::WebhookAdd { url, events } => webhook::add(ctx, &url, &events).await,
+        Request::WebhookList => webhook::list(ctx).await,
+        Request::WebhookRemove(id) => webhook::remove(ctx, &id).await,
+        Request::WebhookFailures(id) => webhook::failures(ctx, id.as_ref()).await,
+        Request::WebhookRetry(id) => webhook::retry(ctx, &id).await,
+        Request::Deliver { follow, timeout } => webhook::deliver(ctx, follow, timeout).await,
     }
 }

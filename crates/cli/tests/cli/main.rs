@@ -7,7 +7,8 @@
 //! - [`bad_input`]: the hostile-input catalogue;
 //! - [`first_open`]: many processes opening one new store at once (SQLite and PostgreSQL);
 //! - [`events`]: `billing events`, the commit order as JSON Lines, and `--follow`;
-//! - [`publish`]: `billing publish --nats` against a real NATS JetStream server.
+//! - [`publish`]: `billing publish --nats` against a real NATS JetStream server;
+//! - [`webhooks`]: `billing webhook …` and `billing deliver` against a real loopback receiver.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -20,3 +21,4 @@ mod harness;
 mod log;
 mod output;
 mod publish;
+mod webhooks;
