@@ -200,8 +200,8 @@ pub(crate) enum Command {
     /// attempt is retried after 5 s, 10 s, 20 s … up to 1 h apart, each plus a random jitter,
     /// for 72 hours; then the event is a dead letter (`billing webhook failures`, re-driven by
     /// `billing webhook retry`). A 410 Gone disables the endpoint; redirects are not followed.
-    /// One `billing deliver` runs at a time per database; another takes over a minute after it
-    /// dies.
+    /// One `billing deliver` runs at a time per database; another takes over once the first's
+    /// lease (`--lease`, a minute) has run out after it died.
     Deliver {
         /// Keep delivering new events (and retries as they fall due) until SIGINT or SIGTERM;
         /// without it, stop once nothing is due.
@@ -210,6 +210,10 @@ pub(crate) enum Command {
         /// Seconds one attempt waits for the receiver's answer.
         #[arg(long, value_name = "SECONDS", default_value_t = 10)]
         timeout: u64,
+        /// Seconds after this run dies (stops renewing) that another may take over; at least
+        /// twice `--timeout`.
+        #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+        lease: u64,
     },
 }
 

@@ -128,6 +128,8 @@ pub(crate) enum Request {
         follow: bool,
         /// How long one attempt waits.
         timeout: Duration,
+        /// How long the lease lasts unrenewed.
+        lease: Duration,
     },
 }
 
@@ -485,16 +487,30 @@ pub(crate) fn validate(command: Command) -> Result<Request, CliError> {
             }
         }
         Command::Webhook(command) => webhook(command)?,
-        Command::Deliver { follow, timeout } => {
+        Command::Deliver {
+            follow,
+            timeout,
+            lease,
+        } => {
             if !(1..=3600).contains(&timeout) {
                 return Err(CliError::usage(
                     "invalid-value",
                     format!("invalid --timeout {timeout}: 1 to 3600 seconds"),
                 ));
             }
+            if lease < timeout.saturating_mul(2) {
+                return Err(CliError::usage(
+                    "invalid-value",
+                    format!(
+                        "invalid --lease {lease}: at least twice --timeout ({timeout}), so a step \
+                         waiting for its attempts does not lose the lease"
+                    ),
+                ));
+            }
             Request::Deliver {
                 follow,
                 timeout: Duration::from_secs(timeout),
+                lease: Duration::from_secs(lease),
             }
         }
     })

@@ -23,6 +23,7 @@ mod flow;
 mod integrity;
 mod journal;
 mod load;
+mod receive;
 mod rng;
 mod soak;
 mod stats;
@@ -128,6 +129,22 @@ enum Command {
         /// How many times the consumer was killed.
         #[arg(long, default_value_t = 0)]
         kills: u64,
+        /// How many events one kill may leave handled but not yet recorded (sent again after
+        /// the restart): 1 for `billing events`, the attempts in flight for `billing deliver`.
+        #[arg(long, default_value_t = 1)]
+        redeliveries_per_kill: u64,
+    },
+    /// A webhook receiver that verifies signatures and appends each verified body as a line.
+    Receive {
+        /// Where to listen, e.g. `127.0.0.1:8091`.
+        #[arg(long, value_name = "ADDR")]
+        listen: String,
+        /// A file holding the endpoint's secret (`whsec_…`).
+        #[arg(long, value_name = "FILE")]
+        secret_file: PathBuf,
+        /// The file to append the lines to.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
 }
 
@@ -201,7 +218,17 @@ fn main() -> ExitCode {
                 .await
             }
             Command::Integrity { db } => integrity::run(&db).await,
-            Command::Consumed { db, lines, kills } => consumed::run(&db, &lines, kills).await,
+            Command::Consumed {
+                db,
+                lines,
+                kills,
+                redeliveries_per_kill,
+            } => consumed::run(&db, &lines, kills, redeliveries_per_kill).await,
+            Command::Receive {
+                listen,
+                secret_file,
+                out,
+            } => receive::run(&listen, &secret_file, &out).await,
         }
     });
     match result {

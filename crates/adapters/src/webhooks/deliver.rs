@@ -15,9 +15,6 @@ use crate::error::AdapterError;
 /// Events queued per step (one subscription batch).
 const QUEUE_BATCH: u32 = 500;
 
-/// How long the `webhooks` lease lasts without a step renewing it.
-const LEASE: Duration = Duration::from_secs(60);
-
 /// The most of a receiver's answer kept in the error of a failed attempt.
 const ANSWER_EXCERPT: usize = 200;
 
@@ -44,7 +41,7 @@ impl Step {
 }
 
 /// One running webhook delivery: the holder of the `webhooks` subscription's lease (one at a
-/// time; another takes over a minute after this one stops stepping). See the
+/// time; another takes over once this one's lease, [`DeliveryPolicy::lease`], has run out). See the
 /// [module](super) for what receivers get.
 #[derive(Debug)]
 pub struct Deliverer {
@@ -75,7 +72,7 @@ impl Deliverer {
         now: DateTime<Utc>,
     ) -> Result<Option<Self>, AdapterError> {
         let Some(subscriber) = db
-            .subscriber(&super::subscription(), holder, now, LEASE)
+            .subscriber(&super::subscription(), holder, now, policy.lease)
             .await?
         else {
             return Ok(None);

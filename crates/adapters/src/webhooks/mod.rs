@@ -76,11 +76,15 @@ pub struct DeliveryPolicy {
     /// Most attempts in flight at once (each to a different workspace of an endpoint, or to a
     /// different endpoint).
     pub concurrency: usize,
+    /// How long the delivery lease lasts without a step renewing it: another
+    /// [`Deliverer`] can take over this long after one dies. Keep it well above `timeout` (a step
+    /// waits for its attempts), or a slow step loses the lease to another instance.
+    pub lease: Duration,
 }
 
 impl Default for DeliveryPolicy {
     /// 10 s per attempt; retries after 5 s, 10 s, 20 s … up to 1 h apart, for 72 hours; 16 at
-    /// once.
+    /// once; a 60 s lease.
     fn default() -> Self {
         Self {
             timeout: Duration::from_secs(10),
@@ -88,6 +92,7 @@ impl Default for DeliveryPolicy {
             max_retry_delay: Duration::from_secs(3600),
             give_up_after: Duration::from_secs(72 * 3600),
             concurrency: 16,
+            lease: Duration::from_secs(60),
         }
     }
 }

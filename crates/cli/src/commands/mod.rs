@@ -131,6 +131,10 @@ pub(crate) async fn run(request: Request, ctx: &Context) -> Result<Report, CliEr
         Request::WebhookRemove(id) => webhook::remove(ctx, &id).await,
         Request::WebhookFailures(id) => webhook::failures(ctx, id.as_ref()).await,
         Request::WebhookRetry(id) => webhook::retry(ctx, &id).await,
-        Request::Deliver { follow, timeout } => webhook::deliver(ctx, follow, timeout).await,
+        Request::Deliver {
+            follow,
+            timeout,
+            lease,
+        } => webhook::deliver(ctx, follow, timeout, lease).await,
     }
 }

@@ -163,6 +163,7 @@ pub(super) async fn deliver(
     ctx: &Context,
     follow: bool,
     timeout: Duration,
+    lease: Duration,
 ) -> Result<Report, CliError> {
     let embedded = open(ctx).await?;
     let db = embedded.db();
@@ -173,6 +174,7 @@ pub(super) async fn deliver(
     );
     let policy = DeliveryPolicy {
         timeout,
+        lease,
         ..DeliveryPolicy::default()
     };
     let Some(mut deliverer) = Deliverer::start(db, &holder, policy, Utc::now()).await? else {
@@ -181,7 +183,8 @@ pub(super) async fn deliver(
             "delivery-running",
             format!(
                 "another `billing deliver` is delivering (it holds subscription {}, see \
-                 `billing subscriptions`); a new one takes over a minute after it stops",
+                 `billing subscriptions`); a new one can take over once its lease has run out \
+                 after it stopped",
                 webhooks::SUBSCRIPTION
             ),
         ));
