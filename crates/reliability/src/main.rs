@@ -21,6 +21,7 @@ mod exec;
 mod facts;
 mod flow;
 mod integrity;
+mod jetstream;
 mod journal;
 mod load;
 mod receive;
@@ -134,6 +135,21 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         redeliveries_per_kill: u64,
     },
+    /// Every message of a JetStream stream as a line, for `consumed`.
+    Jetstream {
+        /// The NATS server.
+        #[arg(long, value_name = "URL")]
+        nats: String,
+        /// The stream.
+        #[arg(long, value_name = "NAME")]
+        stream: String,
+        /// The file to write the lines to.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Delete the stream afterwards.
+        #[arg(long)]
+        delete: bool,
+    },
     /// A webhook receiver that verifies signatures and appends each verified body as a line.
     Receive {
         /// Where to listen, e.g. `127.0.0.1:8091`.
@@ -224,6 +240,12 @@ fn main() -> ExitCode {
                 kills,
                 redeliveries_per_kill,
             } => consumed::run(&db, &lines, kills, redeliveries_per_kill).await,
+            Command::Jetstream {
+                nats,
+                stream,
+                out,
+                delete,
+            } => jetstream::run(&nats, &stream, &out, delete).await,
             Command::Receive {
                 listen,
                 secret_file,
