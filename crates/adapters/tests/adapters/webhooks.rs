@@ -60,6 +60,20 @@ pub mod scenarios {
         total
     }
 
+    /// A receiver with an endpoint for it (of `types`), checking that endpoint's signatures.
+    async fn receiving(
+        h: &Harness,
+        types: &[String],
+        now: DateTime<Utc>,
+    ) -> (Receiver, webhooks::AddedEndpoint) {
+        let r = Receiver::start().await;
+        let e = webhooks::add_endpoint(h.billing.db(), r.url(), types, now)
+            .await
+            .unwrap();
+        r.set_secret(&e.secret);
+        (r, e)
+    }
+
     fn body(r: &Received) -> Value {
         serde_json::from_str(&r.body).unwrap()
     }
@@ -136,9 +150,7 @@ pub mod scenarios {
     ) {
         let db = h.billing.db();
         let mut now = t(START);
-        let r = Receiver::start().await;
-        let e = webhooks::add_endpoint(db, r.url(), &[], now).await.unwrap();
-        r.set_secret(&e.secret);
+        let (r, e) = receiving(h, &[], now).await;
         r.script(std::iter::repeat_n(Answer::Status(500), 10_000));
         h.register("acme-finance").await;
         upgrade(h, "wh-fail", "cn2").await;
@@ -212,9 +224,7 @@ pub mod scenarios {
     pub async fn a_receiver_answering_410_disables_the_endpoint_and_keeps_its_events(h: &Harness) {
         let db = h.billing.db();
         let now = t(START);
-        let r = Receiver::start().await;
-        let e = webhooks::add_endpoint(db, r.url(), &[], now).await.unwrap();
-        r.set_secret(&e.secret);
+        let (r, e) = receiving(h, &[], now).await;
         r.script([Answer::Status(410)]);
         h.register("acme-finance").await;
         upgrade(h, "wh-gone", "cn2").await;
@@ -255,9 +265,7 @@ pub mod scenarios {
     pub async fn redirects_hangs_and_refused_connections_are_failures_that_retry(h: &Harness) {
         let db = h.billing.db();
         let now = t(START);
-        let r = Receiver::start().await;
-        let e = webhooks::add_endpoint(db, r.url(), &[], now).await.unwrap();
-        r.set_secret(&e.secret);
+        let (r, e) = receiving(h, &[], now).await;
         r.script([
             Answer::Redirect("http://127.0.0.1:9/elsewhere".into()),
             Answer::Hang,
