@@ -44,7 +44,7 @@ pub use clock::SystemClock;
 pub use db::{
     Backend, BadPosition, BadSubscriptionName, Checkpoint, Db, EventRow, Handled, Head, ImportHook,
     Position, PositionedRow, SqliteDurability, StoreOptions, StoreTx, Subscriber,
-    SubscriptionHandler, SubscriptionLag, SubscriptionName,
+    SubscriptionHandler, SubscriptionLag, SubscriptionName, WakeUps,
 };
 pub use error::{DbError, StoreError};
 pub use export::{write_line, write_positioned_line, ImportReport};

@@ -3,9 +3,8 @@
 //! lag.
 
 use std::io::Write;
-use std::time::Duration;
 
-use billing_store::{write_positioned_line, Position};
+use billing_store::{write_positioned_line, Position, WakeUps};
 use chrono::Utc;
 use serde_json::json;
 
@@ -16,9 +15,6 @@ use crate::request::EventsFrom;
 
 /// Events read per round trip.
 const BATCH: u32 = 500;
-
-/// How long `--follow` waits before asking again when nothing new was visible.
-const POLL: Duration = Duration::from_millis(50);
 
 /// `billing events`: prints every event after `from`; with `follow`, keeps printing new ones
 /// until SIGINT or SIGTERM. With a subscription, its checkpoint is saved after each line is
@@ -32,6 +28,7 @@ pub(super) async fn events(
     let db = embedded.db();
     let stop = stop_signal()?;
     tokio::pin!(stop);
+    let mut wake = db.wake_ups();
     let (mut at, subscription) = match from {
         EventsFrom::Position(position) => (position, None),
         EventsFrom::Subscription(name) => {
@@ -60,7 +57,7 @@ pub(super) async fn events(
             out.flush().map_err(stdout_error)?;
             continue;
         }
-        if !keep_following(follow, stop.as_mut()).await {
+        if !keep_following(follow, &mut wake, stop.as_mut()).await {
             break;
         }
     }
@@ -122,16 +119,18 @@ pub(super) async fn subscriptions(ctx: &Context) -> Result<Report, CliError> {
 }
 
 /// After a read that found nothing new: without `--follow`, or once `stop` (a signal) has come,
-/// `false`; else waits one poll interval and says `true`.
+/// `false`; else waits for a wake-up (a commit) or one poll interval, and says `true`.
 pub(super) async fn keep_following(
     follow: bool,
+    wake: &mut WakeUps,
     stop: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
 ) -> bool {
     if !follow {
         return false;
     }
+    let poll = WakeUps::POLL;
     tokio::select! {
-        () = tokio::time::sleep(POLL) => true,
+        _ = wake.wait(poll) => true,
         () = stop => false,
     }
 }

@@ -61,6 +61,7 @@ pub(super) async fn publish(
     .map_err(|e| unavailable(url, e))?;
     let stop = stop_signal()?;
     tokio::pin!(stop);
+    let mut wake = db.wake_ups();
     let mut at = db
         .checkpoint(&name)
         .await?
@@ -77,7 +78,7 @@ pub(super) async fn publish(
             db.save_checkpoint(&name, at, Utc::now()).await?;
             continue;
         }
-        if !keep_following(follow, stop.as_mut()).await {
+        if !keep_following(follow, &mut wake, stop.as_mut()).await {
             break;
         }
     }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use billing_adapters::webhooks::{self, Deliverer, DeliveryPolicy, EndpointId, Step};
+use billing_store::WakeUps;
 use chrono::Utc;
 use serde_json::json;
 
@@ -10,9 +11,6 @@ use super::events::stop_signal;
 use super::{open, Context, Report};
 use crate::exit::{CliError, Status};
 use crate::output::{instant, instant_or_dash, Table};
-
-/// The longest `--follow` waits before looking for new events.
-const POLL: Duration = Duration::from_millis(50);
 
 fn types_text(types: &[String]) -> String {
     if types.is_empty() {
@@ -191,6 +189,7 @@ pub(super) async fn deliver(
     };
     let stop = stop_signal()?;
     tokio::pin!(stop);
+    let mut wake = db.wake_ups();
     let mut total = Step::default();
     loop {
         // A step runs to its end (at most one attempt's timeout), so every attempt made is
@@ -203,13 +202,15 @@ pub(super) async fn deliver(
         if !follow {
             break;
         }
+        // Until a commit, the next retry, or one poll interval, whichever comes first.
+        let poll = WakeUps::POLL;
         let wait = deliverer
             .next_attempt()
             .await?
             .and_then(|at| (at - Utc::now()).to_std().ok())
-            .map_or(POLL, |until| until.min(POLL));
+            .map_or(poll, |until| until.min(poll));
         tokio::select! {
-            () = tokio::time::sleep(wait) => {}
+            _ = wake.wait(wait) => {}
             () = stop.as_mut() => break,
         }
     }

@@ -134,10 +134,14 @@ impl Db {
                 append.rows.len()
             )));
         }
-        match &self.writer {
+        let appended = match &self.writer {
             Writer::Sqlite(writer) => writer.append(append).await,
             Writer::Postgres(group) => self.append_pg(group, append).await,
+        };
+        if appended.is_ok() {
+            self.commits.committed();
         }
+        appended
     }
 
     /// PostgreSQL: directly on a lane when nothing else is in flight, else through the group

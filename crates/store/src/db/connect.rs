@@ -60,6 +60,7 @@ impl Db {
             url: Arc::from(url),
             lanes: Arc::new(Lanes::new(options)),
             writer: Writer::Postgres(Arc::new(PgGroup::default())),
+            commits: Arc::default(),
         })
     }
 }
@@ -156,6 +157,7 @@ async fn connect_sqlite(url: &str, options: &StoreOptions) -> Result<Db, StoreEr
         url: Arc::from(url),
         lanes: Arc::new(Lanes::new(options)),
         writer: Writer::Sqlite(Arc::new(writer)),
+        commits: Arc::default(),
     })
 }
 

@@ -118,6 +118,7 @@ impl Db {
                 tx.commit().await?;
             }
         }
+        self.commits.committed();
         Ok(written)
     }
 }

@@ -34,6 +34,7 @@ mod sqlite_writer;
 mod subscriptions;
 #[cfg(test)]
 mod tests;
+mod wake;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +50,7 @@ pub use subscriptions::{
     BadSubscriptionName, Checkpoint, Handled, Subscriber, SubscriptionHandler, SubscriptionLag,
     SubscriptionName,
 };
+pub use wake::WakeUps;
 
 /// Embedded PostgreSQL migrations (`crates/store/migrations/postgres`).
 pub static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -112,6 +114,8 @@ pub struct Db {
     url: Arc<str>,
     lanes: Arc<lanes::Lanes>,
     writer: Writer,
+    /// This process's commits, for wake-ups in the same process.
+    commits: Arc<wake::Commits>,
 }
 
 /// Where appends go.

@@ -68,6 +68,7 @@ mod subscribers_on_both {
         tests: [
             one_instance_at_a_time_and_a_taken_over_one_writes_nothing,
             a_failing_handler_writes_nothing_and_its_batch_comes_again,
+            a_commit_wakes_a_follower_and_silence_lets_it_sleep,
         ],
     }
 }

@@ -207,3 +207,50 @@ pub async fn a_failing_handler_writes_nothing_and_its_batch_comes_again(h: &Harn
         done.checkpoint
     );
 }
+
+/// A follower's wake-ups (SPEC §11 "Live"): it sleeps its whole timeout while nothing commits;
+/// a commit through this process's store wakes it at once; after a wake-up it comes back again
+/// soon by itself (on PostgreSQL an event can be readable only a moment after its commit).
+pub async fn a_commit_wakes_a_follower_and_silence_lets_it_sleep(h: &Harness) {
+    use std::time::Instant;
+    let db = h.store.db();
+    let mut wake = db.wake_ups();
+    let quiet = Instant::now();
+    assert!(
+        !wake.wait(Duration::from_millis(200)).await,
+        "nothing committed"
+    );
+    assert!(quiet.elapsed() >= Duration::from_millis(200));
+    for i in 0..2 {
+        let start = Instant::now();
+        let (woken, ()) = tokio::join!(wake.wait(Duration::from_secs(30)), async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            h.store
+                .execute(
+                    &ws(&format!("wake-{i}")),
+                    &owner_cmd(&format!("wake-{i}"), act::request("cn1")),
+                )
+                .await
+                .unwrap();
+        });
+        let waited = start.elapsed();
+        assert!(woken, "commit {i}: not woken");
+        assert!(
+            waited >= Duration::from_millis(100) && waited < Duration::from_secs(5),
+            "commit {i}: woken after {waited:?}"
+        );
+        // Then short waits, without a new commit: 5 + 10 + 20 + 40 + 80 ms, then the full one.
+        let rechecks = Instant::now();
+        for _ in 0..5 {
+            assert!(!wake.wait(Duration::from_secs(30)).await);
+        }
+        let spent = rechecks.elapsed();
+        assert!(
+            spent >= Duration::from_millis(155) && spent < Duration::from_secs(2),
+            "{spent:?}"
+        );
+        let full = Instant::now();
+        assert!(!wake.wait(Duration::from_millis(300)).await);
+        assert!(full.elapsed() >= Duration::from_millis(300));
+    }
+}
