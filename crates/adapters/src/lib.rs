@@ -30,6 +30,6 @@ pub use error::AdapterError;
 pub use expense_center::EmbeddedExpenseCenter;
 pub use marketplace::EmbeddedMarketplace;
 pub use outbox::{deliver_pending, LogMailer, Mailer, OutboxMessage};
-pub use projector::{catch_up, Projector};
+pub use projector::{catch_up, Projector, VIEWS_SUBSCRIPTION};
 pub use view_store::{RebuildReport, ViewUpdate};
 pub use views::{billing_view_at, AuditEntry, BillingView};

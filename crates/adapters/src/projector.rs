@@ -8,16 +8,21 @@
 //! sequence on — retrying until the database answers. [`Projector::flush`] waits until everything
 //! committed so far is projected.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use billing_store::{Commit, CommitListener, Db};
+use async_trait::async_trait;
+use billing_domain::WorkspaceId;
+use billing_store::{
+    Commit, CommitListener, Db, PositionedRow, StoreError, StoreTx, SubscriptionHandler,
+    SubscriptionName,
+};
 use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::AdapterError;
-use crate::outbox::ensure_outbox;
 use crate::view_store::{self, RebuildReport, ViewUpdate};
 
 enum Msg {
@@ -44,8 +49,6 @@ impl std::fmt::Debug for Projector {
 const QUEUE: usize = 10_000;
 /// How many updates one transaction applies.
 const BATCH: usize = 500;
-/// How many lagging workspaces one catch-up round re-projects.
-const LAGGING_BATCH: u32 = 500;
 
 impl Projector {
     /// Starts a projector over `db` (a background task on the current tokio runtime). It starts
@@ -116,34 +119,153 @@ impl CommitListener for Projector {
     }
 }
 
-/// Re-projects every workspace whose view is behind its stream, and records opening reminders
-/// for upgrades the outbox lacks (as recorded now, by the system clock). Returns how many
-/// workspaces it re-projected.
-///
-/// # Errors
-/// [`AdapterError::Database`] / [`AdapterError::Store`] (a stream that does not verify);
-/// [`AdapterError::Integrity`] for a stored workspace id or upgrade that does not parse.
-pub async fn catch_up(db: &Db) -> Result<u64, AdapterError> {
-    let mut total = 0u64;
-    loop {
-        let lagging = view_store::lagging_workspaces(db, LAGGING_BATCH).await?;
-        if lagging.is_empty() {
-            break;
+/// The subscription that brings the views up to the log after anything the commit path missed
+/// (SPEC §11: the views run on the same mechanism a host uses). [`catch_up`] runs it.
+pub const VIEWS_SUBSCRIPTION: &str = "billing-views";
+
+pub(crate) fn views_subscription() -> SubscriptionName {
+    // A valid name, checked by the tests.
+    SubscriptionName::parse(VIEWS_SUBSCRIPTION).unwrap_or_else(|_| unreachable!())
+}
+
+/// How long a catch-up holds the views subscription without renewing it (it renews at every
+/// batch and releases it when done); one that died is taken over this long after.
+const VIEWS_LEASE: Duration = Duration::from_secs(5);
+
+/// How long [`catch_up`] waits — for another process's catch-up to finish, and for committed
+/// events to become readable in the commit order (on PostgreSQL, once every older transaction on
+/// the server has ended) — before it reports the views behind.
+const CATCH_UP_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Events per catch-up batch.
+const CATCH_UP_BATCH: u32 = 500;
+
+/// The views subscription's handler: re-projects, from its stream, every workspace of the batch
+/// whose view is behind the batch, in the batch's transaction (with the checkpoint). Views the
+/// commit path already brought up to date are left alone: one query per batch finds them.
+struct ProjectBehind {
+    db: Db,
+    projected: AtomicU64,
+}
+
+#[async_trait]
+impl SubscriptionHandler for ProjectBehind {
+    async fn handle(
+        &self,
+        events: &[PositionedRow],
+        mut tx: StoreTx<'_>,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let mut newest: HashMap<&str, u64> = HashMap::new();
+        for e in events {
+            let at = newest.entry(e.row.aggregate_id.as_str()).or_default();
+            *at = (*at).max(e.row.sequence);
         }
-        let mut updates = Vec::with_capacity(lagging.len());
-        for workspace in &lagging {
-            if let Some(update) = view_store::catch_up_update(db, workspace, Utc::now()).await? {
+        let workspaces: Vec<&str> = newest.keys().copied().collect();
+        let viewed = view_store::view_sequences(&mut tx, &workspaces).await?;
+        let mut updates = Vec::new();
+        for (workspace, sequence) in newest {
+            if viewed.get(workspace).is_some_and(|at| *at >= sequence) {
+                continue;
+            }
+            let id: WorkspaceId = workspace.parse().map_err(|e| {
+                format!("events: the stored workspace id {workspace:?} does not parse: {e}")
+            })?;
+            // Events never change, so reading the stream beside the batch's transaction is safe;
+            // the update (the whole stream, maybe past this batch) never moves a view back.
+            if let Some(update) = view_store::catch_up_update(&self.db, &id, Utc::now()).await? {
                 updates.push(update);
             }
         }
-        view_store::apply(db, &updates).await?;
-        total += lagging.len() as u64;
-        if lagging.len() < LAGGING_BATCH as usize {
-            break;
-        }
+        self.projected
+            .fetch_add(updates.len() as u64, Ordering::Relaxed);
+        view_store::apply_in(tx, &updates).await?;
+        Ok(())
     }
-    ensure_outbox(db, Utc::now()).await?;
-    Ok(total)
+}
+
+/// A holder name unique to this call.
+fn holder() -> String {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "projector-{}-{}",
+        std::process::id(),
+        CALLS.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs the views subscription until nothing readable is left; `Ok(false)` when another
+/// instance holds it (or took it over meanwhile).
+async fn drain(db: &Db, handler: &ProjectBehind) -> Result<bool, AdapterError> {
+    let Some(mut subscriber) = db
+        .subscriber(&views_subscription(), &holder(), Utc::now(), VIEWS_LEASE)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let drained = loop {
+        match subscriber
+            .handle_next(CATCH_UP_BATCH, Utc::now(), handler)
+            .await
+        {
+            Ok(handled) if handled.events == 0 => break Ok(true),
+            Ok(_) => {
+                if !subscriber.renew(Utc::now()).await? {
+                    break Ok(false);
+                }
+            }
+            Err(StoreError::LostLease { .. }) => break Ok(false),
+            Err(e) => break Err(AdapterError::from(e)),
+        }
+    };
+    // Released in every case, so the next catch-up need not wait for the lease to run out.
+    let released = subscriber.release().await;
+    let drained = drained?;
+    released?;
+    Ok(drained)
+}
+
+/// Brings the views and the outbox up to the log. When some workspace's view is behind its
+/// stream, it runs the views subscription ([`VIEWS_SUBSCRIPTION`]) from its checkpoint to the
+/// end of what is readable in the commit order, then checks that no workspace's view is behind its stream — waiting, when one is, for
+/// its events to become readable (on PostgreSQL a transaction that committed late is readable
+/// once every older transaction has ended) or for another process's catch-up to finish. Returns
+/// how many workspaces it re-projected.
+///
+/// # Errors
+/// [`AdapterError::Behind`] when views are still behind after 30 s (a long transaction on the
+/// server, or views edited by hand: `billing rebuild-views`); [`AdapterError::Database`] /
+/// [`AdapterError::Store`] (a stream that does not verify); [`AdapterError::Integrity`] for a
+/// stored workspace id or upgrade that does not parse.
+pub async fn catch_up(db: &Db) -> Result<u64, AdapterError> {
+    let handler = ProjectBehind {
+        db: db.clone(),
+        projected: AtomicU64::new(0),
+    };
+    // Nothing behind (the commit path kept up): the subscription is not needed now, and its
+    // lease is left to a catch-up that has work.
+    if view_store::lagging_workspaces(db, 1).await?.is_empty() {
+        return Ok(0);
+    }
+    let deadline = tokio::time::Instant::now() + CATCH_UP_PATIENCE;
+    loop {
+        if drain(db, &handler).await? && view_store::lagging_workspaces(db, 1).await?.is_empty() {
+            return Ok(handler.projected.load(Ordering::Relaxed));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let behind = view_store::lagging_workspaces(db, 1000).await?.len();
+            return Err(AdapterError::Behind {
+                detail: format!(
+                    "after {} s, the views of {behind}{} workspace(s) are still behind their streams: \
+                     their events are not readable in commit order yet (a long transaction on \
+                     the server holds them back), another process's catch-up holds the views \
+                     subscription, or the views were changed by hand",
+                    CATCH_UP_PATIENCE.as_secs(),
+                    if behind == 1000 { " or more" } else { "" }
+                ),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn run(db: Db, mut receiver: mpsc::Receiver<Msg>, behind: Arc<AtomicBool>) {
@@ -199,5 +321,16 @@ async fn run(db: Db, mut receiver: mpsc::Receiver<Msg>, behind: Arc<AtomicBool>)
             // A flusher that went away no longer needs the answer.
             let _ = done.send(outcome.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_views_subscription_name_is_valid() {
+        assert_eq!(
+            super::views_subscription().as_str(),
+            super::VIEWS_SUBSCRIPTION
+        );
     }
 }

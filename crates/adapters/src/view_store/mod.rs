@@ -8,7 +8,9 @@ mod rebuild;
 mod rows;
 
 use billing_domain::{UserName, Workspace, WorkspaceId};
-use billing_store::{Db, StoredEvent};
+use std::collections::HashMap;
+
+use billing_store::{Db, StoreTx, StoredEvent};
 use chrono::{DateTime, Utc};
 
 pub use self::rebuild::{rebuild, RebuildReport};
@@ -149,6 +151,29 @@ where
         .bind(rfc3339(o.created_at))
 }
 
+/// The statements of [`apply`] on one connection (either backend), inside its transaction.
+macro_rules! apply_on {
+    ($conn:expr, $updates:expr) => {{
+        for update in $updates {
+            let view = ViewColumns::of(&update.view);
+            bind_view!(sqlx::query(UPSERT_VIEW), view)
+                .bind(update.full)
+                .bind(db_int(update.first_sequence))
+                .execute(&mut *$conn)
+                .await?;
+            for e in &update.trail {
+                let entry = TrailColumns::of(e);
+                bind_trail!(sqlx::query(INSERT_TRAIL), entry)
+                    .execute(&mut *$conn)
+                    .await?;
+            }
+            if let Some(o) = &update.outbox {
+                insert_outbox(o).execute(&mut *$conn).await?;
+            }
+        }
+    }};
+}
+
 /// Applies updates in one transaction. Each is guarded by its sequence: a view never moves
 /// backwards and a trail entry or outbox message is never written twice, so applying an update
 /// again (a retry, a catch-up) changes nothing.
@@ -161,26 +186,59 @@ pub async fn apply(db: &Db, updates: &[ViewUpdate]) -> Result<(), AdapterError> 
     }
     on_pool!(db, |pool| {
         let mut tx = pool.begin().await?;
-        for update in updates {
-            let view = ViewColumns::of(&update.view);
-            bind_view!(sqlx::query(UPSERT_VIEW), view)
-                .bind(update.full)
-                .bind(db_int(update.first_sequence))
-                .execute(&mut *tx)
-                .await?;
-            for e in &update.trail {
-                let entry = TrailColumns::of(e);
-                bind_trail!(sqlx::query(INSERT_TRAIL), entry)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            if let Some(o) = &update.outbox {
-                insert_outbox(o).execute(&mut *tx).await?;
-            }
-        }
+        apply_on!(&mut *tx, updates);
         tx.commit().await?;
     });
     Ok(())
+}
+
+/// [`apply`] inside an open transaction (a subscription batch's): the updates commit with it.
+///
+/// # Errors
+/// [`AdapterError::Database`]; the transaction should then be rolled back.
+pub(crate) async fn apply_in(tx: StoreTx<'_>, updates: &[ViewUpdate]) -> Result<(), AdapterError> {
+    match tx {
+        StoreTx::Postgres(conn) => apply_on!(&mut *conn, updates),
+        StoreTx::Sqlite(conn) => apply_on!(&mut *conn, updates),
+    }
+    Ok(())
+}
+
+/// The `last_sequence` of each of `workspaces` that has a billing view, read inside `tx`.
+///
+/// # Errors
+/// [`AdapterError::Database`]; [`AdapterError::Integrity`] for a negative stored sequence.
+pub(crate) async fn view_sequences(
+    tx: &mut StoreTx<'_>,
+    workspaces: &[&str],
+) -> Result<HashMap<String, u64>, AdapterError> {
+    if workspaces.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let list: Vec<String> = (1..=workspaces.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT workspace_id, last_sequence FROM billing_view WHERE workspace_id IN ({})",
+        list.join(", ")
+    );
+    macro_rules! fetch {
+        ($conn:expr) => {{
+            let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
+            for w in workspaces {
+                query = query.bind(*w);
+            }
+            query.fetch_all(&mut **$conn).await?
+        }};
+    }
+    let rows = match tx {
+        StoreTx::Postgres(conn) => fetch!(conn),
+        StoreTx::Sqlite(conn) => fetch!(conn),
+    };
+    rows.into_iter()
+        .map(|(w, n)| {
+            let n = int(&w, "billing_view.last_sequence", n)?;
+            Ok((w, n))
+        })
+        .collect()
 }
 
 /// The stored billing view of a workspace.

@@ -231,6 +231,74 @@ impl Db {
     }
 }
 
+/// Moves a checkpoint back to `($2, $3)` when it is past it.
+const REWIND: &str =
+    "UPDATE subscriptions SET transaction_id = $2, position = $3, updated_at = $4 \
+     WHERE name = $1 AND (transaction_id, position) > ($2, $3)";
+
+/// The last event readable in the commit order now, PostgreSQL.
+const LAST_READABLE_PG: &str = "SELECT CAST(CAST(transaction_id AS TEXT) AS BIGINT), position \
+     FROM events WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+     ORDER BY transaction_id DESC, position DESC LIMIT 1";
+
+/// The last event readable in the commit order now, SQLite.
+const LAST_READABLE_SQLITE: &str = "SELECT 0, position FROM events ORDER BY position DESC LIMIT 1";
+
+impl Db {
+    /// The position of the last event [`Db::read_committed`] can read now ([`Position::START`]
+    /// for an empty log). Every event at or before it was committed before this call returned.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`], [`StoreError::Unavailable`].
+    pub async fn last_readable(&self) -> Result<Position, StoreError> {
+        let row: Option<(i64, i64)> = match &self.backend {
+            Backend::Postgres(pool) => {
+                sqlx::query_as(LAST_READABLE_PG)
+                    .fetch_optional(pool)
+                    .await?
+            }
+            Backend::Sqlite(pool) => {
+                sqlx::query_as(LAST_READABLE_SQLITE)
+                    .fetch_optional(pool)
+                    .await?
+            }
+        };
+        Ok(
+            row.map_or(Position::START, |(transaction, position)| Position {
+                transaction: seq_u64(transaction),
+                position: seq_u64(position),
+            }),
+        )
+    }
+
+    /// Moves subscription `name`'s checkpoint back to `to` when it is past it (so the events
+    /// after `to` are handled again: for a handler whose effect was replaced, as a view rebuild
+    /// replaces the views). Returns whether it moved. An instance running the subscription then
+    /// finds its next batch refused ([`StoreError::LostLease`]) and starts again from `to`.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`], [`StoreError::Unavailable`].
+    pub async fn rewind_checkpoint(
+        &self,
+        name: &SubscriptionName,
+        to: Position,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let updated_at = now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        let moved = on_pool!(&self.backend, |pool| {
+            sqlx::query(REWIND)
+                .bind(name.as_str())
+                .bind(seq_i64(to.transaction))
+                .bind(seq_i64(to.position))
+                .bind(&updated_at)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(moved > 0)
+    }
+}
+
 /// Takes (or renews) a subscription's lease for `$3` until `$4`, creating the subscription at the
 /// beginning of the log if it is new — unless another holder's lease still runs at `$5`.
 const ACQUIRE: &str = "INSERT INTO subscriptions \

@@ -60,6 +60,9 @@ pub async fn rebuild(
     db: &Db,
     mut progress: impl FnMut(u64),
 ) -> Result<RebuildReport, AdapterError> {
+    // Every event readable in the commit order now is committed, so the read below includes
+    // it; the views subscription's checkpoint goes back here once the rebuilt views are in.
+    let readable = db.last_readable().await?;
     let expected = db.count_events().await?;
     on_pool!(db, |pool| {
         sqlx::raw_sql(DROP_NEXT).execute(pool).await?;
@@ -94,6 +97,14 @@ pub async fn rebuild(
         drop_next(db).await;
         return Err(e);
     }
+    // The views subscription may have handled events the rebuilt views do not hold (committed
+    // after the read began): it handles everything after `readable` again.
+    db.rewind_checkpoint(
+        &crate::projector::views_subscription(),
+        readable,
+        chrono::Utc::now(),
+    )
+    .await?;
     Ok(report)
 }
 
