@@ -327,4 +327,26 @@ pub async fn a_checkpoint_is_durable_never_moves_back_and_knows_its_lag(h: &Harn
         ),
         (0, None, 0)
     );
+    // The last readable event is the last one read; a rewind moves the checkpoint back to a
+    // position before it, never forward.
+    assert_eq!(db.last_readable().await.unwrap(), rows[3].position);
+    let t2: DateTime<Utc> = "2026-12-01T10:10:00Z".parse().unwrap();
+    assert!(db
+        .rewind_checkpoint(&name, rows[1].position, t2)
+        .await
+        .unwrap());
+    let rewound = db.checkpoint(&name).await.unwrap().unwrap();
+    assert_eq!(
+        (rewound.position, rewound.updated_at),
+        (rows[1].position, t2)
+    );
+    assert!(!db
+        .rewind_checkpoint(&name, rows[2].position, t2)
+        .await
+        .unwrap());
+    assert_eq!(
+        db.checkpoint(&name).await.unwrap().unwrap().position,
+        rows[1].position
+    );
+    assert_eq!(db.subscriptions().await.unwrap()[0].events_behind, 2);
 }
