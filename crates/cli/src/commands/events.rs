@@ -120,6 +120,16 @@ pub(super) async fn subscriptions(ctx: &Context) -> Result<Report, CliError> {
     }
     let human = if lags.is_empty() {
         "No subscriptions yet.\n".to_owned()
+    } else if lags
+        .iter()
+        .any(|l| l.name.as_str() == billing_adapters::VIEWS_SUBSCRIPTION)
+    {
+        format!(
+            "{}{} moves only when the views catch up on something the commit path missed; its \
+             lag is not the views' (they are projected as each command commits).\n",
+            table.render(0),
+            billing_adapters::VIEWS_SUBSCRIPTION
+        )
     } else {
         table.render(0)
     };

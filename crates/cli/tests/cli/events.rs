@@ -253,3 +253,36 @@ fn a_following_subscription_saves_what_it_printed_when_a_signal_ends_it() {
         ""
     );
 }
+
+#[test]
+fn a_lost_view_is_projected_again_by_the_views_subscription() {
+    let store = Store::new();
+    store.upgraded();
+    // The view row goes (as after a crash between commit and projection).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&store.url).await.unwrap();
+        sqlx::query("DELETE FROM billing_view WHERE workspace_id = 'acme'")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+    // The next process catches up through the views subscription, which ends at the log's end;
+    // the listing says what its lag means.
+    let views = subscription(&store, "billing-views");
+    assert_eq!(views["events_behind"], 0, "{views}");
+    assert_eq!(views["position"], "0.4", "{views}");
+    let human = store.expect(0, &["subscriptions"]).stdout;
+    assert!(
+        human.contains("billing-views moves only when the views catch up"),
+        "{human}"
+    );
+    let shown = store
+        .expect(0, &["show", "--workspace", "acme", "--json"])
+        .json();
+    assert_eq!(shown["plan"], "commercial", "{shown}");
+}
