@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use serde::Serialize;
 
-use super::queue::{self, Due, Enqueue};
+use super::queue::{self, Due, Enqueue, Record};
 use super::DeliveryPolicy;
 use crate::error::AdapterError;
 
@@ -31,6 +31,16 @@ pub struct Step {
     pub dead: usize,
     /// Endpoints disabled because the receiver answered 410 Gone.
     pub disabled: usize,
+}
+
+impl std::ops::AddAssign for Step {
+    fn add_assign(&mut self, other: Step) {
+        self.queued_events += other.queued_events;
+        self.delivered += other.delivered;
+        self.retrying += other.retrying;
+        self.dead += other.dead;
+        self.disabled += other.disabled;
+    }
 }
 
 impl Step {
@@ -121,27 +131,30 @@ impl Deliverer {
             .events;
         let due = queue::due(&self.db, now.timestamp_millis(), self.policy.concurrency).await?;
         let outcomes = join_all(due.iter().map(|d| self.attempt(d, now))).await;
+        let mut records = Vec::with_capacity(due.len());
         for (due, outcome) in due.iter().zip(outcomes) {
-            match outcome {
+            let record = match outcome {
                 Outcome::Delivered => {
-                    queue::delivered(&self.db, due, now).await?;
                     step.delivered += 1;
+                    Record::Delivered
                 }
                 Outcome::Gone(why) => {
-                    queue::gone(&self.db, due, &why, now).await?;
                     step.disabled += 1;
+                    Record::Gone(why)
                 }
-                Outcome::Failed(why) => {
-                    let next = self.retry_at(due, now);
-                    queue::failed(&self.db, due, &why, now, next).await?;
-                    if next.is_some() {
+                Outcome::Failed(error) => {
+                    let next_ms = self.retry_at(due, now);
+                    if next_ms.is_some() {
                         step.retrying += 1;
                     } else {
                         step.dead += 1;
                     }
+                    Record::Failed { error, next_ms }
                 }
-            }
+            };
+            records.push((due, record));
         }
+        queue::record(&self.db, &records, now).await?;
         Ok(step)
     }
 

@@ -17,11 +17,13 @@ pub(super) struct Enqueue {
 
 const ENDPOINTS: &str = "SELECT id, event_types FROM webhook_endpoints";
 
+/// The queue rows' columns, as each row binds them.
 const INSERT: &str = "INSERT INTO webhook_deliveries \
-         (endpoint_id, workspace_id, sequence, transaction_id, position, event_type, body, \
-          status, next_attempt_ms) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8) \
-     ON CONFLICT (endpoint_id, workspace_id, sequence) DO NOTHING";
+     (endpoint_id, workspace_id, sequence, transaction_id, position, event_type, body, status, \
+      next_attempt_ms) ";
+
+/// Queue rows per statement (9 parameters each).
+const ROWS_PER_INSERT: usize = 200;
 
 macro_rules! on_tx {
     ($tx:expr, |$conn:ident| $body:expr) => {
@@ -53,32 +55,41 @@ impl SubscriptionHandler for Enqueue {
             if wanted.is_empty() {
                 return Ok(());
             }
+            // Each event wanted by some endpoint, as its body (written once), then one row per
+            // endpoint that takes it, inserted a few hundred rows per statement.
+            let mut rows: Vec<(&str, &PositionedRow, usize)> = Vec::new();
+            let mut bodies: Vec<String> = Vec::new();
             for event in events {
-                let row = &event.row;
-                let mut line: Option<String> = None;
-                for (id, types) in &wanted {
-                    if !types.is_empty() && !types.contains(&row.event_type) {
-                        continue;
-                    }
-                    if line.is_none() {
+                let takers = wanted
+                    .iter()
+                    .filter(|(_, types)| types.is_empty() || types.contains(&event.row.event_type));
+                let mut first = true;
+                for (id, _) in takers {
+                    if first {
                         body.clear();
                         write_positioned_line(event, &mut body)?;
                         body.pop(); // the newline
-                        line = Some(String::from_utf8(std::mem::take(&mut body))?);
+                        bodies.push(String::from_utf8(std::mem::take(&mut body))?);
+                        first = false;
                     }
-                    let text = line.as_deref().unwrap_or_default();
-                    sqlx::query(INSERT)
-                        .bind(id)
-                        .bind(&row.aggregate_id)
-                        .bind(db_int(row.sequence))
-                        .bind(db_int(event.position.transaction))
-                        .bind(db_int(event.position.position))
-                        .bind(&row.event_type)
-                        .bind(text)
-                        .bind(self.now_ms)
-                        .execute(&mut *conn)
-                        .await?;
+                    rows.push((id.as_str(), event, bodies.len() - 1));
                 }
+            }
+            for chunk in rows.chunks(ROWS_PER_INSERT) {
+                let mut insert = sqlx::QueryBuilder::new(INSERT);
+                insert.push_values(chunk, |mut b, (id, event, body)| {
+                    b.push_bind(*id)
+                        .push_bind(event.row.aggregate_id.as_str())
+                        .push_bind(db_int(event.row.sequence))
+                        .push_bind(db_int(event.position.transaction))
+                        .push_bind(db_int(event.position.position))
+                        .push_bind(event.row.event_type.as_str())
+                        .push_bind(bodies[*body].as_str())
+                        .push_bind("pending")
+                        .push_bind(self.now_ms);
+                });
+                insert.push(" ON CONFLICT (endpoint_id, workspace_id, sequence) DO NOTHING");
+                insert.build().execute(&mut *conn).await?;
             }
         });
         Ok(())
@@ -131,95 +142,97 @@ pub(super) async fn next_attempt(db: &Db) -> Result<Option<DateTime<Utc>>, Adapt
     Ok(ms.and_then(DateTime::from_timestamp_millis))
 }
 
-fn key<'q, DB: sqlx::Database>(
-    q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
-    due: &'q Due,
-) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
-where
-    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    q.bind(due.endpoint_id.as_str())
-        .bind(due.workspace_id.as_str())
-        .bind(due.sequence)
+/// What one attempt's outcome records.
+pub(super) enum Record {
+    /// Answered 2xx: the row goes, and the endpoint counts it.
+    Delivered,
+    /// Failed: the error, and the next attempt's time (`None`: a dead letter now).
+    Failed {
+        /// What the attempt met.
+        error: String,
+        /// Unix milliseconds of the next attempt.
+        next_ms: Option<i64>,
+    },
+    /// Answered 410 Gone: the attempt counts (due again at once when re-enabled), and the
+    /// endpoint is disabled.
+    Gone(String),
 }
 
-pub(super) async fn delivered(db: &Db, due: &Due, now: DateTime<Utc>) -> Result<(), AdapterError> {
-    let at = super::now_text(now);
+const DELETE: &str = "DELETE FROM webhook_deliveries \
+     WHERE endpoint_id = $1 AND workspace_id = $2 AND sequence = $3";
+
+const COUNT_DELIVERED: &str = "UPDATE webhook_endpoints \
+     SET delivered = delivered + 1, last_delivered_at = $2 WHERE id = $1";
+
+const FAILED: &str = "UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = $4, \
+         first_failed_ms = coalesce(first_failed_ms, $5), \
+         next_attempt_ms = coalesce($6, next_attempt_ms), \
+         status = CASE WHEN $7 IS NULL THEN status ELSE 'dead' END, dead_at = $7 \
+     WHERE endpoint_id = $1 AND workspace_id = $2 AND sequence = $3";
+
+const DISABLE: &str = "UPDATE webhook_endpoints SET disabled_at = $2, disabled_reason = $3 \
+     WHERE id = $1 AND disabled_at IS NULL";
+
+/// Records every outcome of one step at `now`, in one transaction.
+pub(super) async fn record(
+    db: &Db,
+    records: &[(&Due, Record)],
+    now: DateTime<Utc>,
+) -> Result<(), AdapterError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let (now_ms, at) = (now.timestamp_millis(), super::now_text(now));
     on_pool!(db, |pool| {
         let mut tx = pool.begin().await?;
-        let gone = key(
-            sqlx::query(
-                "DELETE FROM webhook_deliveries \
-                 WHERE endpoint_id = $1 AND workspace_id = $2 AND sequence = $3",
-            ),
-            due,
-        )
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if gone > 0 {
-            sqlx::query(
-                "UPDATE webhook_endpoints SET delivered = delivered + 1, last_delivered_at = $2 \
-                 WHERE id = $1",
-            )
-            .bind(due.endpoint_id.as_str())
-            .bind(&at)
-            .execute(&mut *tx)
-            .await?;
+        for (due, record) in records {
+            let key = (
+                due.endpoint_id.as_str(),
+                due.workspace_id.as_str(),
+                due.sequence,
+            );
+            let (error, next_ms) = match record {
+                Record::Delivered => {
+                    let gone = sqlx::query(DELETE)
+                        .bind(key.0)
+                        .bind(key.1)
+                        .bind(key.2)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if gone > 0 {
+                        sqlx::query(COUNT_DELIVERED)
+                            .bind(key.0)
+                            .bind(&at)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    continue;
+                }
+                Record::Failed { error, next_ms } => (error, *next_ms),
+                Record::Gone(error) => {
+                    sqlx::query(DISABLE)
+                        .bind(key.0)
+                        .bind(&at)
+                        .bind(error)
+                        .execute(&mut *tx)
+                        .await?;
+                    (error, Some(now_ms))
+                }
+            };
+            let dead_at = next_ms.is_none().then_some(at.as_str());
+            sqlx::query(FAILED)
+                .bind(key.0)
+                .bind(key.1)
+                .bind(key.2)
+                .bind(error)
+                .bind(now_ms)
+                .bind(next_ms)
+                .bind(dead_at)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
     });
-    Ok(())
-}
-
-/// Records a failed attempt: retried at `next_ms`, or a dead letter when that is `None`.
-pub(super) async fn failed(
-    db: &Db,
-    due: &Due,
-    error: &str,
-    now: DateTime<Utc>,
-    next_ms: Option<i64>,
-) -> Result<(), AdapterError> {
-    let now_ms = now.timestamp_millis();
-    let dead_at = next_ms.is_none().then(|| super::now_text(now));
-    on_pool!(db, |pool| key(
-        sqlx::query(
-            "UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = $4, \
-                 first_failed_ms = coalesce(first_failed_ms, $5), \
-                 next_attempt_ms = coalesce($6, next_attempt_ms), \
-                 status = CASE WHEN $7 IS NULL THEN status ELSE 'dead' END, dead_at = $7 \
-             WHERE endpoint_id = $1 AND workspace_id = $2 AND sequence = $3",
-        ),
-        due,
-    )
-    .bind(error)
-    .bind(now_ms)
-    .bind(next_ms)
-    .bind(dead_at.as_deref())
-    .execute(pool)
-    .await
-    .map(|_| ())?);
-    Ok(())
-}
-
-/// Records a 410 Gone: the attempt counts, and the endpoint is disabled.
-pub(super) async fn gone(
-    db: &Db,
-    due: &Due,
-    error: &str,
-    now: DateTime<Utc>,
-) -> Result<(), AdapterError> {
-    failed(db, due, error, now, Some(now.timestamp_millis())).await?;
-    on_pool!(db, |pool| sqlx::query(
-        "UPDATE webhook_endpoints SET disabled_at = $2, disabled_reason = $3 \
-         WHERE id = $1 AND disabled_at IS NULL"
-    )
-    .bind(due.endpoint_id.as_str())
-    .bind(super::now_text(now))
-    .bind(error)
-    .execute(pool)
-    .await
-    .map(|_| ())?);
     Ok(())
 }

@@ -48,11 +48,7 @@ pub mod scenarios {
         while r.received().len() < n {
             assert!(Instant::now() < deadline, "only {:?} of {n}", r.received());
             let s = d.step(now).await.unwrap();
-            total.queued_events += s.queued_events;
-            total.delivered += s.delivered;
-            total.retrying += s.retrying;
-            total.dead += s.dead;
-            total.disabled += s.disabled;
+            total += s;
             if s.is_idle() {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }

@@ -148,14 +148,6 @@ pub(super) async fn retry(ctx: &Context, id: &EndpointId) -> Result<Report, CliE
     ))
 }
 
-fn add_step(total: &mut Step, step: Step) {
-    total.queued_events += step.queued_events;
-    total.delivered += step.delivered;
-    total.retrying += step.retrying;
-    total.dead += step.dead;
-    total.disabled += step.disabled;
-}
-
 /// `billing deliver`: steps until nothing is due (or, with `follow`, until a signal).
 pub(super) async fn deliver(
     ctx: &Context,
@@ -195,7 +187,7 @@ pub(super) async fn deliver(
         // A step runs to its end (at most one attempt's timeout), so every attempt made is
         // recorded before a signal is obeyed.
         let step = deliverer.step(Utc::now()).await?;
-        add_step(&mut total, step);
+        total += step;
         if !step.is_idle() {
             continue;
         }

@@ -169,18 +169,7 @@ impl Db {
         position: Position,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let updated_at = now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
-        let moved = on_pool!(&self.backend, |pool| {
-            sqlx::query(SAVE)
-                .bind(name.as_str())
-                .bind(seq_i64(position.transaction))
-                .bind(seq_i64(position.position))
-                .bind(&updated_at)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        Ok(moved > 0)
+        self.write_checkpoint(SAVE, name, position, now).await
     }
 
     /// Every subscription, by name, with how far behind the log it is now.
@@ -284,12 +273,24 @@ impl Db {
         to: Position,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        self.write_checkpoint(REWIND, name, to, now).await
+    }
+
+    /// Runs `sql` (`SAVE` or `REWIND`: `$1` name, `$2`/`$3` the position, `$4` the time);
+    /// whether it changed the checkpoint.
+    async fn write_checkpoint(
+        &self,
+        sql: &'static str,
+        name: &SubscriptionName,
+        position: Position,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let updated_at = now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
         let moved = on_pool!(&self.backend, |pool| {
-            sqlx::query(REWIND)
+            sqlx::query(sql)
                 .bind(name.as_str())
-                .bind(seq_i64(to.transaction))
-                .bind(seq_i64(to.position))
+                .bind(seq_i64(position.transaction))
+                .bind(seq_i64(position.position))
                 .bind(&updated_at)
                 .execute(pool)
                 .await?
