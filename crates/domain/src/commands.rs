@@ -1,11 +1,13 @@
 //! Commands: what an actor asks of a workspace.
 //!
-//! There is deliberately no command that downgrades a workspace.
+//! There is deliberately no command that downgrades a workspace: every standing command of
+//! SPEC §10 keeps it on the Commercial Plan.
 
 use serde::{Deserialize, Serialize};
 
 use crate::values::{
-    Actor, AgreementVersion, CloudAccount, Email, ExternalId, MethodId, SiteId, UserName,
+    Actor, AgreementVersion, BillId, CloudAccount, Email, ExternalId, MethodId, Money, SiteId,
+    UserName,
 };
 
 /// A command to the workspace aggregate: who asks, under which command id, and what.
@@ -68,6 +70,45 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         account: Option<CloudAccount>,
     },
+    /// The billing system reports a bill in arrears on the bound Expense Center account
+    /// (system only). Starts a countdown on a workspace in good standing.
+    RecordArrears {
+        /// The bill.
+        bill: BillId,
+        /// How much is owed.
+        amount: Money,
+    },
+    /// A bill in arrears is settled by a recharge of the Expense Center account (the owner, or
+    /// the billing system reporting the payment). Allowed while locked.
+    SettleArrears {
+        /// The bill.
+        bill: BillId,
+        /// The Huawei Cloud stored-value card order that paid the recharge, if one did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stored_value_card: Option<ExternalId>,
+    },
+    /// The billing system reports that the cloud subscription the workspace settles through
+    /// ended (system only). What follows is the provider's policy: fall back or count down.
+    ReportSubscriptionEnded {
+        /// The cloud method.
+        method: MethodId,
+        /// The cloud account.
+        account: CloudAccount,
+    },
+    /// The billing system reports that an ended cloud subscription is active again (system
+    /// only; verified by the marketplace).
+    ReportSubscriptionResumed {
+        /// The cloud method.
+        method: MethodId,
+        /// The cloud account.
+        account: CloudAccount,
+    },
+    /// The billing system fires a countdown's reminder once it is due (system only).
+    SendReminder,
+    /// The billing system locks a workspace whose countdown deadline passed (system only).
+    Lock,
+    /// The owner dissolves the workspace during a countdown. Irreversible.
+    Dissolve,
 }
 
 impl Action {
@@ -79,6 +120,13 @@ impl Action {
             Action::RegisterAndBindAccount { .. } => "register-and-bind-account",
             Action::AcceptAgreement { .. } => "accept-agreement",
             Action::ChangeSettlement { .. } => "change-settlement",
+            Action::RecordArrears { .. } => "record-arrears",
+            Action::SettleArrears { .. } => "settle-arrears",
+            Action::ReportSubscriptionEnded { .. } => "report-subscription-ended",
+            Action::ReportSubscriptionResumed { .. } => "report-subscription-resumed",
+            Action::SendReminder => "send-reminder",
+            Action::Lock => "lock",
+            Action::Dissolve => "dissolve",
         }
     }
 }

@@ -13,29 +13,51 @@ use chrono::{DateTime, Utc};
 use crate::commands::{Action, WorkspaceCommand};
 use crate::error::DomainError;
 use crate::events::{
-    AccountBound, AgreementAccepted, PlanUpgraded, SettlementChanged, UpgradeRequested,
-    WorkspaceEvent,
+    AccountBound, AgreementAccepted, ArrearsRecorded, ArrearsSettled, ChangeReason,
+    CloudSubscriptionEnded, CloudSubscriptionResumed, CountdownReminded, CountdownStarted,
+    PlanUpgraded, SettlementChanged, UpgradeRequested, WorkspaceDissolved, WorkspaceEvent,
+    WorkspaceLocked, WorkspaceUnlocked,
 };
 use crate::ports::{gather, Facts, Lookup, WorkspaceServices};
-use crate::site_policy::{MethodKind, SitePolicy};
+use crate::site_policy::{MethodKind, SitePolicy, SubscriptionEnd};
+use crate::standing::{list, Countdown, Standing};
 use crate::state::{check_once_a_month, Commercial, UpgradeStep, Workspace};
-use crate::values::{CloudAccount, MethodId, Role, Settlement};
+use crate::values::{ActorId, CloudAccount, MethodId, Role, Settlement};
 
 /// Checks the rules that need no outside answer and says what must be looked up.
 ///
+/// The checks run in this order: a dissolved workspace refuses everything; then the actor's
+/// role; then the command's instant against the stream's newest event; then a locked workspace
+/// refuses every owner command that clears no reason; then the action's own rules.
+///
 /// # Errors
-/// The rule refusals of SPEC §2 that do not depend on the Expense Center or the marketplaces.
+/// The rule refusals of SPEC §2 and §10 that do not depend on the Expense Center or the
+/// marketplaces.
 pub fn plan(
     state: &Workspace,
     command: &WorkspaceCommand,
     policy: &SitePolicy,
     now: DateTime<Utc>,
 ) -> Result<Lookup, DomainError> {
-    if command.actor.role != Role::Owner {
-        return Err(DomainError::NotWorkspaceOwner {
-            actor: command.actor.id.clone(),
-            role: command.actor.role,
-        });
+    let commercial = state.commercial();
+    if let Some(dissolved_at) = commercial.and_then(|c| c.standing().dissolved_at()) {
+        return Err(DomainError::WorkspaceDissolved { dissolved_at });
+    }
+    authorize(command)?;
+    if let Some(newest) = state.newest_event_at() {
+        if now < newest {
+            return Err(DomainError::ClockBehindStream { now, newest });
+        }
+    }
+    if let Some(c) = commercial {
+        if let Some(locked_at) = c.standing().locked_at() {
+            if command.actor.role == Role::Owner && !clears_a_reason(c, &command.action) {
+                return Err(DomainError::WorkspaceLocked {
+                    locked_at,
+                    reasons: list(c.reasons()),
+                });
+            }
+        }
     }
     match &command.action {
         Action::RequestUpgrade { site } => {
@@ -85,13 +107,180 @@ pub fn plan(
                 });
             }
             let site = policy.site(commercial.site())?;
-            check_once_a_month(commercial, site, now)?;
+            if change_reason(commercial, &target) == ChangeReason::OwnerRequest {
+                check_once_a_month(commercial, site, now)?;
+            }
             Ok(Lookup::Cloud {
                 current: cloud_pair(current),
                 target: cloud_pair(&target),
             })
         }
+        Action::RecordArrears { bill, .. } => {
+            let c = commercial.ok_or(DomainError::NotCommercialYet)?;
+            if c.bills.contains(bill) {
+                return Err(DomainError::ArrearsAlreadyRecorded { bill: bill.clone() });
+            }
+            Ok(Lookup::Nothing)
+        }
+        Action::SettleArrears { bill, .. } => {
+            let c = commercial.ok_or(DomainError::NotCommercialYet)?;
+            if !c.reasons().iter().any(|r| r.is_bill(bill)) {
+                let open: Vec<&str> = c
+                    .reasons()
+                    .iter()
+                    .filter_map(|r| match r {
+                        crate::Reason::Arrears { bill, .. } => Some(bill.as_str()),
+                        crate::Reason::CloudSubscriptionEnded { .. } => None,
+                    })
+                    .collect();
+                return Err(DomainError::UnknownArrears {
+                    bill: bill.clone(),
+                    open: if open.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        open.join(", ")
+                    },
+                });
+            }
+            Ok(Lookup::Nothing)
+        }
+        Action::ReportSubscriptionEnded { method, account } => {
+            let c = commercial.ok_or(DomainError::NotCommercialYet)?;
+            if c.settlement().cloud() != Some((method, account)) {
+                return Err(DomainError::NotSettlingThroughAccount {
+                    method: method.clone(),
+                    account: account.clone(),
+                    settlement: c.settlement().clone(),
+                });
+            }
+            if c.reasons().iter().any(|r| r.is_cloud(method, account)) {
+                return Err(DomainError::CloudSubscriptionAlreadyEnded {
+                    method: method.clone(),
+                    account: account.clone(),
+                });
+            }
+            Ok(Lookup::Nothing)
+        }
+        Action::ReportSubscriptionResumed { method, account } => {
+            let c = commercial.ok_or(DomainError::NotCommercialYet)?;
+            if !c.reasons().iter().any(|r| r.is_cloud(method, account)) {
+                return Err(DomainError::CloudSubscriptionNotEnded {
+                    method: method.clone(),
+                    account: account.clone(),
+                });
+            }
+            Ok(Lookup::Cloud {
+                current: None,
+                target: Some((method.clone(), account.clone())),
+            })
+        }
+        Action::SendReminder => {
+            let running = running_countdown(commercial)?;
+            if running.reminded_at.is_some() {
+                return Err(DomainError::ReminderAlreadySent {
+                    countdown: running.number,
+                });
+            }
+            due(running, "reminder", running.remind_at, now)
+        }
+        Action::Lock => {
+            let running = running_countdown(commercial)?;
+            due(running, "lock", running.deadline, now)
+        }
+        Action::Dissolve => {
+            running_countdown(commercial)?;
+            Ok(Lookup::Nothing)
+        }
     }
+}
+
+/// Who may send which action: the owner the upgrade flow, settlement and dissolve; the billing
+/// system the facts and the deadlines; either of them the settling of a bill.
+fn authorize(command: &WorkspaceCommand) -> Result<(), DomainError> {
+    let role = command.actor.role;
+    let system_only = matches!(
+        command.action,
+        Action::RecordArrears { .. }
+            | Action::ReportSubscriptionEnded { .. }
+            | Action::ReportSubscriptionResumed { .. }
+            | Action::SendReminder
+            | Action::Lock
+    );
+    let allowed = match (&command.action, role) {
+        (_, Role::System) if system_only => true,
+        (_, _) if system_only => {
+            return Err(DomainError::NotBillingSystem {
+                actor: command.actor.id.clone(),
+                role,
+            })
+        }
+        (Action::SettleArrears { .. }, Role::System) => true,
+        (_, Role::Owner) => true,
+        (_, _) => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(DomainError::NotWorkspaceOwner {
+            actor: command.actor.id.clone(),
+            role,
+        })
+    }
+}
+
+/// Whether an action clears an open reason (the only owner commands a locked workspace takes).
+fn clears_a_reason(c: &Commercial, action: &Action) -> bool {
+    match action {
+        Action::SettleArrears { bill, .. } => c.reasons().iter().any(|r| r.is_bill(bill)),
+        Action::ChangeSettlement { method, account } => {
+            method.is_enterprise() && account.is_none() && ended_cloud(c)
+        }
+        _ => false,
+    }
+}
+
+/// Whether the workspace settles through a cloud account whose subscription ended.
+fn ended_cloud(c: &Commercial) -> bool {
+    c.settlement()
+        .cloud()
+        .is_some_and(|(method, account)| c.reasons().iter().any(|r| r.is_cloud(method, account)))
+}
+
+/// Why a change to `target` happens: moving an ended cloud settlement to enterprise is the
+/// cloud subscription's doing (not counted toward once a month); anything else is the owner's.
+fn change_reason(c: &Commercial, target: &Settlement) -> ChangeReason {
+    if target.cloud().is_none() && ended_cloud(c) {
+        ChangeReason::CloudSubscriptionEnded
+    } else {
+        ChangeReason::OwnerRequest
+    }
+}
+
+fn running_countdown(commercial: Option<&Commercial>) -> Result<&Countdown, DomainError> {
+    let c = commercial.ok_or(DomainError::NotCommercialYet)?;
+    match c.standing() {
+        Standing::Countdown(running) => Ok(running),
+        other => Err(DomainError::NotInCountdown {
+            standing: other.as_str(),
+        }),
+    }
+}
+
+fn due(
+    running: &Countdown,
+    what: &'static str,
+    due_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Lookup, DomainError> {
+    if now < due_at {
+        return Err(DomainError::DeadlineNotReached {
+            what,
+            countdown: running.number,
+            due_at,
+            now,
+        });
+    }
+    Ok(Lookup::Nothing)
 }
 
 /// Decides a command on verified facts: the events it produces, or why it is refused.
@@ -200,13 +389,147 @@ pub fn decide(
                 }
             }
             vec![WorkspaceEvent::SettlementChanged(SettlementChanged {
+                reason: change_reason(commercial, &target),
                 from: current,
                 to: target,
                 by,
                 at: now,
             })]
         }
+        Action::RecordArrears { bill, amount } => {
+            vec![WorkspaceEvent::ArrearsRecorded(ArrearsRecorded {
+                amount: *amount,
+                at: now,
+                bill: bill.clone(),
+                by,
+            })]
+        }
+        Action::SettleArrears {
+            bill,
+            stored_value_card,
+        } => vec![WorkspaceEvent::ArrearsSettled(ArrearsSettled {
+            at: now,
+            bill: bill.clone(),
+            by,
+            stored_value_card: stored_value_card.clone(),
+        })],
+        Action::ReportSubscriptionEnded { method, account } => {
+            let Some(c) = state.commercial() else {
+                return Err(DomainError::NotCommercialYet);
+            };
+            let end = policy
+                .method(method)
+                .map_or(SubscriptionEnd::Lock, |spec| spec.subscription_end());
+            match end {
+                SubscriptionEnd::FallBack => {
+                    vec![WorkspaceEvent::SettlementChanged(SettlementChanged {
+                        at: now,
+                        by,
+                        from: c.settlement().clone(),
+                        reason: ChangeReason::CloudSubscriptionEnded,
+                        to: Settlement::Enterprise {
+                            user_name: c.account().user_name.clone(),
+                        },
+                    })]
+                }
+                SubscriptionEnd::Lock => {
+                    vec![WorkspaceEvent::CloudSubscriptionEnded(CloudSubscriptionEnded {
+                        account: account.clone(),
+                        at: now,
+                        by,
+                        method: method.clone(),
+                    })]
+                }
+            }
+        }
+        Action::ReportSubscriptionResumed { method, account } => {
+            match &facts.target {
+                Some(Some(verified))
+                    if verified.method() == method && verified.account() == account => {}
+                Some(_) => {
+                    return Err(DomainError::CloudAccountNotSubscribed {
+                        method: method.clone(),
+                        account: account.clone(),
+                    })
+                }
+                None => {
+                    return Err(DomainError::VerificationMissing {
+                        what: "the resumed cloud subscription",
+                    })
+                }
+            }
+            vec![WorkspaceEvent::CloudSubscriptionResumed(CloudSubscriptionResumed {
+                account: account.clone(),
+                at: now,
+                by,
+                method: method.clone(),
+            })]
+        }
+        Action::SendReminder => {
+            let running = running_countdown(state.commercial())?;
+            vec![WorkspaceEvent::CountdownReminded(CountdownReminded {
+                at: now,
+                by,
+                countdown: running.number,
+                deadline: running.deadline,
+            })]
+        }
+        Action::Lock => {
+            let running = running_countdown(state.commercial())?;
+            vec![WorkspaceEvent::WorkspaceLocked(WorkspaceLocked {
+                at: now,
+                by,
+                countdown: running.number,
+                deadline: running.deadline,
+            })]
+        }
+        Action::Dissolve => {
+            let running = running_countdown(state.commercial())?;
+            vec![WorkspaceEvent::WorkspaceDissolved(WorkspaceDissolved {
+                at: now,
+                by,
+                countdown: running.number,
+            })]
+        }
     };
+    follow_ups(state, events, policy, &command.actor.id, now)
+}
+
+/// Adds what a command's events imply for the standing: the first reason on a workspace in good
+/// standing starts a countdown; clearing the last reason unlocks it.
+fn follow_ups(
+    state: &Workspace,
+    mut events: Vec<WorkspaceEvent>,
+    policy: &SitePolicy,
+    by: &ActorId,
+    now: DateTime<Utc>,
+) -> Result<Vec<WorkspaceEvent>, DomainError> {
+    let after = Workspace::replay_onto(state, &events)?;
+    let Some(c) = after.commercial() else {
+        return Ok(events);
+    };
+    match c.standing() {
+        Standing::Good if !c.reasons().is_empty() => {
+            let deadline = policy.standing().deadline(now);
+            events.push(WorkspaceEvent::CountdownStarted(CountdownStarted {
+                at: now,
+                by: by.clone(),
+                countdown: c.countdowns().saturating_add(1),
+                deadline,
+                remind_at: policy.standing().remind_at(deadline).max(now),
+            }));
+        }
+        Standing::Countdown(running) | Standing::Locked { countdown: running, .. }
+            if c.reasons().is_empty() =>
+        {
+            events.push(WorkspaceEvent::WorkspaceUnlocked(WorkspaceUnlocked {
+                at: now,
+                by: by.clone(),
+                countdown: running.number,
+            }));
+        }
+        _ => {}
+    }
     Ok(events)
 }
 

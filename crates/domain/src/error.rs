@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::values::{ActorId, CloudAccount, MethodId, Role, Settlement, SiteId, UserName};
+use crate::values::{
+    ActorId, BillId, CloudAccount, MethodId, Role, Settlement, SiteId, UserName,
+};
 
 /// Why the domain refused a command, an event or a value.
 ///
@@ -15,7 +17,9 @@ use crate::values::{ActorId, CloudAccount, MethodId, Role, Settlement, SiteId, U
 ///   4xx / exit code 2;
 /// - [`DomainError::PortUnavailable`] is an outside system failing: retry later;
 /// - [`DomainError::InvalidTransition`] means a stored history breaks the rules: the log is
-///   corrupt or forged, report it to an auditor.
+///   corrupt or forged, report it to an auditor;
+/// - [`DomainError::UnsupportedEventVersion`] means a log holds an event shape this release
+///   cannot read: upgrade the library, or report the log.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum DomainError {
@@ -158,6 +162,112 @@ pub enum DomainError {
         /// What is wrong with it.
         reason: String,
     },
+    /// Only the billing system may report Expense Center and marketplace facts or fire deadlines.
+    #[error("not-billing-system: actor {actor} has role {role}; only the billing system (role system) may do this")]
+    NotBillingSystem {
+        /// The actor who sent the command.
+        actor: ActorId,
+        /// The role the actor holds.
+        role: Role,
+    },
+    /// The command's instant is earlier than the workspace's newest event: a stream's times never
+    /// go backwards. Send it again at (or after) `newest`, or fix the clock (`--now`).
+    #[error("clock-behind-stream: the command happens at {now}, before the workspace's newest event at {newest}")]
+    ClockBehindStream {
+        /// The command's instant.
+        now: DateTime<Utc>,
+        /// When the workspace's newest event occurred.
+        newest: DateTime<Utc>,
+    },
+    /// The workspace is locked: only commands that clear a reason are accepted (settling a bill,
+    /// switching an ended cloud settlement to enterprise).
+    #[error("workspace-locked: the workspace is locked since {locked_at} (open reasons: {reasons}); clear them first")]
+    WorkspaceLocked {
+        /// When it was locked.
+        locked_at: DateTime<Utc>,
+        /// The open reasons, for the message.
+        reasons: String,
+    },
+    /// The workspace was dissolved: it refuses everything.
+    #[error("workspace-dissolved: the workspace was dissolved at {dissolved_at}; it accepts no command")]
+    WorkspaceDissolved {
+        /// When it was dissolved.
+        dissolved_at: DateTime<Utc>,
+    },
+    /// The command needs a running countdown (dissolve, a reminder, a lock).
+    #[error("not-in-countdown: the workspace's standing is {standing}, not countdown")]
+    NotInCountdown {
+        /// The current standing (`good`, `locked`, …).
+        standing: &'static str,
+    },
+    /// A deadline was fired before it fell due.
+    #[error("deadline-not-reached: the {what} of countdown {countdown} is due at {due_at}, not at {now}")]
+    DeadlineNotReached {
+        /// Which deadline (`reminder` or `lock`).
+        what: &'static str,
+        /// The countdown.
+        countdown: u32,
+        /// When it is due.
+        due_at: DateTime<Utc>,
+        /// The command's instant.
+        now: DateTime<Utc>,
+    },
+    /// The countdown's reminder was already sent.
+    #[error("reminder-already-sent: the reminder of countdown {countdown} was already sent")]
+    ReminderAlreadySent {
+        /// The countdown.
+        countdown: u32,
+    },
+    /// The same bill was reported in arrears twice.
+    #[error("arrears-already-recorded: bill {bill} was already recorded in arrears on this workspace")]
+    ArrearsAlreadyRecorded {
+        /// The bill.
+        bill: BillId,
+    },
+    /// Settling a bill that is not open in arrears.
+    #[error("unknown-arrears: bill {bill} is not open in arrears on this workspace (open: {open})")]
+    UnknownArrears {
+        /// The bill asked for.
+        bill: BillId,
+        /// The open bills, comma-separated (`none` when there are none).
+        open: String,
+    },
+    /// A subscription report about an account the workspace does not settle through.
+    #[error("not-settling-through-account: the workspace settles through {settlement}, not {method} account {account}")]
+    NotSettlingThroughAccount {
+        /// The method reported.
+        method: MethodId,
+        /// The account reported.
+        account: CloudAccount,
+        /// The current settlement.
+        settlement: Settlement,
+    },
+    /// The ended subscription was already reported.
+    #[error("cloud-subscription-already-ended: the end of the {method} subscription of account {account} is already recorded")]
+    CloudSubscriptionAlreadyEnded {
+        /// The method.
+        method: MethodId,
+        /// The account.
+        account: CloudAccount,
+    },
+    /// A resumed subscription was reported for an account with no ended subscription recorded.
+    #[error("cloud-subscription-not-ended: no ended {method} subscription of account {account} is open on this workspace")]
+    CloudSubscriptionNotEnded {
+        /// The method.
+        method: MethodId,
+        /// The account.
+        account: CloudAccount,
+    },
+    /// A stored event's shape version this release cannot read.
+    #[error("unsupported-version: {event_type} version {version} is not supported (this library reads {reads})")]
+    UnsupportedEventVersion {
+        /// The event type.
+        event_type: String,
+        /// The stored version.
+        version: String,
+        /// The version this release reads for the type.
+        reads: &'static str,
+    },
     /// An event cannot follow the history before it.
     #[error("invalid-transition: {event_type} cannot follow the history so far: {reason}")]
     InvalidTransition {
@@ -193,6 +303,19 @@ impl DomainError {
             DomainError::PortUnavailable { .. } => "port-unavailable",
             DomainError::InvalidSitePolicy { .. } => "invalid-site-policy",
             DomainError::InvalidTransition { .. } => "invalid-transition",
+            DomainError::NotBillingSystem { .. } => "not-billing-system",
+            DomainError::ClockBehindStream { .. } => "clock-behind-stream",
+            DomainError::WorkspaceLocked { .. } => "workspace-locked",
+            DomainError::WorkspaceDissolved { .. } => "workspace-dissolved",
+            DomainError::NotInCountdown { .. } => "not-in-countdown",
+            DomainError::DeadlineNotReached { .. } => "deadline-not-reached",
+            DomainError::ReminderAlreadySent { .. } => "reminder-already-sent",
+            DomainError::ArrearsAlreadyRecorded { .. } => "arrears-already-recorded",
+            DomainError::UnknownArrears { .. } => "unknown-arrears",
+            DomainError::NotSettlingThroughAccount { .. } => "not-settling-through-account",
+            DomainError::CloudSubscriptionAlreadyEnded { .. } => "cloud-subscription-already-ended",
+            DomainError::CloudSubscriptionNotEnded { .. } => "cloud-subscription-not-ended",
+            DomainError::UnsupportedEventVersion { .. } => "unsupported-version",
         }
     }
 

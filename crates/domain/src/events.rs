@@ -1,7 +1,9 @@
-//! The five events of the workspace aggregate.
+//! The events of the workspace aggregate: the five of the upgrade flow and the nine of its
+//! standing afterwards (SPEC §10).
 //!
 //! Serialized shapes are a contract (golden files under `tests/golden/` guard them): a change needs
-//! a new [`EVENT_VERSION`] and an upcaster that reads the old shape.
+//! a new version in [`EVENT_VERSIONS`] and an upcaster ([`upcast`](crate::upcast)) that reads the
+//! old shape.
 //!
 //! There is deliberately no event that moves a workspace back to the Experience Plan.
 //!
@@ -11,10 +13,30 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::values::{ActorId, AgreementVersion, ExternalId, Settlement, SiteId, UserName};
+use crate::values::{
+    ActorId, AgreementVersion, BillId, CloudAccount, ExternalId, MethodId, Money, Settlement,
+    SiteId, UserName,
+};
 
-/// The version of every event shape in this release.
-pub const EVENT_VERSION: &str = "1.0";
+/// The version of every event type's shape in this release, by type (see
+/// [`WorkspaceEvent::current_version`]). `SettlementChanged` is at 2.0 (it gained `reason`); every
+/// other type is at 1.0.
+pub const EVENT_VERSIONS: [(&str, &str); 14] = [
+    ("UpgradeRequested", "1.0"),
+    ("AccountBound", "1.0"),
+    ("AgreementAccepted", "1.0"),
+    ("PlanUpgraded", "1.0"),
+    ("SettlementChanged", "2.0"),
+    ("ArrearsRecorded", "1.0"),
+    ("ArrearsSettled", "1.0"),
+    ("CloudSubscriptionEnded", "1.0"),
+    ("CloudSubscriptionResumed", "1.0"),
+    ("CountdownStarted", "1.0"),
+    ("CountdownReminded", "1.0"),
+    ("WorkspaceLocked", "1.0"),
+    ("WorkspaceUnlocked", "1.0"),
+    ("WorkspaceDissolved", "1.0"),
+];
 
 /// The owner asked to upgrade the workspace to the Commercial Plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +96,29 @@ pub struct PlanUpgraded {
     pub site: SiteId,
 }
 
+/// Why the settlement changed (`SettlementChanged` 2.0). Only owner requests count toward the
+/// once-a-month limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeReason {
+    /// The owner asked for it (every 1.0 event upcasts to this).
+    OwnerRequest,
+    /// The cloud subscription it settled through ended: the provider's policy fell back to
+    /// enterprise settlement, or the owner switched to enterprise to clear the reason. Does not
+    /// count toward once a month.
+    CloudSubscriptionEnded,
+}
+
+impl ChangeReason {
+    /// The kebab-case name (`owner-request`, `cloud-subscription-ended`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeReason::OwnerRequest => "owner-request",
+            ChangeReason::CloudSubscriptionEnded => "cloud-subscription-ended",
+        }
+    }
+}
+
 /// The settlement method changed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,8 +129,137 @@ pub struct SettlementChanged {
     pub by: ActorId,
     /// The settlement before.
     pub from: Settlement,
+    /// Why (since 2.0; 1.0 events are owner requests).
+    pub reason: ChangeReason,
     /// The settlement after.
     pub to: Settlement,
+}
+
+/// The Expense Center reported a bill in arrears on the bound account (a reason of SPEC §10).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArrearsRecorded {
+    /// How much is owed.
+    pub amount: Money,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The bill.
+    pub bill: BillId,
+    /// Who reported it (the billing system).
+    pub by: ActorId,
+}
+
+/// A bill in arrears was settled by a recharge of the Expense Center account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArrearsSettled {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The bill.
+    pub bill: BillId,
+    /// Who settled it.
+    pub by: ActorId,
+    /// The Huawei Cloud stored-value card order that paid the recharge, if one did.
+    pub stored_value_card: Option<ExternalId>,
+}
+
+/// The cloud subscription the workspace settles through ended, and its provider's policy is to
+/// lock (a reason of SPEC §10).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudSubscriptionEnded {
+    /// The cloud account.
+    pub account: CloudAccount,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who reported it (the billing system).
+    pub by: ActorId,
+    /// The cloud method.
+    pub method: MethodId,
+}
+
+/// The ended cloud subscription is active again (the same account re-subscribed), verified by
+/// the marketplace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudSubscriptionResumed {
+    /// The cloud account.
+    pub account: CloudAccount,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who reported it (the billing system).
+    pub by: ActorId,
+    /// The cloud method.
+    pub method: MethodId,
+}
+
+/// A countdown to the lock started: the first reason appeared on a workspace in good standing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountdownStarted {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who caused it (the actor whose report opened the first reason).
+    pub by: ActorId,
+    /// The countdown's number in this workspace, from 1.
+    pub countdown: u32,
+    /// When the workspace is locked unless every reason is cleared first.
+    pub deadline: DateTime<Utc>,
+    /// When the reminder e-mail is due.
+    pub remind_at: DateTime<Utc>,
+}
+
+/// The countdown's reminder fell due and was recorded (its e-mail goes through the outbox).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountdownReminded {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who fired it (the billing system's scheduler).
+    pub by: ActorId,
+    /// The countdown.
+    pub countdown: u32,
+    /// The countdown's deadline, as the reminder states it.
+    pub deadline: DateTime<Utc>,
+}
+
+/// The countdown's deadline passed with a reason still open: the workspace is locked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceLocked {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who fired it (the billing system's scheduler).
+    pub by: ActorId,
+    /// The countdown.
+    pub countdown: u32,
+    /// The deadline that passed.
+    pub deadline: DateTime<Utc>,
+}
+
+/// The last open reason was cleared: the workspace is back in good standing (from a countdown
+/// or from locked).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceUnlocked {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who cleared the last reason.
+    pub by: ActorId,
+    /// The countdown that ended.
+    pub countdown: u32,
+}
+
+/// The owner dissolved the workspace during a countdown. Terminal: nothing follows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceDissolved {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who dissolved it.
+    pub by: ActorId,
+    /// The countdown it was dissolved in.
+    pub countdown: u32,
 }
 
 /// An event of the workspace aggregate. `event_type` is the variant name.
@@ -101,16 +275,43 @@ pub enum WorkspaceEvent {
     PlanUpgraded(PlanUpgraded),
     /// See [`SettlementChanged`].
     SettlementChanged(SettlementChanged),
+    /// See [`ArrearsRecorded`].
+    ArrearsRecorded(ArrearsRecorded),
+    /// See [`ArrearsSettled`].
+    ArrearsSettled(ArrearsSettled),
+    /// See [`CloudSubscriptionEnded`].
+    CloudSubscriptionEnded(CloudSubscriptionEnded),
+    /// See [`CloudSubscriptionResumed`].
+    CloudSubscriptionResumed(CloudSubscriptionResumed),
+    /// See [`CountdownStarted`].
+    CountdownStarted(CountdownStarted),
+    /// See [`CountdownReminded`].
+    CountdownReminded(CountdownReminded),
+    /// See [`WorkspaceLocked`].
+    WorkspaceLocked(WorkspaceLocked),
+    /// See [`WorkspaceUnlocked`].
+    WorkspaceUnlocked(WorkspaceUnlocked),
+    /// See [`WorkspaceDissolved`].
+    WorkspaceDissolved(WorkspaceDissolved),
 }
 
 impl WorkspaceEvent {
-    /// Every event type name, in flow order.
-    pub const TYPES: [&'static str; 5] = [
+    /// Every event type name: the upgrade flow in order, then the standing events.
+    pub const TYPES: [&'static str; 14] = [
         "UpgradeRequested",
         "AccountBound",
         "AgreementAccepted",
         "PlanUpgraded",
         "SettlementChanged",
+        "ArrearsRecorded",
+        "ArrearsSettled",
+        "CloudSubscriptionEnded",
+        "CloudSubscriptionResumed",
+        "CountdownStarted",
+        "CountdownReminded",
+        "WorkspaceLocked",
+        "WorkspaceUnlocked",
+        "WorkspaceDissolved",
     ];
 
     /// The event type (the variant name).
@@ -121,7 +322,29 @@ impl WorkspaceEvent {
             WorkspaceEvent::AgreementAccepted(_) => "AgreementAccepted",
             WorkspaceEvent::PlanUpgraded(_) => "PlanUpgraded",
             WorkspaceEvent::SettlementChanged(_) => "SettlementChanged",
+            WorkspaceEvent::ArrearsRecorded(_) => "ArrearsRecorded",
+            WorkspaceEvent::ArrearsSettled(_) => "ArrearsSettled",
+            WorkspaceEvent::CloudSubscriptionEnded(_) => "CloudSubscriptionEnded",
+            WorkspaceEvent::CloudSubscriptionResumed(_) => "CloudSubscriptionResumed",
+            WorkspaceEvent::CountdownStarted(_) => "CountdownStarted",
+            WorkspaceEvent::CountdownReminded(_) => "CountdownReminded",
+            WorkspaceEvent::WorkspaceLocked(_) => "WorkspaceLocked",
+            WorkspaceEvent::WorkspaceUnlocked(_) => "WorkspaceUnlocked",
+            WorkspaceEvent::WorkspaceDissolved(_) => "WorkspaceDissolved",
         }
+    }
+
+    /// The version of this event's shape that this release writes.
+    pub fn event_version(&self) -> &'static str {
+        Self::current_version(self.event_type()).unwrap_or("1.0")
+    }
+
+    /// The version this release writes for `event_type`, or `None` for an unknown type.
+    pub fn current_version(event_type: &str) -> Option<&'static str> {
+        EVENT_VERSIONS
+            .iter()
+            .find(|(name, _)| *name == event_type)
+            .map(|(_, version)| *version)
     }
 
     /// Who caused the event.
@@ -132,6 +355,15 @@ impl WorkspaceEvent {
             WorkspaceEvent::AgreementAccepted(e) => &e.by,
             WorkspaceEvent::PlanUpgraded(e) => &e.by,
             WorkspaceEvent::SettlementChanged(e) => &e.by,
+            WorkspaceEvent::ArrearsRecorded(e) => &e.by,
+            WorkspaceEvent::ArrearsSettled(e) => &e.by,
+            WorkspaceEvent::CloudSubscriptionEnded(e) => &e.by,
+            WorkspaceEvent::CloudSubscriptionResumed(e) => &e.by,
+            WorkspaceEvent::CountdownStarted(e) => &e.by,
+            WorkspaceEvent::CountdownReminded(e) => &e.by,
+            WorkspaceEvent::WorkspaceLocked(e) => &e.by,
+            WorkspaceEvent::WorkspaceUnlocked(e) => &e.by,
+            WorkspaceEvent::WorkspaceDissolved(e) => &e.by,
         }
     }
 
@@ -143,6 +375,15 @@ impl WorkspaceEvent {
             WorkspaceEvent::AgreementAccepted(e) => e.at,
             WorkspaceEvent::PlanUpgraded(e) => e.at,
             WorkspaceEvent::SettlementChanged(e) => e.at,
+            WorkspaceEvent::ArrearsRecorded(e) => e.at,
+            WorkspaceEvent::ArrearsSettled(e) => e.at,
+            WorkspaceEvent::CloudSubscriptionEnded(e) => e.at,
+            WorkspaceEvent::CloudSubscriptionResumed(e) => e.at,
+            WorkspaceEvent::CountdownStarted(e) => e.at,
+            WorkspaceEvent::CountdownReminded(e) => e.at,
+            WorkspaceEvent::WorkspaceLocked(e) => e.at,
+            WorkspaceEvent::WorkspaceUnlocked(e) => e.at,
+            WorkspaceEvent::WorkspaceDissolved(e) => e.at,
         }
     }
 
@@ -168,9 +409,57 @@ impl WorkspaceEvent {
                 e.settlement,
                 e.at.to_rfc3339()
             ),
-            WorkspaceEvent::SettlementChanged(e) => {
-                format!("{} changed settlement from {} to {}", e.by, e.from, e.to)
-            }
+            WorkspaceEvent::SettlementChanged(e) => match e.reason {
+                ChangeReason::OwnerRequest => {
+                    format!("{} changed settlement from {} to {}", e.by, e.from, e.to)
+                }
+                ChangeReason::CloudSubscriptionEnded => format!(
+                    "{} moved settlement from {} to {} because the cloud subscription ended (not counted toward once a month)",
+                    e.by, e.from, e.to
+                ),
+            },
+            WorkspaceEvent::ArrearsRecorded(e) => format!(
+                "{} recorded arrears: bill {} over {}",
+                e.by, e.bill, e.amount
+            ),
+            WorkspaceEvent::ArrearsSettled(e) => match &e.stored_value_card {
+                Some(card) => format!(
+                    "{} settled bill {} by a recharge paid with Huawei Cloud stored-value card order {card}",
+                    e.by, e.bill
+                ),
+                None => format!("{} settled bill {} by a recharge", e.by, e.bill),
+            },
+            WorkspaceEvent::CloudSubscriptionEnded(e) => format!(
+                "{} reported that the {} subscription of account {} ended",
+                e.by, e.method, e.account
+            ),
+            WorkspaceEvent::CloudSubscriptionResumed(e) => format!(
+                "{} reported that the {} subscription of account {} is active again",
+                e.by, e.method, e.account
+            ),
+            WorkspaceEvent::CountdownStarted(e) => format!(
+                "countdown {} started: the workspace will be locked at {} unless every reason is cleared",
+                e.countdown,
+                e.deadline.to_rfc3339()
+            ),
+            WorkspaceEvent::CountdownReminded(e) => format!(
+                "countdown {} reminder sent: the workspace will be locked at {}",
+                e.countdown,
+                e.deadline.to_rfc3339()
+            ),
+            WorkspaceEvent::WorkspaceLocked(e) => format!(
+                "workspace locked: countdown {} passed its deadline {} with a reason still open",
+                e.countdown,
+                e.deadline.to_rfc3339()
+            ),
+            WorkspaceEvent::WorkspaceUnlocked(e) => format!(
+                "workspace unlocked: every reason of countdown {} is cleared",
+                e.countdown
+            ),
+            WorkspaceEvent::WorkspaceDissolved(e) => format!(
+                "{} dissolved the workspace during countdown {}; nothing can follow",
+                e.by, e.countdown
+            ),
         }
     }
 }
@@ -181,6 +470,6 @@ impl cqrs_es::DomainEvent for WorkspaceEvent {
     }
 
     fn event_version(&self) -> String {
-        EVENT_VERSION.to_owned()
+        WorkspaceEvent::event_version(self).to_owned()
     }
 }

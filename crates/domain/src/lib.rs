@@ -1,6 +1,7 @@
 //! The pure domain of workspace-billing: how a workspace moves from the free Experience Plan to
 //! the paid Commercial Plan, binds an Expense Center account, accepts the opening agreement and
-//! chooses how it settles.
+//! chooses how it settles — and, once commercial, its standing: arrears and ended cloud
+//! subscriptions, the countdown, lock, unlock and dissolve (SPEC §10), none of which leads back.
 //!
 //! - [`Workspace`] is the aggregate; it is built only by folding [`WorkspaceEvent`]s and has no
 //!   way back from the Commercial Plan.
@@ -53,25 +54,32 @@ mod events;
 pub mod memory;
 mod ports;
 mod site_policy;
+mod standing;
 mod state;
+mod upcast;
 mod values;
 
 pub use commands::{Action, WorkspaceCommand};
 pub use decide::{decide, execute, plan};
 pub use error::DomainError;
 pub use events::{
-    AccountBound, AgreementAccepted, PlanUpgraded, SettlementChanged, UpgradeRequested,
-    WorkspaceEvent, EVENT_VERSION,
+    AccountBound, AgreementAccepted, ArrearsRecorded, ArrearsSettled, ChangeReason,
+    CloudSubscriptionEnded, CloudSubscriptionResumed, CountdownReminded, CountdownStarted,
+    PlanUpgraded, SettlementChanged, UpgradeRequested, WorkspaceDissolved, WorkspaceEvent,
+    WorkspaceLocked, WorkspaceUnlocked, EVENT_VERSIONS,
 };
 pub use ports::{
     gather, Clock, CloudMarketplace, ExpenseCenter, ExpenseCenterAccount, Facts, Lookup,
     Registration, VerifiedAccount, VerifiedSubscription, WorkspaceServices,
 };
 pub use site_policy::{
-    start_of_next_month, MethodKind, MethodSpec, Site, SitePolicy, BUILTIN_POLICY_JSON,
+    start_of_next_month, MethodKind, MethodSpec, Site, SitePolicy, StandingPolicy,
+    SubscriptionEnd, BUILTIN_POLICY_JSON,
 };
+pub use standing::{Countdown, Reason, Standing};
 pub use state::{BoundAccount, Commercial, Plan, UpgradeStep, Workspace};
+pub use upcast::upcast;
 pub use values::{
-    Actor, ActorId, AgreementVersion, CloudAccount, Email, ExternalId, MethodId, Role, Settlement,
-    SiteId, UserName, WorkspaceId, MAX_ID_LEN,
+    Actor, ActorId, AgreementVersion, BillId, CloudAccount, Currency, Email, ExternalId, MethodId,
+    Money, Role, Settlement, SiteId, UserName, WorkspaceId, MAX_ID_LEN,
 };

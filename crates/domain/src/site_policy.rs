@@ -36,6 +36,74 @@ pub struct MethodSpec {
     /// Whether a cloud account of this method needs a marketplace instance id.
     #[serde(default)]
     pub requires_instance: bool,
+    /// What an ended subscription of this (cloud) method does to a workspace settling through
+    /// it; absent means [`SubscriptionEnd::Lock`]. Meaningless for `enterprise`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_subscription_end: Option<SubscriptionEnd>,
+}
+
+impl MethodSpec {
+    /// What an ended subscription of this method does (the default is [`SubscriptionEnd::Lock`]).
+    pub fn subscription_end(&self) -> SubscriptionEnd {
+        self.on_subscription_end.unwrap_or(SubscriptionEnd::Lock)
+    }
+}
+
+/// What happens to a workspace whose cloud subscription ended (SPEC §10), per provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SubscriptionEnd {
+    /// The workspace moves to enterprise settlement with its bound Expense Center account
+    /// (Alibaba Cloud's documented behaviour); no countdown starts.
+    FallBack,
+    /// A countdown starts, as for arrears (AWS's documented behaviour).
+    Lock,
+}
+
+impl SubscriptionEnd {
+    /// The kebab-case name (`fall-back`, `lock`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionEnd::FallBack => "fall-back",
+            SubscriptionEnd::Lock => "lock",
+        }
+    }
+}
+
+/// How long a countdown runs and when its reminder goes out (SPEC §10), as policy data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StandingPolicy {
+    /// Days from the first reason to the lock (14 in the product documentation); whole days of
+    /// 24 hours.
+    pub countdown_days: u32,
+    /// Days before the deadline the reminder e-mail goes out (3); at most `countdown_days`.
+    pub reminder_lead_days: u32,
+}
+
+impl Default for StandingPolicy {
+    fn default() -> Self {
+        Self {
+            countdown_days: 14,
+            reminder_lead_days: 3,
+        }
+    }
+}
+
+impl StandingPolicy {
+    /// The deadline of a countdown that starts at `start`.
+    pub fn deadline(&self, start: DateTime<Utc>) -> DateTime<Utc> {
+        start
+            .checked_add_signed(chrono::Duration::days(i64::from(self.countdown_days)))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    /// When the reminder of a countdown with this deadline is due.
+    pub fn remind_at(&self, deadline: DateTime<Utc>) -> DateTime<Utc> {
+        deadline
+            .checked_sub_signed(chrono::Duration::days(i64::from(self.reminder_lead_days)))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
 }
 
 /// One site: where a workspace runs, which methods it may settle through, and its time zone.
@@ -111,6 +179,7 @@ pub fn start_of_next_month(tz: Tz, instant: DateTime<Utc>) -> DateTime<Utc> {
 /// The table of sites and settlement methods the aggregate decides by.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SitePolicy {
+    standing: StandingPolicy,
     methods: BTreeMap<MethodId, MethodSpec>,
     sites: BTreeMap<SiteId, Site>,
     site_order: Vec<SiteId>,
@@ -118,6 +187,8 @@ pub struct SitePolicy {
 
 #[derive(Deserialize, Serialize)]
 struct PolicyFile {
+    #[serde(default)]
+    standing: StandingPolicy,
     methods: Vec<MethodSpec>,
     sites: Vec<Site>,
 }
@@ -146,12 +217,41 @@ impl SitePolicy {
             serde_json::from_str(json).map_err(|e| DomainError::InvalidSitePolicy {
                 reason: format!("not a site policy document: {e}"),
             })?;
-        Self::new(file.methods, file.sites)
+        Self::new(file.methods, file.sites)?.with_standing(file.standing)
+    }
+
+    /// The same policy with another countdown length and reminder lead.
+    ///
+    /// # Errors
+    /// [`DomainError::InvalidSitePolicy`] for a countdown of zero days or a reminder lead longer
+    /// than the countdown.
+    pub fn with_standing(mut self, standing: StandingPolicy) -> Result<Self, DomainError> {
+        if standing.countdown_days == 0 {
+            return Err(DomainError::InvalidSitePolicy {
+                reason: "standing.countdown_days must be at least 1".into(),
+            });
+        }
+        if standing.reminder_lead_days > standing.countdown_days {
+            return Err(DomainError::InvalidSitePolicy {
+                reason: format!(
+                    "standing.reminder_lead_days ({}) is longer than the countdown ({} days)",
+                    standing.reminder_lead_days, standing.countdown_days
+                ),
+            });
+        }
+        self.standing = standing;
+        Ok(self)
+    }
+
+    /// The countdown length and reminder lead.
+    pub fn standing(&self) -> &StandingPolicy {
+        &self.standing
     }
 
     /// The policy as JSON, in the format [`SitePolicy::from_json`] reads.
     pub fn to_json(&self) -> String {
         let file = PolicyFile {
+            standing: self.standing,
             methods: self.methods.values().cloned().collect(),
             sites: self.sites().cloned().collect(),
         };
@@ -220,6 +320,7 @@ impl SitePolicy {
             return Err(bad("the policy lists no sites".into()));
         }
         Ok(Self {
+            standing: StandingPolicy::default(),
             methods: method_map,
             sites: site_map,
             site_order,

@@ -5,6 +5,7 @@
 //! a next state, `evolve_commercial`, returns a [`Commercial`] — there is no path back. The fields
 //! are private, so a host can only read them.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -13,11 +14,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::DomainError;
 use crate::events::{
-    AccountBound, AgreementAccepted, PlanUpgraded, SettlementChanged, UpgradeRequested,
-    WorkspaceEvent,
+    AccountBound, AgreementAccepted, ChangeReason, PlanUpgraded, SettlementChanged,
+    UpgradeRequested, WorkspaceEvent,
 };
 use crate::site_policy::SitePolicy;
-use crate::values::{AgreementVersion, ExternalId, Settlement, SiteId, UserName};
+use crate::standing::{self, Reason, Standing};
+use crate::values::{AgreementVersion, BillId, ExternalId, Settlement, SiteId, UserName};
 
 /// The plan a workspace is on, as a label for views and messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,9 +167,19 @@ pub struct Commercial {
     account: BoundAccount,
     agreement_version: AgreementVersion,
     upgraded_at: DateTime<Utc>,
-    settlement: Settlement,
+    pub(crate) settlement: Settlement,
+    /// The last change an owner requested (the only ones that count toward once a month).
     last_settlement_change_at: Option<DateTime<Utc>>,
     settlement_changes: u32,
+    #[serde(default)]
+    pub(crate) standing: Standing,
+    #[serde(default)]
+    pub(crate) reasons: Vec<Reason>,
+    #[serde(default)]
+    pub(crate) countdowns: u32,
+    /// Every bill ever recorded in arrears (a bill is recorded once).
+    #[serde(default)]
+    pub(crate) bills: BTreeSet<BillId>,
 }
 
 impl Commercial {
@@ -191,13 +203,26 @@ impl Commercial {
     pub fn settlement(&self) -> &Settlement {
         &self.settlement
     }
-    /// When the settlement last changed (the upgrade's default does not count).
+    /// When the owner last asked for a settlement change (the upgrade's default and changes
+    /// because a cloud subscription ended do not count).
     pub fn last_settlement_change_at(&self) -> Option<DateTime<Utc>> {
         self.last_settlement_change_at
     }
-    /// How many times the settlement changed.
+    /// How many times the settlement changed, for any reason.
     pub fn settlement_changes(&self) -> u32 {
         self.settlement_changes
+    }
+    /// Where the workspace stands (good, countdown, locked, dissolved).
+    pub fn standing(&self) -> &Standing {
+        &self.standing
+    }
+    /// The open reasons, oldest first.
+    pub fn reasons(&self) -> &[Reason] {
+        &self.reasons
+    }
+    /// How many countdowns the workspace has had.
+    pub fn countdowns(&self) -> u32 {
+        self.countdowns
     }
 }
 
@@ -215,6 +240,9 @@ enum Stage {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Workspace {
     stage: Stage,
+    /// When the newest event occurred (commands may not happen before it).
+    #[serde(default)]
+    newest: Option<DateTime<Utc>>,
 }
 
 impl Default for Workspace {
@@ -223,11 +251,12 @@ impl Default for Workspace {
             stage: Stage::Experience {
                 progress: Progress::NotRequested,
             },
+            newest: None,
         }
     }
 }
 
-fn transition(event_type: &'static str, reason: impl Into<String>) -> DomainError {
+pub(crate) fn transition(event_type: &'static str, reason: impl Into<String>) -> DomainError {
     DomainError::InvalidTransition {
         event_type,
         reason: reason.into(),
@@ -325,6 +354,21 @@ impl Workspace {
         self.commercial().map_or(0, Commercial::settlement_changes)
     }
 
+    /// Where a commercial workspace stands; `None` on the Experience Plan.
+    pub fn standing(&self) -> Option<&Standing> {
+        self.commercial().map(Commercial::standing)
+    }
+
+    /// The open reasons (none on the Experience Plan).
+    pub fn reasons(&self) -> &[Reason] {
+        self.commercial().map_or(&[], Commercial::reasons)
+    }
+
+    /// When the newest event occurred; `None` for a workspace without events.
+    pub fn newest_event_at(&self) -> Option<DateTime<Utc>> {
+        self.newest
+    }
+
     /// Folds events from a fresh workspace, refusing any history the rules do not allow.
     ///
     /// # Errors
@@ -335,6 +379,19 @@ impl Workspace {
         events
             .into_iter()
             .try_fold(Self::default(), |state, event| state.evolve(event))
+    }
+
+    /// The state after `events`, folded onto this one.
+    ///
+    /// # Errors
+    /// As [`Workspace::evolve`], for the first event that cannot follow.
+    pub fn replay_onto<'a>(
+        &self,
+        events: impl IntoIterator<Item = &'a WorkspaceEvent>,
+    ) -> Result<Self, DomainError> {
+        events
+            .into_iter()
+            .try_fold(self.clone(), |state, event| state.evolve(event))
     }
 
     /// The state after `event`, or why `event` cannot follow this state.
@@ -355,7 +412,11 @@ impl Workspace {
             },
             Stage::Commercial(c) => Stage::Commercial(evolve_commercial(c, event)?),
         };
-        Ok(Self { stage })
+        let at = event.occurred_at();
+        Ok(Self {
+            stage,
+            newest: Some(self.newest.map_or(at, |newest| newest.max(at))),
+        })
     }
 
     /// Checks the rules that depend on the site policy for an event that would follow this
@@ -385,7 +446,10 @@ impl Workspace {
                         allowed: site.allowed_list(),
                     });
                 }
-                check_once_a_month(c, site, e.at)
+                match e.reason {
+                    ChangeReason::OwnerRequest => check_once_a_month(c, site, e.at),
+                    ChangeReason::CloudSubscriptionEnded => Ok(()),
+                }
             }
             _ => Ok(()),
         }
@@ -498,6 +562,10 @@ fn progress_evolve(progress: &Progress, event: &WorkspaceEvent) -> Result<Next, 
                 settlement: default,
                 last_settlement_change_at: None,
                 settlement_changes: 0,
+                standing: Standing::Good,
+                reasons: Vec::new(),
+                countdowns: 0,
+                bills: BTreeSet::new(),
             }))
         }
         (Progress::Accepted { .. }, _) => Err(transition(
@@ -519,8 +587,21 @@ fn progress_evolve(progress: &Progress, event: &WorkspaceEvent) -> Result<Next, 
 /// The only transition out of a commercial state; its type shows it stays commercial (I1).
 fn evolve_commercial(c: &Commercial, event: &WorkspaceEvent) -> Result<Commercial, DomainError> {
     let kind = event.event_type();
+    // I13: dissolved is terminal.
+    if let Some(dissolved_at) = c.standing.dissolved_at() {
+        return Err(transition(
+            kind,
+            format!("the workspace was dissolved at {dissolved_at}; nothing can follow"),
+        ));
+    }
     match event {
-        WorkspaceEvent::SettlementChanged(SettlementChanged { from, to, at, .. }) => {
+        WorkspaceEvent::SettlementChanged(SettlementChanged {
+            from,
+            to,
+            at,
+            reason,
+            ..
+        }) => {
             if *from != c.settlement {
                 return Err(transition(
                     kind,
@@ -544,9 +625,23 @@ fn evolve_commercial(c: &Commercial, event: &WorkspaceEvent) -> Result<Commercia
                     ));
                 }
             }
+            if *reason == ChangeReason::CloudSubscriptionEnded
+                && (from.cloud().is_none() || to.cloud().is_some())
+            {
+                return Err(transition(
+                    kind,
+                    format!("only a move from a cloud account to enterprise can have reason cloud-subscription-ended, not {from} to {to}"),
+                ));
+            }
             let mut next = c.clone();
+            if let Some((method, account)) = from.cloud() {
+                // Settling elsewhere clears the old account's ended subscription.
+                next.reasons.retain(|r| !r.is_cloud(method, account));
+            }
             next.settlement = to.clone();
-            next.last_settlement_change_at = Some(*at);
+            if *reason == ChangeReason::OwnerRequest {
+                next.last_settlement_change_at = Some(*at);
+            }
             next.settlement_changes = c.settlement_changes.saturating_add(1);
             Ok(next)
         }
@@ -554,10 +649,7 @@ fn evolve_commercial(c: &Commercial, event: &WorkspaceEvent) -> Result<Commercia
             kind,
             "the workspace is already commercial: a second upgrade is not a valid history",
         )),
-        _ => Err(transition(
-            kind,
-            "the workspace is already commercial: upgrade steps cannot follow the upgrade",
-        )),
+        _ => standing::evolve(c, event),
     }
 }
 

@@ -246,6 +246,132 @@ string_value!(
     check_id
 );
 
+string_value!(
+    /// The Expense Center's id for a bill in arrears.
+    BillId,
+    "bill",
+    check_id
+);
+
+/// A currency an Expense Center bill is in. Amounts are kept in its minor unit (fen, cent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Currency {
+    /// Chinese yuan (renminbi); minor unit fen, 1/100.
+    #[serde(rename = "CNY")]
+    Cny,
+    /// US dollar; minor unit cent, 1/100.
+    #[serde(rename = "USD")]
+    Usd,
+}
+
+impl Currency {
+    /// Every currency.
+    pub const ALL: [Currency; 2] = [Currency::Cny, Currency::Usd];
+
+    /// The ISO 4217 code (`CNY`, `USD`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Currency::Cny => "CNY",
+            Currency::Usd => "USD",
+        }
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Currency {
+    type Err = DomainError;
+    fn from_str(value: &str) -> Result<Self, DomainError> {
+        Currency::ALL
+            .into_iter()
+            .find(|c| c.as_str() == value)
+            .ok_or_else(|| invalid("currency", value, "must be CNY or USD"))
+    }
+}
+
+/// An amount of money owed: a positive number of minor units (fen, cents) in a currency. Its
+/// fields are in byte order of their names, so it serializes as canonical JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "MoneyFields")]
+pub struct Money {
+    /// The currency.
+    pub currency: Currency,
+    /// The amount in minor units (1234 is 12.34); always at least 1.
+    pub minor: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoneyFields {
+    currency: Currency,
+    minor: u64,
+}
+
+impl TryFrom<MoneyFields> for Money {
+    type Error = DomainError;
+    fn try_from(fields: MoneyFields) -> Result<Self, DomainError> {
+        Money::new(fields.minor, fields.currency)
+    }
+}
+
+impl Money {
+    /// An amount of `minor` units of `currency`.
+    ///
+    /// # Errors
+    /// [`DomainError::InvalidValue`] for zero: arrears are a positive amount.
+    pub fn new(minor: u64, currency: Currency) -> Result<Self, DomainError> {
+        if minor == 0 {
+            return Err(invalid("amount", "0", "must be more than zero"));
+        }
+        Ok(Self { minor, currency })
+    }
+
+    /// Parses a decimal amount as people write it (`12.34`, `12.3`, `12`): digits, at most two
+    /// after the point, more than zero.
+    ///
+    /// # Errors
+    /// [`DomainError::InvalidValue`] naming the amount and what is wrong with it.
+    pub fn parse_decimal(value: &str, currency: Currency) -> Result<Self, DomainError> {
+        let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || !digits(whole) || !digits(fraction) {
+            return Err(invalid(
+                "amount",
+                value,
+                "must be a decimal number such as 12.34 (digits, one point, no sign)",
+            ));
+        }
+        if fraction.len() > 2 || (value.contains('.') && fraction.is_empty()) {
+            return Err(invalid(
+                "amount",
+                value,
+                "must have one or two digits after the point (minor units are 1/100)",
+            ));
+        }
+        let cents = format!("{fraction:0<2}");
+        let minor = whole
+            .parse::<u64>()
+            .ok()
+            .and_then(|w| w.checked_mul(100))
+            .and_then(|w| w.checked_add(cents.parse::<u64>().unwrap_or(0)))
+            .ok_or_else(|| invalid("amount", value, "is too large"))?;
+        if minor == 0 {
+            return Err(invalid("amount", value, "must be more than zero"));
+        }
+        Ok(Self { minor, currency })
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:02} {}", self.minor / 100, self.minor % 100, self.currency)
+    }
+}
+
 impl MethodId {
     /// The id of the Expense Center (enterprise) settlement method, which every site allows.
     pub const ENTERPRISE: &'static str = "enterprise";
@@ -271,11 +397,14 @@ pub enum Role {
     Admin,
     /// An ordinary member.
     Member,
+    /// The billing system itself (never a workspace member): the only role that may report
+    /// Expense Center and marketplace facts (arrears, ended subscriptions) and fire deadlines.
+    System,
 }
 
 impl Role {
-    /// All roles, in order of privilege.
-    pub const ALL: [Role; 3] = [Role::Owner, Role::Admin, Role::Member];
+    /// All roles: the three workspace roles in order of privilege, then the billing system.
+    pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Member, Role::System];
 
     /// The role's name as used in commands, metadata and the CLI.
     pub fn as_str(self) -> &'static str {
@@ -283,6 +412,7 @@ impl Role {
             Role::Owner => "owner",
             Role::Admin => "admin",
             Role::Member => "member",
+            Role::System => "system",
         }
     }
 }
@@ -300,10 +430,11 @@ impl FromStr for Role {
             "owner" => Ok(Role::Owner),
             "admin" => Ok(Role::Admin),
             "member" => Ok(Role::Member),
+            "system" => Ok(Role::System),
             _ => Err(invalid(
                 "role",
                 value,
-                "must be one of owner, admin, member",
+                "must be one of owner, admin, member, system",
             )),
         }
     }
@@ -438,6 +569,28 @@ mod tests {
             assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
         }
         assert!("root".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn amounts_parse_in_minor_units_and_print_back() {
+        let cny = |s| Money::parse_decimal(s, Currency::Cny);
+        assert_eq!(cny("12.34").unwrap().minor, 1234);
+        assert_eq!(cny("12.3").unwrap().minor, 1230);
+        assert_eq!(cny("12").unwrap().minor, 1200);
+        assert_eq!(cny("0.01").unwrap().minor, 1);
+        assert_eq!(cny("12.34").unwrap().to_string(), "12.34 CNY");
+        assert_eq!(cny("0.05").unwrap().to_string(), "0.05 CNY");
+        for bad in ["", "-1", "1.234", "1.", ".5", "0", "0.00", "1,5", "1e3", "99999999999999999999"] {
+            let err = cny(bad).unwrap_err();
+            assert!(err.to_string().contains("amount"), "{bad:?}: {err}");
+        }
+        assert!(Money::new(0, Currency::Usd).is_err());
+        assert_eq!(Money::new(7, Currency::Usd).unwrap().to_string(), "0.07 USD");
+        for c in Currency::ALL {
+            assert_eq!(c.as_str().parse::<Currency>().unwrap(), c);
+            assert_eq!(serde_json::to_value(c).unwrap(), serde_json::json!(c.as_str()));
+        }
+        assert!("cny".parse::<Currency>().is_err());
     }
 
     #[test]
