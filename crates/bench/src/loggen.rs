@@ -18,7 +18,7 @@ use std::path::Path;
 use billing_domain::{
     AccountBound, Action, Actor, ActorId, AgreementAccepted, AgreementVersion, CloudAccount,
     DomainError, ExternalId, MethodId, PlanUpgraded, Role, Settlement, SettlementChanged, SiteId,
-    UpgradeRequested, UserName, WorkspaceCommand, WorkspaceEvent, WorkspaceId, EVENT_VERSION,
+    UpgradeRequested, UserName, WorkspaceCommand, WorkspaceEvent, WorkspaceId,
 };
 use billing_store::chain::{event_hash_of_canonical, GENESIS_HASH};
 use billing_store::record::{EventLine, MetadataText, RowRef, AGGREGATE_TYPE};
@@ -153,6 +153,7 @@ fn workspace_steps(w: u64) -> Result<(WorkspaceId, Actor, Vec<Step>), DomainErro
                 at: at(60 * 24 * 40),
                 by,
                 from: enterprise,
+                reason: billing_domain::ChangeReason::OwnerRequest,
                 to: Settlement::Cloud { account, method },
             })],
         });
@@ -247,7 +248,7 @@ pub(crate) fn write_log_with(path: &Path, events: u64, shape: Shape) -> Result<L
                     aggregate_id: id.as_str(),
                     sequence,
                     event_type: event.event_type(),
-                    event_version: EVENT_VERSION,
+                    event_version: event.event_version(),
                     payload: &payload,
                     metadata: &without_hash,
                 });
@@ -260,7 +261,7 @@ pub(crate) fn write_log_with(path: &Path, events: u64, shape: Shape) -> Result<L
                     aggregate_id: id.to_string(),
                     sequence,
                     event_type: event.event_type().to_owned(),
-                    event_version: EVENT_VERSION.to_owned(),
+                    event_version: event.event_version().to_owned(),
                     payload: raw(payload)?,
                     metadata: raw(metadata)?,
                     position: None,

@@ -33,6 +33,13 @@ pub(crate) struct Cli {
     #[arg(long, global = true)]
     pub(crate) json: bool,
 
+    /// The instant the command happens at (RFC 3339, e.g. `2026-12-15T09:00:00Z`), for drills,
+    /// decisions taken offline and tests; default: the system clock. A command at an instant
+    /// before its workspace's newest event is refused (`clock-behind-stream`). The store still
+    /// records when it wrote each event (`recorded_at`) by its own clock.
+    #[arg(long, global = true, env = "BILLING_NOW", value_name = "RFC3339")]
+    pub(crate) now: Option<String>,
+
     /// What to do.
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -45,8 +52,9 @@ pub(crate) struct Who {
     #[arg(long, default_value = "cli", value_name = "ID")]
     pub(crate) actor: String,
 
-    /// The actor's role in the workspace.
-    #[arg(long, default_value = "owner", value_parser = ["owner", "admin", "member"])]
+    /// The actor's role in the workspace; `system` is the billing system itself (it reports
+    /// arrears and ended subscriptions).
+    #[arg(long, default_value = "owner", value_parser = ["owner", "admin", "member", "system"])]
     pub(crate) role: String,
 
     /// The command id (re-sending the same id is safe); default: a fresh unique id.
@@ -80,6 +88,11 @@ pub(crate) enum Command {
         /// store, removed at the end.
         #[arg(long)]
         keep: bool,
+        /// Walk what comes after the upgrade instead: arrears, the 14-day countdown, its
+        /// reminder, the lock, and a recharge paid with a stored-value card that unlocks,
+        /// moving time with `--now` on a fresh store.
+        #[arg(long)]
+        lifecycle: bool,
     },
     /// Expense Center accounts: register one (embedded stand-in), or bind one to a workspace.
     #[command(subcommand)]
@@ -105,6 +118,22 @@ pub(crate) enum Command {
     /// How a commercial workspace settles.
     #[command(subcommand)]
     Settlement(SettlementCommand),
+    /// Arrears on a workspace's Expense Center account: record a bill (the billing system) or
+    /// settle it by a recharge.
+    #[command(subcommand)]
+    Arrears(ArrearsCommand),
+    /// The workspace itself: dissolve it during a countdown.
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+    /// Fire every deadline due now (or at `--now`): countdown reminders and locks, each exactly
+    /// once however many ticks run, repeat or crash. Acts as the billing system itself.
+    Tick,
+    /// List the notices in the outbox: workspace, kind, when it was due, when it was sent.
+    Notices {
+        /// Only this workspace's.
+        #[arg(long, value_name = "W")]
+        workspace: Option<String>,
+    },
     /// Show a workspace's billing view, now or as of an instant.
     Show {
         /// The workspace.
@@ -280,6 +309,61 @@ pub(crate) enum AccountCommand {
     },
 }
 
+/// `billing arrears …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum ArrearsCommand {
+    /// Record a bill in arrears (reported by the billing system: `--role system`). Starts the
+    /// countdown on a workspace in good standing.
+    Record {
+        /// The workspace.
+        #[arg(long, value_name = "W")]
+        workspace: String,
+        /// The Expense Center's bill id.
+        #[arg(long, value_name = "B")]
+        bill: String,
+        /// The amount owed, e.g. `12.34` (at most two decimals).
+        #[arg(long, value_name = "AMOUNT")]
+        amount: String,
+        /// The currency.
+        #[arg(long, value_name = "CUR", value_parser = ["CNY", "USD"])]
+        currency: String,
+        /// Actor, role and command id.
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Settle a bill by a recharge of the Expense Center account (the owner, or the billing
+    /// system reporting the payment); unlocks once no reason is left.
+    Settle {
+        /// The workspace.
+        #[arg(long, value_name = "W")]
+        workspace: String,
+        /// The bill id.
+        #[arg(long, value_name = "B")]
+        bill: String,
+        /// The Huawei Cloud stored-value card order that paid the recharge.
+        #[arg(long, value_name = "ORDER")]
+        stored_value_card: Option<String>,
+        /// Actor, role and command id.
+        #[command(flatten)]
+        who: Who,
+    },
+}
+
+/// `billing workspace …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum WorkspaceCommand {
+    /// Dissolve the workspace (the owner, during a countdown only). Irreversible: a dissolved
+    /// workspace refuses every command.
+    Dissolve {
+        /// The workspace.
+        #[arg(long, value_name = "W")]
+        workspace: String,
+        /// Actor, role and command id.
+        #[command(flatten)]
+        who: Who,
+    },
+}
+
 /// A cloud account at a marketplace.
 #[derive(Debug, Args)]
 pub(crate) struct CloudArgs {
@@ -297,9 +381,11 @@ pub(crate) struct CloudArgs {
 /// `billing cloud …`
 #[derive(Debug, Subcommand)]
 pub(crate) enum CloudCommand {
-    /// Start a marketplace subscription for a cloud account.
+    /// Start a marketplace subscription for a cloud account; reports it to every workspace
+    /// whose ended subscription of that account is open (which clears that reason).
     Subscribe(CloudArgs),
-    /// End a marketplace subscription for a cloud account.
+    /// End a marketplace subscription for a cloud account; reports it to every workspace that
+    /// settles through that account (the provider's policy then falls back or counts down).
     Unsubscribe(CloudArgs),
 }
 

@@ -132,6 +132,13 @@ fn main() -> ExitCode {
         Err(error) => return usage_error(&error, json_hint),
     };
     let json = cli.json;
+    let now = match request::now(cli.now.as_deref()) {
+        Ok(now) => now,
+        Err(error) => {
+            report_error(&error, json);
+            return ExitCode::from(error.status.code());
+        }
+    };
     let request = match request::validate(cli.command) {
         Ok(request) => request,
         Err(error) => {
@@ -159,6 +166,7 @@ fn main() -> ExitCode {
     let ctx = Context {
         db_url: cli.db,
         json,
+        now,
     };
     let outcome = runtime.block_on(commands::run(request, &ctx));
     let status = match outcome {

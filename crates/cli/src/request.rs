@@ -9,15 +9,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use billing_adapters::webhooks::{self, EndpointId};
 
 use billing_domain::{
-    Action, Actor, ActorId, AgreementVersion, CloudAccount, DomainError, Email, ExternalId,
-    MethodId, MethodKind, Role, SiteId, SitePolicy, UserName, WorkspaceCommand, WorkspaceId,
+    Action, Actor, ActorId, AgreementVersion, BillId, CloudAccount, Currency, DomainError, Email,
+    ExternalId, MethodId, MethodKind, Money, Role, SiteId, SitePolicy, UserName, WorkspaceCommand,
+    WorkspaceId,
 };
 use billing_store::{BadPosition, Position, SubscriptionName};
 use chrono::{DateTime, Utc};
 
 use crate::args::{
-    AccountCommand, AgreementCommand, CloudArgs, CloudCommand, Command, SettlementCommand,
-    WebhookCommand, Who,
+    AccountCommand, AgreementCommand, ArrearsCommand, CloudArgs, CloudCommand, Command,
+    SettlementCommand, WebhookCommand, Who, WorkspaceCommand as WorkspaceArgs,
 };
 use crate::exit::CliError;
 
@@ -30,6 +31,8 @@ pub(crate) enum Request {
         expense_center_url: String,
         /// Whether to walk it on the `--db` store and keep it.
         keep: bool,
+        /// Whether to walk the lifecycle after the upgrade instead.
+        lifecycle: bool,
     },
     /// `billing account register`.
     Register {
@@ -55,6 +58,13 @@ pub(crate) enum Request {
         workspace: WorkspaceId,
         /// The command.
         command: WorkspaceCommand,
+    },
+    /// `billing tick`.
+    Tick,
+    /// `billing notices`.
+    Notices {
+        /// Only this workspace's.
+        workspace: Option<WorkspaceId>,
     },
     /// `billing show`.
     Show {
@@ -242,16 +252,33 @@ fn cloud(args: &CloudArgs, active: bool) -> Result<Request, CliError> {
 
 /// Parses `--as-of`.
 fn instant(value: &str) -> Result<DateTime<Utc>, CliError> {
+    rfc3339("as-of", value)
+}
+
+/// Parses an RFC 3339 instant given for `option`.
+fn rfc3339(option: &str, value: &str) -> Result<DateTime<Utc>, CliError> {
     DateTime::parse_from_rfc3339(value)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| {
             CliError::usage(
                 "invalid-value",
                 format!(
-                    "invalid as-of {value:?}: {e}; expected an RFC 3339 instant such as 2026-11-27T09:00:00Z"
+                    "invalid {option} {value:?}: {e}; expected an RFC 3339 instant such as 2026-11-27T09:00:00Z"
                 ),
             )
         })
+}
+
+/// Parses `--now` (or `BILLING_NOW`).
+///
+/// # Errors
+/// A usage error naming `now` and the value.
+pub(crate) fn now(value: Option<&str>) -> Result<Option<DateTime<Utc>>, CliError> {
+    value.map(|v| rfc3339("now", v)).transpose()
+}
+
+fn bill(value: &str) -> Result<BillId, DomainError> {
+    BillId::parse(value).map_err(|e| relabel("bill", e))
 }
 
 /// Parses one `--expect-head W=HASH`.
@@ -301,9 +328,53 @@ pub(crate) fn validate(command: Command) -> Result<Request, CliError> {
         Command::Demo {
             expense_center,
             keep,
+            lifecycle,
         } => Request::Demo {
             expense_center_url: expense_center.url,
             keep,
+            lifecycle,
+        },
+        Command::Arrears(ArrearsCommand::Record {
+            workspace,
+            bill: bill_id,
+            amount,
+            currency,
+            who,
+        }) => {
+            let currency: Currency = currency.parse()?;
+            workspace_command(
+                "arrears record",
+                &workspace,
+                &who,
+                Action::RecordArrears {
+                    bill: bill(&bill_id)?,
+                    amount: Money::parse_decimal(&amount, currency)?,
+                },
+            )?
+        }
+        Command::Arrears(ArrearsCommand::Settle {
+            workspace,
+            bill: bill_id,
+            stored_value_card,
+            who,
+        }) => workspace_command(
+            "arrears settle",
+            &workspace,
+            &who,
+            Action::SettleArrears {
+                bill: bill(&bill_id)?,
+                stored_value_card: stored_value_card
+                    .as_deref()
+                    .map(|c| external_id("stored-value-card", c))
+                    .transpose()?,
+            },
+        )?,
+        Command::Workspace(WorkspaceArgs::Dissolve { workspace, who }) => {
+            workspace_command("workspace dissolve", &workspace, &who, Action::Dissolve)?
+        }
+        Command::Tick => Request::Tick,
+        Command::Notices { workspace } => Request::Notices {
+            workspace: workspace.as_deref().map(WorkspaceId::parse).transpose()?,
         },
         Command::Account(AccountCommand::Register { username, email }) => Request::Register {
             user_name: UserName::parse(&username)?,

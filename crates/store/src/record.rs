@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use billing_domain::{ActorId, ExternalId, Role, WorkspaceEvent, WorkspaceId, EVENT_VERSION};
+use billing_domain::{ActorId, DomainError, ExternalId, Role, WorkspaceEvent, WorkspaceId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -177,18 +177,29 @@ pub struct DecodedEvent {
     pub computed_hash: String,
 }
 
-/// Brings a stored payload of an older `event_version` to the current shape.
+/// Brings a stored payload of an older `event_version` to the current shape, with the domain's
+/// upcaster ([`billing_domain::upcast`]): `SettlementChanged` 1.0 reads as 2.0 with reason
+/// `owner-request`. The stored bytes are never rewritten; the hash is always computed over them.
 ///
-/// Every event is at version 1.0 today, so this only accepts 1.0. When a shape changes, add its
-/// new version to `EVENT_VERSION` and a match arm here that rewrites the old payload, with a test
-/// that an old log still replays.
+/// # Errors
+/// [`DecodeError::UnsupportedVersion`] for a version this release cannot read.
 pub fn upcast(event_type: &str, event_version: &str, payload: Value) -> Result<Value, DecodeError> {
-    match event_version {
-        v if v == EVENT_VERSION => Ok(payload),
-        other => Err(DecodeError::UnsupportedVersion(format!(
-            "{event_type} version {other} is not supported (this library reads {EVENT_VERSION})"
-        ))),
-    }
+    billing_domain::upcast(event_type, event_version, payload).map_err(|e| match e {
+        DomainError::UnsupportedEventVersion {
+            event_type,
+            version,
+            reads,
+        } => DecodeError::UnsupportedVersion(format!(
+            "{event_type} version {version} is not supported (this library reads {reads})"
+        )),
+        other => DecodeError::UnsupportedVersion(other.to_string()),
+    })
+}
+
+/// Whether `event_version` is the one this release writes for `event_type` (the fast paths
+/// read only those).
+pub fn is_current_version(event_type: &str, event_version: &str) -> bool {
+    WorkspaceEvent::current_version(event_type) == Some(event_version)
 }
 
 /// Decodes one line's fields: checks the types, upcasts, parses payload and metadata, and
@@ -221,7 +232,7 @@ pub fn decode(row: RowRef<'_>) -> Result<DecodedEvent, DecodeError> {
     if sequence == 0 {
         return Err(DecodeError::Malformed("sequence must start at 1".into()));
     }
-    if event_version == EVENT_VERSION {
+    if is_current_version(event_type, event_version) {
         if let Some(fast) = decode_canonical(row) {
             return Ok(DecodedEvent {
                 stored: StoredEvent {
@@ -234,9 +245,9 @@ pub fn decode(row: RowRef<'_>) -> Result<DecodedEvent, DecodeError> {
             });
         }
     }
-    let payload: Value = serde_json::from_str(payload)
+    let stored_payload: Value = serde_json::from_str(payload)
         .map_err(|e| DecodeError::Malformed(format!("payload is not JSON: {e}")))?;
-    let payload = upcast(event_type, event_version, payload)?;
+    let payload = upcast(event_type, event_version, stored_payload.clone())?;
     let event = WorkspaceEvent::deserialize(&payload)
         .map_err(|e| DecodeError::Malformed(format!("payload is not a {event_type}: {e}")))?;
     if event.event_type() != event_type {
@@ -258,7 +269,8 @@ pub fn decode(row: RowRef<'_>) -> Result<DecodedEvent, DecodeError> {
         sequence,
         event_type,
         event_version,
-        payload: &payload,
+        // The chain covers the stored bytes, not their upcast reading.
+        payload: &stored_payload,
         metadata_without_hash: &meta_value,
     });
     Ok(DecodedEvent {
@@ -359,7 +371,8 @@ fn decode_canonical(row: RowRef<'_>) -> Option<(WorkspaceEvent, EventMetadata, S
 /// # Errors
 /// [`DecodeError`] saying what is wrong.
 pub fn decode_unverified(row: RowRef<'_>) -> Result<StoredEvent, DecodeError> {
-    let fast = (row.aggregate_type == AGGREGATE_TYPE && row.event_version == EVENT_VERSION)
+    let fast = (row.aggregate_type == AGGREGATE_TYPE
+        && is_current_version(row.event_type, row.event_version))
         .then(|| {
             let event: WorkspaceEvent = serde_json::from_str(row.payload).ok()?;
             let meta: EventMetadata = serde_json::from_str(row.metadata).ok()?;
@@ -483,5 +496,51 @@ mod tests {
         assert_eq!(full.stored, quick);
         assert!(decode_unverified(at("PlanUpgraded", "1.0", &payload, &meta)).is_err());
         assert!(decode_unverified(at("UpgradeRequested", "2.0", &payload, &meta)).is_err());
+    }
+}
+
+#[cfg(test)]
+mod upcast_tests {
+    use billing_domain::{ChangeReason, WorkspaceEvent};
+
+    use super::{decode, decode_unverified, EventLineRef};
+
+    const GOLDEN: &str = include_str!("../../test-support/golden/log-1.0/log.jsonl");
+
+    /// A 1.0 `SettlementChanged` decodes as 2.0 with reason owner-request, and its hash is
+    /// computed over the stored bytes (it matches the recorded hash), on both decode paths.
+    #[test]
+    fn one_zero_settlement_changes_read_as_owner_requests_and_keep_their_hash() {
+        let mut seen = 0;
+        for text in GOLDEN.lines() {
+            let line: EventLineRef<'_> = serde_json::from_str(text).unwrap();
+            let decoded = decode(line.row()).unwrap();
+            assert_eq!(
+                decoded.computed_hash, decoded.stored.metadata.hash,
+                "line {text}"
+            );
+            assert_eq!(decode_unverified(line.row()).unwrap(), decoded.stored);
+            if let WorkspaceEvent::SettlementChanged(e) = &decoded.stored.event {
+                assert_eq!(line.event_version, "1.0");
+                assert_eq!(e.reason, ChangeReason::OwnerRequest);
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 2, "the golden log holds two settlement changes");
+    }
+
+    #[test]
+    fn an_unknown_version_is_unsupported_and_says_what_this_release_reads() {
+        let text = GOLDEN
+            .lines()
+            .find(|l| l.contains("\"SettlementChanged\""))
+            .unwrap()
+            .replace("\"event_version\":\"1.0\"", "\"event_version\":\"3.0\"");
+        let line: EventLineRef<'_> = serde_json::from_str(&text).unwrap();
+        let err = decode(line.row()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "SettlementChanged version 3.0 is not supported (this library reads 2.0)"
+        );
     }
 }

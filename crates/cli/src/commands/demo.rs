@@ -22,18 +22,18 @@ use super::{Context, Report};
 use crate::exit::{CliError, Status};
 
 /// How far a step's lines are indented under its title.
-const STEP_INDENT: usize = 3;
+pub(super) const STEP_INDENT: usize = 3;
 
 /// The demo's steps, for people and for JSON.
 #[derive(Default)]
-struct Steps {
-    human: String,
-    json: Vec<Value>,
+pub(super) struct Steps {
+    pub(super) human: String,
+    pub(super) json: Vec<Value>,
 }
 
 impl Steps {
     /// Records a step: its title, what happened (indented lines) and its JSON.
-    fn step(&mut self, title: &str, lines: &str, detail: Value) {
+    pub(super) fn step(&mut self, title: &str, lines: &str, detail: Value) {
         let number = self.json.len() + 1;
         self.human.push_str(&format!("{number}. {title}\n"));
         let indent = " ".repeat(STEP_INDENT);
@@ -46,11 +46,11 @@ impl Steps {
 }
 
 /// A value the demo spells out itself; a failure here is a bug in the demo, reported as one.
-fn value<T>(parsed: Result<T, DomainError>) -> Result<T, CliError> {
+pub(super) fn value<T>(parsed: Result<T, DomainError>) -> Result<T, CliError> {
     parsed.map_err(|e| CliError::new(Status::Refused, "demo-failed", format!("demo value: {e}")))
 }
 
-fn command(id: &str, actor: &Actor, action: Action) -> Result<WorkspaceCommand, CliError> {
+pub(super) fn command(id: &str, actor: &Actor, action: Action) -> Result<WorkspaceCommand, CliError> {
     Ok(WorkspaceCommand::new(
         value(ExternalId::parse(id))?,
         actor.clone(),
@@ -58,7 +58,7 @@ fn command(id: &str, actor: &Actor, action: Action) -> Result<WorkspaceCommand, 
     ))
 }
 
-fn events_json(events: &[StoredEvent]) -> Value {
+pub(super) fn events_json(events: &[StoredEvent]) -> Value {
     json!({ "events": events.iter().map(event_json).collect::<Vec<_>>() })
 }
 

@@ -3,15 +3,21 @@
 
 mod demo;
 mod events;
+mod lifecycle;
+mod lifecycle_demo;
 mod log;
 mod publish;
 mod webhook;
 mod workspace;
 
 use billing_adapters::outbox::DeliveryReport;
+use std::sync::Arc;
+
 use billing_adapters::{deliver_pending, Embedded, LogMailer};
-use billing_store::StoreOptions;
-use chrono::Utc;
+use billing_domain::memory::ManualClock;
+use billing_domain::{Clock, SitePolicy};
+use billing_store::{StoreOptions, SystemClock};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::exit::{CliError, Status};
@@ -25,9 +31,24 @@ pub(crate) struct Context {
     pub(crate) db_url: String,
     /// Whether the output is JSON (`--json`).
     pub(crate) json: bool,
+    /// The instant commands happen at (`--now`); `None` for the system clock.
+    pub(crate) now: Option<DateTime<Utc>>,
 }
 
 impl Context {
+    /// The clock commands are stamped with: `--now`, or the system clock.
+    pub(crate) fn clock(&self) -> Arc<dyn Clock> {
+        match self.now {
+            Some(at) => Arc::new(ManualClock::new(at)),
+            None => Arc::new(SystemClock),
+        }
+    }
+
+    /// The instant this run happens at.
+    pub(crate) fn instant(&self) -> DateTime<Utc> {
+        self.now.unwrap_or_else(Utc::now)
+    }
+
     /// Whether progress bars are drawn.
     pub(crate) fn progress(&self) -> bool {
         crate::progress::enabled(self.json)
@@ -59,14 +80,20 @@ impl Report {
 
 /// Opens the store at `--db` with its projector and embedded outside systems.
 async fn open(ctx: &Context) -> Result<Embedded, CliError> {
-    Ok(Embedded::open(&ctx.db_url, StoreOptions::default()).await?)
+    Ok(Embedded::open_with(
+        &ctx.db_url,
+        StoreOptions::default(),
+        SitePolicy::builtin(),
+        ctx.clock(),
+    )
+    .await?)
 }
 
 /// Brings the views and the outbox up to date after a write, and delivers pending messages.
 ///
 /// The write itself is durable by then; if the views or the outbox cannot catch up now, the next
 /// run catches up from the log, so this warns instead of failing the command.
-async fn settle(embedded: &Embedded) -> Option<DeliveryReport> {
+async fn settle(embedded: &Embedded, now: DateTime<Utc>) -> Option<DeliveryReport> {
     if let Err(e) = embedded.projector.flush().await {
         output::stderr(&format!(
             "warning: the change is stored, but the views are not up to date yet ({e}); \
@@ -74,7 +101,7 @@ async fn settle(embedded: &Embedded) -> Option<DeliveryReport> {
         ));
         return None;
     }
-    match deliver_pending(embedded.db(), &LogMailer, Utc::now()).await {
+    match deliver_pending(embedded.db(), &LogMailer, now).await {
         Ok(report) => Some(report),
         Err(e) => {
             output::stderr(&format!(
@@ -94,8 +121,16 @@ pub(crate) async fn run(request: Request, ctx: &Context) -> Result<Report, CliEr
     match request {
         Request::Demo {
             expense_center_url,
+            lifecycle: true,
+            ..
+        } => lifecycle_demo::run(ctx, &expense_center_url).await,
+        Request::Demo {
+            expense_center_url,
             keep,
+            lifecycle: false,
         } => demo::run(ctx, &expense_center_url, keep).await,
+        Request::Tick => lifecycle::tick(ctx).await,
+        Request::Notices { workspace } => lifecycle::notices(ctx, workspace.as_ref()).await,
         Request::Register { user_name, email } => {
             workspace::register(ctx, &user_name, &email).await
         }
@@ -103,7 +138,7 @@ pub(crate) async fn run(request: Request, ctx: &Context) -> Result<Report, CliEr
             method,
             account,
             active,
-        } => workspace::cloud(ctx, &method, &account, active).await,
+        } => lifecycle::cloud(ctx, &method, &account, active).await,
         Request::Workspace {
             name,
             workspace,

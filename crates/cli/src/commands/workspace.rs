@@ -51,27 +51,6 @@ pub(super) async fn register(
     }
 }
 
-/// `billing cloud subscribe|unsubscribe`.
-pub(super) async fn cloud(
-    ctx: &Context,
-    method: &MethodId,
-    account: &CloudAccount,
-    active: bool,
-) -> Result<Report, CliError> {
-    let embedded = open(ctx).await?;
-    embedded.marketplace.set(method, account, active).await?;
-    let what = if active { "Subscribed" } else { "Unsubscribed" };
-    Ok(Report::done(
-        format!("{what}: {method} account {account} (embedded marketplace)\n"),
-        json!({
-            "provider": method.as_str(),
-            "account": account.account_id.as_str(),
-            "instance": account.instance_id.as_ref().map(|i| i.as_str()),
-            "active": active,
-        }),
-    ))
-}
-
 /// One stored event as JSON: its audit-trail entry, its hash and its payload.
 pub(super) fn event_json(event: &StoredEvent) -> Value {
     let entry = AuditEntry::from_event(event);
@@ -158,7 +137,7 @@ pub(super) async fn run_command(
         .store
         .execute_with_retry(workspace, command, RetryPolicy::default())
         .await?;
-    let delivery = settle(embedded).await;
+    let delivery = settle(embedded, embedded.store.services().clock.now()).await;
     Ok((outcome, delivery))
 }
 
@@ -270,12 +249,49 @@ pub(super) fn view_table(
         "Settlement changes".to_owned(),
         view.settlement_changes.to_string(),
     ]);
+    standing_rows(&mut table, view);
     table.row(["Last sequence".to_owned(), view.last_sequence.to_string()]);
     table.row([
         "Head hash".to_owned(),
         or_dash(Some(view.head_hash.as_str()).filter(|h| !h.is_empty())),
     ]);
     table
+}
+
+/// The standing rows of the view's table (SPEC §10): standing, open reasons, the countdown's
+/// deadline and reminder, and when it was locked or dissolved.
+fn standing_rows(table: &mut Table, view: &BillingView) {
+    let Some(standing) = &view.standing else {
+        table.row(["Standing", "-"]);
+        return;
+    };
+    table.row(["Standing", standing.as_str()]);
+    let reasons = if view.reasons.is_empty() {
+        "none".to_owned()
+    } else {
+        view.reasons
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    table.row(["Open reasons".to_owned(), reasons]);
+    let countdown = standing.countdown();
+    table.row([
+        "countdown_deadline".to_owned(),
+        instant_or_dash(countdown.map(|c| c.deadline)),
+    ]);
+    if let Some(c) = countdown {
+        let reminder = match c.reminded_at {
+            Some(at) => format!("sent {}", instant(at)),
+            None => format!("due {}", instant(c.remind_at)),
+        };
+        table.row([format!("Countdown {} reminder", c.number), reminder]);
+    }
+    table.row(["locked_at".to_owned(), instant_or_dash(standing.locked_at())]);
+    if let Some(at) = standing.dissolved_at() {
+        table.row(["Dissolved at".to_owned(), instant(at)]);
+    }
 }
 
 /// The billing view as JSON: its fields (the view's flat serde form), the plan's name, the

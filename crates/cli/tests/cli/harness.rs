@@ -114,6 +114,7 @@ pub(crate) fn billing(args: &[&str]) -> Run {
         .env_remove("BILLING_DATABASE_URL")
         .env_remove("BILLING_EXPENSE_CENTER_URL")
         .env_remove("BILLING_LOG")
+        .env_remove("BILLING_NOW")
         .output()
         .unwrap();
     Run {

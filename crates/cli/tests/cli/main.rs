@@ -8,7 +8,10 @@
 //! - [`first_open`]: many processes opening one new store at once (SQLite and PostgreSQL);
 //! - [`events`]: `billing events`, the commit order as JSON Lines, and `--follow`;
 //! - [`publish`]: `billing publish --nats` against a real NATS JetStream server;
-//! - [`webhooks`]: `billing webhook …` and `billing deliver` against a real loopback receiver.
+//! - [`webhooks`]: `billing webhook …` and `billing deliver` against a real loopback receiver;
+//! - [`golden`]: a log written before the first schema change, replayed through every read path;
+//! - [`lifecycle`]: what comes after the upgrade — `--now`, arrears, `tick`, lock, unlock,
+//!   dissolve, ended subscriptions, notices.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -17,7 +20,9 @@ mod demo;
 mod events;
 mod first_open;
 mod flow;
+mod golden;
 mod harness;
+mod lifecycle;
 mod log;
 mod output;
 mod publish;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use billing_domain::{
     Action, DomainError, Workspace, WorkspaceCommand, WorkspaceEvent, WorkspaceId,
-    WorkspaceServices, EVENT_VERSION,
+    WorkspaceServices,
 };
 use lru::LruCache;
 use sha2::{Digest, Sha256};
@@ -95,6 +95,8 @@ struct Cached {
 pub struct BillingStore {
     db: Db,
     services: WorkspaceServices,
+    /// The store's own clock, for `recorded_at` (the services' clock stamps `occurred_at`).
+    recorder: Arc<dyn billing_domain::Clock>,
     listener: Option<Arc<dyn CommitListener>>,
     import_hook: Option<Arc<dyn ImportHook>>,
     cache: Mutex<LruCache<String, Arc<Cached>>>,
@@ -162,6 +164,7 @@ impl BillingStore {
         Self {
             db,
             services,
+            recorder: Arc::new(crate::clock::SystemClock),
             listener: None,
             import_hook: None,
             cache: Mutex::new(LruCache::new(capacity)),
@@ -179,6 +182,14 @@ impl BillingStore {
         let options = StoreOptions::default();
         let db = Db::from_pg_pool(pool, &options).await?;
         Ok(Self::from_db(db, services, &options))
+    }
+
+    /// Stamps `recorded_at` with `clock` instead of the system clock. The services' clock stamps
+    /// when a command happens (`occurred_at`, which `--now` moves); this one, when the store
+    /// recorded it, so an auditor sees both.
+    pub fn with_recording_clock(mut self, clock: Arc<dyn billing_domain::Clock>) -> Self {
+        self.recorder = clock;
+        self
     }
 
     /// Tells `listener` about every command committed from now on.
@@ -522,7 +533,7 @@ impl BillingStore {
         cached: &Cached,
         events: Vec<WorkspaceEvent>,
     ) -> Result<(Vec<NewRow>, Vec<StoredEvent>, String), StoreError> {
-        let recorded_at = self.services.clock.now();
+        let recorded_at = self.recorder.now();
         let mut prev = cached.head.clone();
         let mut rows = Vec::with_capacity(events.len());
         let mut stored = Vec::with_capacity(events.len());
@@ -557,7 +568,7 @@ impl BillingStore {
                 aggregate_id: workspace.as_str(),
                 sequence,
                 event_type: event.event_type(),
-                event_version: EVENT_VERSION,
+                event_version: event.event_version(),
                 payload: &payload,
                 metadata: &without_hash,
             });
@@ -577,7 +588,7 @@ impl BillingStore {
             rows.push(NewRow {
                 sequence,
                 event_type: event.event_type(),
-                event_version: EVENT_VERSION,
+                event_version: event.event_version(),
                 payload,
                 metadata: metadata_text,
             });

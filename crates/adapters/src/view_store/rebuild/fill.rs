@@ -18,7 +18,7 @@ use std::future::Future;
 
 use std::borrow::Cow;
 
-use billing_domain::{Role, Workspace, WorkspaceEvent, WorkspaceId, EVENT_VERSION};
+use billing_domain::{Role, Workspace, WorkspaceEvent, WorkspaceId};
 use billing_store::record::{decode_unverified, MetadataText};
 use billing_store::{Backend, Db, EventRow, RowRef, AGGREGATE_TYPE};
 use futures_util::TryStreamExt;
@@ -29,7 +29,7 @@ use super::RebuildReport;
 use crate::error::AdapterError;
 use crate::view_store::rows::{bind_trail, bind_view, copy_row, db_int, parse};
 use crate::view_store::rows::{TrailColumns, ViewColumns};
-use crate::view_store::rows::{TRAIL_COLUMNS, VIEW_COLUMNS};
+use crate::view_store::rows::{TRAIL_COLUMNS, VIEW_COLUMNS, VIEW_WIDTH};
 use crate::views::{rfc3339, AuditEntry, BillingView};
 
 /// Rows per chunk handed from the reading stage to the folding stage.
@@ -326,7 +326,7 @@ fn decode(row: RowRef<'_>) -> Result<Entry<'_>, AdapterError> {
         detail: format!("sequence {}: {detail}", row.sequence),
     };
     let fast = (row.aggregate_type == AGGREGATE_TYPE
-        && row.event_version == EVENT_VERSION
+        && billing_store::record::is_current_version(row.event_type, row.event_version)
         && row.sequence > 0)
         .then(|| {
             let event: WorkspaceEvent = serde_json::from_str(row.payload).ok()?;
@@ -460,7 +460,7 @@ async fn insert_sqlite(pool: &SqlitePool, batch: &Rows) -> Result<(), AdapterErr
     let mut tx = pool.begin().await?;
     for chunk in batch.views.chunks(500) {
         let columns: Vec<ViewColumns<'_>> = chunk.iter().map(ViewColumns::of).collect();
-        let sql = insert_values("billing_view_next", VIEW_COLUMNS, 14, columns.len());
+        let sql = insert_values("billing_view_next", VIEW_COLUMNS, VIEW_WIDTH, columns.len());
         let mut q = sqlx::query(&sql);
         for c in &columns {
             q = bind_view!(q, c);
