@@ -1,25 +1,34 @@
-//! The opening reminder e-mail: recorded once per upgrade in the `email_outbox` table (its primary
-//! key allows one per workspace), only after the upgrade's events are stored, and delivered by a
-//! [`Mailer`] until it is marked sent.
+//! The outbox: every e-mail the billing sends, recorded in the `email_outbox` table only after the
+//! events it is about are stored, and delivered by a [`Mailer`] until it is marked sent.
 //!
-//! The outbox row is written by the projector after the commit, or by a catch-up from the log if
-//! the process died first — so the reminder is never lost. Delivery marks the row sent after the
-//! mailer accepted it; a crash between the two delivers the same message again, with the same
-//! `Message-ID` (`<opening-reminder.WORKSPACE.SEQUENCE@workspace-billing>`), so the receiving side
-//! can recognise it.
+//! - the **opening reminder** ([`OPENING_REMINDER`]), once per upgrade;
+//! - the **notices of the standing** (SPEC §10): [`COUNTDOWN_STARTED`], [`COUNTDOWN_REMINDER`]
+//!   (due at the countdown's `remind_at`), [`LOCKED`], [`UNLOCKED`] and
+//!   [`SETTLEMENT_FALLEN_BACK`] (a `SettlementChanged` with reason `cloud-subscription-ended`
+//!   made by the billing system, role `system`).
+//!
+//! Each is one row per triggering event and kind (the table's primary key: workspace, sequence,
+//! kind), and one per workspace, countdown and kind (a unique index): recording it again is a
+//! no-op. The rows are written by the projector after the commit, or by a catch-up from the log
+//! if the process died first ([`ensure_outbox`], and the views' catch-up) — so no notice is
+//! lost. Delivery marks the row sent after the mailer accepted it; a crash between the two
+//! delivers the same message again, with the same `Message-ID`
+//! (`<KIND.WORKSPACE.SEQUENCE@workspace-billing>`), so the receiving side can recognise it.
 
 use async_trait::async_trait;
 use billing_domain::{UserName, WorkspaceId};
-use billing_store::record::decode;
-use billing_store::{Db, ImportHook, StoreTx, StoredRow};
+use billing_store::{Db, ImportHook, StoreTx};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::error::AdapterError;
-use crate::view_store::{
-    insert_outbox, int, on_pool, outbox_row, parse, OutboxRow, OPENING_REMINDER,
-};
+use crate::view_store::{insert_outbox, int, on_pool, parse, stream_notices, OutboxRow};
 use crate::views::rfc3339;
+
+pub use crate::notices::{
+    COUNTDOWN_REMINDER, COUNTDOWN_STARTED, LOCKED, NOTICE_KINDS, OPENING_REMINDER,
+    SETTLEMENT_FALLEN_BACK, UNLOCKED,
+};
 
 /// A message waiting in (or sent from) the outbox. Its serde form (what `billing --json` prints)
 /// has the ids as strings and the instants in RFC 3339.
@@ -27,10 +36,12 @@ use crate::views::rfc3339;
 pub struct OutboxMessage {
     /// The workspace.
     pub workspace_id: WorkspaceId,
-    /// The kind ([`OPENING_REMINDER`]).
+    /// The kind (one of [`NOTICE_KINDS`]).
     pub kind: String,
     /// The sequence of the event it is about.
     pub sequence: u64,
+    /// The countdown it is about (`None` for the opening reminder and a fallback).
+    pub countdown: Option<u32>,
     /// The Expense Center user name it goes to.
     pub user_name: UserName,
     /// Subject line.
@@ -39,6 +50,9 @@ pub struct OutboxMessage {
     pub body: String,
     /// When it was recorded.
     pub created_at: DateTime<Utc>,
+    /// When it fell due: for a countdown reminder the countdown's `remind_at`, otherwise when
+    /// its event occurred.
+    pub due_at: DateTime<Utc>,
     /// When it was sent, if it was.
     pub sent_at: Option<DateTime<Utc>>,
     /// Delivery attempts so far.
@@ -73,11 +87,16 @@ pub struct LogMailer;
 #[async_trait]
 impl Mailer for LogMailer {
     async fn deliver(&self, message: &OutboxMessage) -> Result<(), AdapterError> {
+        let what = if message.kind == OPENING_REMINDER {
+            "opening reminder"
+        } else {
+            message.kind.as_str()
+        };
         tracing::info!(
             workspace = %message.workspace_id,
             to = %message.user_name,
             message_id = %message.message_id(),
-            "opening reminder: {}",
+            "{what}: {}",
             message.subject
         );
         Ok(())
@@ -90,16 +109,18 @@ struct MessageRow {
     workspace_id: String,
     kind: String,
     sequence: i64,
+    countdown: Option<i64>,
     user_name: String,
     subject: String,
     body: String,
     created_at: String,
+    due_at: String,
     sent_at: Option<String>,
     attempts: i64,
 }
 
-const OUTBOX_COLUMNS: &str =
-    "workspace_id, kind, sequence, user_name, subject, body, created_at, sent_at, attempts";
+const OUTBOX_COLUMNS: &str = "workspace_id, kind, sequence, countdown, user_name, subject, body, \
+    created_at, due_at, sent_at, attempts";
 
 impl MessageRow {
     /// The typed message; a stored value that does not parse is [`AdapterError::Integrity`].
@@ -108,8 +129,13 @@ impl MessageRow {
         Ok(OutboxMessage {
             workspace_id: parse(ws, "email_outbox.workspace_id", ws)?,
             sequence: int(ws, "email_outbox.sequence", self.sequence)?,
+            countdown: self
+                .countdown
+                .map(|n| int(ws, "email_outbox.countdown", n))
+                .transpose()?,
             user_name: parse(ws, "email_outbox.user_name", &self.user_name)?,
             created_at: parse(ws, "email_outbox.created_at", &self.created_at)?,
+            due_at: parse(ws, "email_outbox.due_at", &self.due_at)?,
             sent_at: self
                 .sent_at
                 .as_deref()
@@ -123,14 +149,45 @@ impl MessageRow {
     }
 }
 
-/// Every outbox message, ordered by workspace.
+/// Every outbox message of every kind, ordered by workspace, kind and sequence.
 ///
 /// # Errors
 /// [`AdapterError::Database`]; [`AdapterError::Integrity`] for a stored value that does not
 /// parse (naming its column and value).
 pub async fn outbox(db: &Db) -> Result<Vec<OutboxMessage>, AdapterError> {
-    let sql = format!("SELECT {OUTBOX_COLUMNS} FROM email_outbox ORDER BY workspace_id, kind");
+    let sql =
+        format!("SELECT {OUTBOX_COLUMNS} FROM email_outbox ORDER BY workspace_id, kind, sequence");
     let rows: Vec<MessageRow> = on_pool!(db, |pool| sqlx::query_as(&sql).fetch_all(pool).await?);
+    rows.into_iter().map(MessageRow::into_message).collect()
+}
+
+/// The outbox's notices (every kind, the opening reminder included) of `workspace`, or of every
+/// workspace, ordered by workspace then sequence: what `billing notices` lists.
+///
+/// # Errors
+/// As [`outbox`].
+pub async fn notices(
+    db: &Db,
+    workspace: Option<&WorkspaceId>,
+) -> Result<Vec<OutboxMessage>, AdapterError> {
+    let rows: Vec<MessageRow> = match workspace {
+        Some(w) => {
+            let sql = format!(
+                "SELECT {OUTBOX_COLUMNS} FROM email_outbox WHERE workspace_id = $1 \
+                 ORDER BY workspace_id, sequence, kind"
+            );
+            on_pool!(db, |pool| sqlx::query_as(&sql)
+                .bind(w.as_str())
+                .fetch_all(pool)
+                .await?)
+        }
+        None => {
+            let sql = format!(
+                "SELECT {OUTBOX_COLUMNS} FROM email_outbox ORDER BY workspace_id, sequence, kind"
+            );
+            on_pool!(db, |pool| sqlx::query_as(&sql).fetch_all(pool).await?)
+        }
+    };
     rows.into_iter().map(MessageRow::into_message).collect()
 }
 
@@ -143,7 +200,8 @@ pub struct DeliveryReport {
     pub failed: u64,
 }
 
-/// Delivers every unsent message through `mailer` and marks each sent at `now` once delivered.
+/// Delivers every unsent message of every kind through `mailer`, in workspace and sequence
+/// order, and marks each sent at `now` once delivered.
 ///
 /// # Errors
 /// [`AdapterError::Database`] reading or marking the outbox; [`AdapterError::Integrity`] for a
@@ -155,7 +213,8 @@ pub async fn deliver_pending(
     now: DateTime<Utc>,
 ) -> Result<DeliveryReport, AdapterError> {
     let sql = format!(
-        "SELECT {OUTBOX_COLUMNS} FROM email_outbox WHERE sent_at IS NULL ORDER BY workspace_id, kind"
+        "SELECT {OUTBOX_COLUMNS} FROM email_outbox WHERE sent_at IS NULL \
+         ORDER BY workspace_id, sequence, kind"
     );
     let pending: Vec<MessageRow> =
         on_pool!(db, |pool| sqlx::query_as(&sql).fetch_all(pool).await?);
@@ -167,18 +226,19 @@ pub async fn deliver_pending(
         let (sql, value) = match &outcome {
             Ok(()) => (
                 "UPDATE email_outbox SET sent_at = $1, attempts = attempts + 1, last_error = NULL \
-                 WHERE workspace_id = $2 AND kind = $3 AND sent_at IS NULL",
+                 WHERE workspace_id = $2 AND sequence = $3 AND kind = $4 AND sent_at IS NULL",
                 rfc3339(now),
             ),
             Err(e) => (
                 "UPDATE email_outbox SET attempts = attempts + 1, last_error = $1 \
-                 WHERE workspace_id = $2 AND kind = $3 AND sent_at IS NULL",
+                 WHERE workspace_id = $2 AND sequence = $3 AND kind = $4 AND sent_at IS NULL",
                 e.to_string(),
             ),
         };
         on_pool!(db, |pool| sqlx::query(sql)
             .bind(&value)
             .bind(message.workspace_id.as_str())
+            .bind(crate::view_store::db_int(message.sequence))
             .bind(&message.kind)
             .execute(pool)
             .await?
@@ -186,7 +246,11 @@ pub async fn deliver_pending(
         match outcome {
             Ok(()) => report.sent += 1,
             Err(e) => {
-                tracing::warn!(workspace = %message.workspace_id, "opening reminder not delivered: {e}");
+                tracing::warn!(
+                    workspace = %message.workspace_id,
+                    kind = %message.kind,
+                    "notice not delivered: {e}"
+                );
                 report.failed += 1;
             }
         }
@@ -194,57 +258,102 @@ pub async fn deliver_pending(
     Ok(report)
 }
 
-/// Records the opening reminder of every upgrade in the log that the outbox lacks (a catch-up
-/// after a crash between commit and projection, or after a rebuild), as recorded at `now`.
-/// Returns how many it added.
+/// The condition on `events e` of the events that call for a notice (one text for both
+/// backends: SQLite reads JSON with the same `->` and `->>` operators as PostgreSQL).
+const NOTICE_EVENTS: &str = "(e.event_type IN ('PlanUpgraded', 'CountdownStarted', \
+    'CountdownReminded', 'WorkspaceLocked', 'WorkspaceUnlocked') \
+    OR (e.event_type = 'SettlementChanged' \
+        AND e.payload->'SettlementChanged'->>'reason' = 'cloud-subscription-ended' \
+        AND e.metadata->>'actor_role' = 'system'))";
+
+/// Workspaces per page of [`ensure_outbox`].
+const ENSURE_PAGE: i64 = 500;
+
+/// Records every notice the log calls for that the outbox lacks (a catch-up after a crash between
+/// commit and projection, or after a rebuild), as recorded at `now`: the opening reminder of
+/// every upgrade and the standing's notices. Each workspace with a missing notice has its stream
+/// loaded (verified) and its notices composed as the projector composes them. Returns how many
+/// it added.
 ///
 /// # Errors
-/// [`AdapterError::Database`]; [`AdapterError::Integrity`] for a stored upgrade that does not
-/// decode.
+/// [`AdapterError::Database`]; [`AdapterError::Store`] for a stream that does not verify;
+/// [`AdapterError::Integrity`] for a stored workspace id that does not parse.
 pub async fn ensure_outbox(db: &Db, now: DateTime<Utc>) -> Result<u64, AdapterError> {
-    let select =
-        "SELECT e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version, \
-         CAST(e.payload AS TEXT) AS payload, CAST(e.metadata AS TEXT) AS metadata FROM events e \
-         LEFT JOIN email_outbox o ON o.workspace_id = e.aggregate_id AND o.kind = $1 \
-         WHERE e.event_type = 'PlanUpgraded' AND o.workspace_id IS NULL";
-    let missing: Vec<StoredRow> = on_pool!(db, |pool| sqlx::query_as(select)
-        .bind(OPENING_REMINDER)
-        .fetch_all(pool)
-        .await?);
-    let mut rows: Vec<OutboxRow> = Vec::new();
-    for row in &missing {
-        let decoded = decode(row.as_ref()).map_err(|e| AdapterError::Integrity {
-            workspace: row.aggregate_id.clone(),
-            detail: format!("sequence {}: {e}", row.sequence),
-        })?;
-        let stored = &decoded.stored;
-        rows.extend(outbox_row(&stored.workspace_id, stored, now));
-    }
+    let select = format!(
+        "SELECT DISTINCT e.aggregate_id FROM events e \
+         LEFT JOIN email_outbox o ON o.workspace_id = e.aggregate_id AND o.sequence = e.sequence \
+         WHERE e.aggregate_type = 'workspace' AND {NOTICE_EVENTS} AND o.workspace_id IS NULL \
+           AND e.aggregate_id > $1 \
+         ORDER BY e.aggregate_id LIMIT $2"
+    );
     let mut added = 0;
-    for o in rows {
-        // Another process may have recorded it since the select: count only what this inserts.
-        added += on_pool!(db, |pool| insert_outbox(&o)
-            .execute(pool)
-            .await?
-            .rows_affected());
+    let mut after = String::new();
+    loop {
+        let page: Vec<(String,)> = on_pool!(db, |pool| sqlx::query_as(&select)
+            .bind(after.as_str())
+            .bind(ENSURE_PAGE)
+            .fetch_all(pool)
+            .await?);
+        let Some((last,)) = page.last() else {
+            return Ok(added);
+        };
+        after.clone_from(last);
+        for (id,) in &page {
+            let workspace: WorkspaceId = parse(id, "events.aggregate_id", id)?;
+            let (state, events) = billing_store::load_workspace(db, &workspace).await?;
+            let rows: Vec<OutboxRow> = stream_notices(&workspace, &state, &events, now);
+            for o in rows {
+                // Another process may have recorded it since the select: count only what this
+                // inserts.
+                added += on_pool!(db, |pool| insert_outbox(&o)
+                    .execute(pool)
+                    .await?
+                    .rows_affected());
+            }
+        }
     }
-    Ok(added)
 }
 
-/// An imported log's upgrades had their opening reminders sent by the store the log came from:
-/// an import records them as sent, in its own transaction, so the outbox never sends them a
-/// second time. (One statement text for both backends: SQLite reads JSON with the same `->`
-/// and `->>` operators as PostgreSQL.)
-const IMPORTED_REMINDERS: &str = "INSERT INTO email_outbox \
-    (workspace_id, kind, sequence, user_name, subject, body, created_at, sent_at, attempts) \
-    SELECT aggregate_id, $1, sequence, \
-           coalesce(payload->'PlanUpgraded'->'settlement'->'enterprise'->>'user_name', ''), \
-           'opening reminder (sent before this store was imported)', '', \
-           metadata->>'recorded_at', metadata->>'recorded_at', 0 \
-    FROM events WHERE event_type = 'PlanUpgraded' \
-    ON CONFLICT (workspace_id, kind) DO NOTHING";
+/// An imported log's notices were sent by the store the log came from: an import records every
+/// notice the log calls for as sent, in its own transaction, so the outbox never sends them a
+/// second time. The recipient is the stream's bound user name (its `AccountBound`), `due_at` the
+/// countdown's `remind_at` for a reminder and the event's instant otherwise.
+static IMPORTED_NOTICES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO email_outbox \
+    (workspace_id, kind, sequence, countdown, user_name, subject, body, created_at, due_at, \
+     sent_at, attempts) \
+    SELECT e.aggregate_id, \
+           CASE e.event_type WHEN 'PlanUpgraded' THEN '{OPENING_REMINDER}' \
+                WHEN 'CountdownStarted' THEN '{COUNTDOWN_STARTED}' \
+                WHEN 'CountdownReminded' THEN '{COUNTDOWN_REMINDER}' \
+                WHEN 'WorkspaceLocked' THEN '{LOCKED}' \
+                WHEN 'WorkspaceUnlocked' THEN '{UNLOCKED}' \
+                ELSE '{SETTLEMENT_FALLEN_BACK}' END, \
+           e.sequence, \
+           CAST(e.payload->e.event_type->>'countdown' AS BIGINT), \
+           coalesce((SELECT a.payload->'AccountBound'->>'user_name' FROM events a \
+                     WHERE a.aggregate_type = e.aggregate_type AND a.aggregate_id = e.aggregate_id \
+                       AND a.event_type = 'AccountBound' ORDER BY a.sequence LIMIT 1), ''), \
+           'notice (sent before this store was imported)', '', \
+           e.metadata->>'recorded_at', \
+           CASE WHEN e.event_type = 'CountdownReminded' THEN coalesce( \
+               (SELECT s.payload->'CountdownStarted'->>'remind_at' FROM events s \
+                WHERE s.aggregate_type = e.aggregate_type AND s.aggregate_id = e.aggregate_id \
+                  AND s.event_type = 'CountdownStarted' \
+                  AND CAST(s.payload->'CountdownStarted'->>'countdown' AS BIGINT) \
+                    = CAST(e.payload->'CountdownReminded'->>'countdown' AS BIGINT) \
+                ORDER BY s.sequence LIMIT 1), \
+               e.metadata->>'occurred_at') \
+                ELSE e.metadata->>'occurred_at' END, \
+           e.metadata->>'recorded_at', 0 \
+    FROM events e WHERE e.aggregate_type = 'workspace' AND {NOTICE_EVENTS} \
+    ON CONFLICT DO NOTHING"
+    )
+});
 
-/// The outbox's part of an import: every imported upgrade's reminder, recorded as already sent.
+/// The outbox's part of an import: every imported notice (the opening reminders and the
+/// standing's notices), recorded as already sent.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ImportedReminders;
 
@@ -253,8 +362,7 @@ impl ImportHook for ImportedReminders {
     async fn imported(&self, tx: StoreTx<'_>) -> Result<(), sqlx::Error> {
         match tx {
             StoreTx::Postgres(c) => {
-                sqlx::query(IMPORTED_REMINDERS)
-                    .bind(OPENING_REMINDER)
+                sqlx::query(IMPORTED_NOTICES.as_str())
                     .execute(&mut *c)
                     .await?;
                 // Planned with statistics, the outbox catch-up's anti-join over a large import
@@ -262,10 +370,7 @@ impl ImportHook for ImportedReminders {
                 sqlx::query("ANALYZE email_outbox").execute(c).await?;
             }
             StoreTx::Sqlite(c) => {
-                sqlx::query(IMPORTED_REMINDERS)
-                    .bind(OPENING_REMINDER)
-                    .execute(c)
-                    .await?;
+                sqlx::query(IMPORTED_NOTICES.as_str()).execute(c).await?;
             }
         }
         Ok(())

@@ -7,13 +7,15 @@
 //! Both carry domain types. Their serde form is the flat JSON that `billing show --json` and
 //! `billing history --json` print (a contract for scripts): ids and labels as strings, instants
 //! in RFC 3339, and the view's settlement spread over `settlement_method`, `cloud_account_id`
-//! and `cloud_instance_id`.
+//! and `cloud_instance_id`, and its standing (SPEC §10) over `standing`, `reasons`,
+//! `countdown`, `countdown_deadline`, `remind_at`, `reminded_at`, `locked_at` and
+//! `dissolved_at`.
 
 use std::fmt::Display;
 
 use billing_domain::{
-    ActorId, AgreementVersion, CloudAccount, ExternalId, MethodId, Plan, Role, Settlement, SiteId,
-    UpgradeStep, UserName, Workspace, WorkspaceEvent, WorkspaceId,
+    ActorId, AgreementVersion, CloudAccount, Countdown, ExternalId, MethodId, Plan, Reason, Role,
+    Settlement, SiteId, Standing, UpgradeStep, UserName, Workspace, WorkspaceEvent, WorkspaceId,
 };
 use billing_store::StoredEvent;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -50,12 +52,24 @@ pub struct BillingView {
     /// The stream's head hash at that sequence (keep it outside the database to audit later);
     /// empty when there are no events.
     pub head_hash: String,
+    /// Where the workspace stands (SPEC §10): good, in a countdown, locked or dissolved, with the
+    /// current (or last) countdown. `None` on the Experience Plan.
+    pub standing: Option<Standing>,
+    /// The open reasons (arrears, an ended cloud subscription), oldest first.
+    pub reasons: Vec<Reason>,
 }
 
 /// An instant as the views' tables and messages write it: RFC 3339 in UTC with `Z`, the
 /// fraction as serde writes a `DateTime<Utc>` (none, or 3, 6 or 9 digits).
 pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// An instant in one fixed-width form (RFC 3339 in UTC, nine fraction digits, `Z`), so that
+/// comparing two such texts compares the instants (years 0 to 9999): how the view tables store
+/// the countdown's instants, which the scheduler compares in SQL.
+pub(crate) fn sortable(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
 impl BillingView {
@@ -79,7 +93,37 @@ impl BillingView {
             settlement_changes: state.settlement_changes(),
             last_sequence,
             head_hash: head_hash.to_owned(),
+            standing: state.standing().cloned(),
+            reasons: state.reasons().to_vec(),
         }
+    }
+
+    /// The standing's name (`good`, `countdown`, `locked`, `dissolved`); `None` on the
+    /// Experience Plan.
+    pub fn standing_name(&self) -> Option<&'static str> {
+        self.standing.as_ref().map(Standing::as_str)
+    }
+
+    /// The current (or last) countdown: running, or the one the workspace was locked or
+    /// dissolved in. `None` in good standing and on the Experience Plan.
+    pub fn countdown(&self) -> Option<&Countdown> {
+        self.standing.as_ref().and_then(Standing::countdown)
+    }
+
+    /// The deadline of the current (or last) countdown: when the workspace will be locked unless
+    /// every reason is cleared first (or the deadline that passed, once locked).
+    pub fn countdown_deadline(&self) -> Option<DateTime<Utc>> {
+        self.countdown().map(|c| c.deadline)
+    }
+
+    /// When the workspace was locked, while it is.
+    pub fn locked_at(&self) -> Option<DateTime<Utc>> {
+        self.standing.as_ref().and_then(Standing::locked_at)
+    }
+
+    /// When the workspace was dissolved, if it was.
+    pub fn dissolved_at(&self) -> Option<DateTime<Utc>> {
+        self.standing.as_ref().and_then(Standing::dissolved_at)
     }
 
     /// The plan's display name ("Experience Plan", "Commercial Plan").
@@ -96,7 +140,11 @@ impl BillingView {
 }
 
 /// A [`BillingView`] with its settlement spread over three fields (method, cloud account, cloud
-/// instance), as the `billing_view` table and the JSON hold it.
+/// instance) and its standing over the countdown's fields, as the `billing_view` table and the
+/// JSON hold it.
+///
+/// The JSON does not carry when a countdown started (`countdown_started_at`; the table does):
+/// reading JSON of a view with a countdown back needs that field added.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct FlatView {
     pub(crate) workspace_id: WorkspaceId,
@@ -113,10 +161,22 @@ pub(crate) struct FlatView {
     pub(crate) settlement_changes: u32,
     pub(crate) last_sequence: u64,
     pub(crate) head_hash: String,
+    pub(crate) standing: Option<String>,
+    pub(crate) reasons: Vec<Reason>,
+    pub(crate) countdown: Option<u32>,
+    #[serde(default, skip_serializing)]
+    pub(crate) countdown_started_at: Option<DateTime<Utc>>,
+    pub(crate) countdown_deadline: Option<DateTime<Utc>>,
+    pub(crate) remind_at: Option<DateTime<Utc>>,
+    pub(crate) reminded_at: Option<DateTime<Utc>>,
+    pub(crate) locked_at: Option<DateTime<Utc>>,
+    pub(crate) dissolved_at: Option<DateTime<Utc>>,
 }
 
 impl From<BillingView> for FlatView {
     fn from(v: BillingView) -> Self {
+        let countdown = v.countdown().cloned();
+        let (locked_at, dissolved_at) = (v.locked_at(), v.dissolved_at());
         let (settlement_method, cloud) = match v.settlement {
             None => (None, None),
             Some(Settlement::Enterprise { .. }) => (Some(MethodId::enterprise()), None),
@@ -139,7 +199,85 @@ impl From<BillingView> for FlatView {
             settlement_changes: v.settlement_changes,
             last_sequence: v.last_sequence,
             head_hash: v.head_hash,
+            standing: v.standing.as_ref().map(|s| s.as_str().to_owned()),
+            reasons: v.reasons,
+            countdown: countdown.as_ref().map(|c| c.number),
+            countdown_started_at: countdown.as_ref().map(|c| c.started_at),
+            countdown_deadline: countdown.as_ref().map(|c| c.deadline),
+            remind_at: countdown.as_ref().map(|c| c.remind_at),
+            reminded_at: countdown.and_then(|c| c.reminded_at),
+            locked_at,
+            dissolved_at,
         }
+    }
+}
+
+/// An instant for a message: RFC 3339, or `none`.
+fn instant_or_none(value: Option<DateTime<Utc>>) -> String {
+    value.map_or_else(|| "none".to_owned(), rfc3339)
+}
+
+impl FlatView {
+    /// The standing its fields make, or which fields do not make one, with their values.
+    fn standing(&self) -> Result<Option<Standing>, String> {
+        let countdown = match (
+            self.countdown,
+            self.countdown_started_at,
+            self.countdown_deadline,
+            self.remind_at,
+        ) {
+            (None, None, None, None) if self.reminded_at.is_none() => None,
+            (Some(number), Some(started_at), Some(deadline), Some(remind_at)) => Some(Countdown {
+                number,
+                started_at,
+                deadline,
+                remind_at,
+                reminded_at: self.reminded_at,
+            }),
+            (number, started_at, deadline, remind_at) => {
+                return Err(format!(
+                    "countdown {}, countdown_started_at {}, countdown_deadline {}, remind_at {} \
+                     and reminded_at {} make no countdown",
+                    number.map_or_else(|| "none".to_owned(), |n| n.to_string()),
+                    instant_or_none(started_at),
+                    instant_or_none(deadline),
+                    instant_or_none(remind_at),
+                    instant_or_none(self.reminded_at),
+                ))
+            }
+        };
+        let standing = match (
+            self.standing.as_deref(),
+            countdown,
+            self.locked_at,
+            self.dissolved_at,
+        ) {
+            (None, None, None, None) => None,
+            (Some("good"), None, None, None) => Some(Standing::Good),
+            (Some("countdown"), Some(countdown), None, None) => {
+                Some(Standing::Countdown(countdown))
+            }
+            (Some("locked"), Some(countdown), Some(locked_at), None) => Some(Standing::Locked {
+                countdown,
+                locked_at,
+            }),
+            (Some("dissolved"), Some(countdown), None, Some(dissolved_at)) => {
+                Some(Standing::Dissolved {
+                    countdown,
+                    dissolved_at,
+                })
+            }
+            (standing, countdown, locked_at, dissolved_at) => {
+                return Err(format!(
+                    "standing {}, countdown {}, locked_at {} and dissolved_at {} make no standing",
+                    or_none(standing.as_ref()),
+                    countdown.map_or_else(|| "none".to_owned(), |c| c.number.to_string()),
+                    instant_or_none(locked_at),
+                    instant_or_none(dissolved_at),
+                ))
+            }
+        };
+        Ok(standing)
     }
 }
 
@@ -153,6 +291,7 @@ impl TryFrom<FlatView> for BillingView {
     type Error = String;
 
     fn try_from(f: FlatView) -> Result<Self, String> {
+        let standing = f.standing()?;
         let settlement = match (f.settlement_method, f.cloud_account_id, f.cloud_instance_id) {
             (None, None, None) => None,
             (Some(method), None, None) if method.is_enterprise() => match &f.user_name {
@@ -193,6 +332,8 @@ impl TryFrom<FlatView> for BillingView {
             settlement_changes: f.settlement_changes,
             last_sequence: f.last_sequence,
             head_hash: f.head_hash,
+            standing,
+            reasons: f.reasons,
         })
     }
 }
@@ -313,6 +454,8 @@ mod tests {
             settlement_changes: 1,
             last_sequence: 5,
             head_hash: "ab".into(),
+            standing: Some(Standing::Good),
+            reasons: Vec::new(),
         }
     }
 
@@ -344,6 +487,14 @@ mod tests {
                 "settlement_changes": 1,
                 "last_sequence": 5,
                 "head_hash": "ab",
+                "standing": "good",
+                "reasons": [],
+                "countdown": null,
+                "countdown_deadline": null,
+                "remind_at": null,
+                "reminded_at": null,
+                "locked_at": null,
+                "dissolved_at": null,
             })
         );
         assert_eq!(serde_json::from_value::<BillingView>(value).unwrap(), v);
@@ -358,6 +509,82 @@ mod tests {
             serde_json::from_value::<BillingView>(value).unwrap(),
             enterprise
         );
+    }
+
+    fn countdown() -> Countdown {
+        Countdown {
+            number: 2,
+            started_at: "2026-12-01T09:00:00Z".parse().unwrap(),
+            deadline: "2026-12-15T09:00:00Z".parse().unwrap(),
+            remind_at: "2026-12-12T09:00:00Z".parse().unwrap(),
+            reminded_at: Some("2026-12-12T09:00:01.5Z".parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn the_standing_spreads_over_its_flat_fields() {
+        let mut v = view(None);
+        v.reasons = vec![Reason::Arrears {
+            bill: billing_domain::BillId::parse("B-7").unwrap(),
+            amount: billing_domain::Money::new(1234, billing_domain::Currency::Cny).unwrap(),
+            since: "2026-12-01T09:00:00Z".parse().unwrap(),
+        }];
+        v.standing = Some(Standing::Locked {
+            countdown: countdown(),
+            locked_at: "2026-12-15T09:00:00Z".parse().unwrap(),
+        });
+        assert_eq!(v.standing_name(), Some("locked"));
+        assert_eq!(
+            v.countdown_deadline(),
+            Some("2026-12-15T09:00:00Z".parse().unwrap())
+        );
+        assert_eq!(v.locked_at(), Some("2026-12-15T09:00:00Z".parse().unwrap()));
+        let value = serde_json::to_value(&v).unwrap();
+        assert_eq!(value["standing"], json!("locked"));
+        assert_eq!(
+            value["reasons"],
+            json!([{"reason": "arrears", "bill": "B-7", "amount": {"currency": "CNY", "minor": 1234}, "since": "2026-12-01T09:00:00Z"}])
+        );
+        assert_eq!(value["countdown"], json!(2));
+        assert_eq!(value["countdown_deadline"], json!("2026-12-15T09:00:00Z"));
+        assert_eq!(value["remind_at"], json!("2026-12-12T09:00:00Z"));
+        assert_eq!(value["reminded_at"], json!("2026-12-12T09:00:01.500Z"));
+        assert_eq!(value["locked_at"], json!("2026-12-15T09:00:00Z"));
+        assert_eq!(value["dissolved_at"], json!(null));
+        assert!(value.get("countdown_started_at").is_none(), "{value}");
+        // Reading it back needs when the countdown started, which the JSON does not carry.
+        let err = serde_json::from_value::<BillingView>(value.clone()).unwrap_err();
+        assert!(
+            err.to_string().contains("countdown_started_at none"),
+            "{err}"
+        );
+        let mut with_start = value;
+        with_start["countdown_started_at"] = json!("2026-12-01T09:00:00Z");
+        assert_eq!(
+            serde_json::from_value::<BillingView>(with_start).unwrap(),
+            v
+        );
+
+        // The Experience Plan has no standing at all.
+        let mut experience = view(None);
+        experience.standing = None;
+        let value = serde_json::to_value(&experience).unwrap();
+        assert_eq!(value["standing"], json!(null));
+        assert_eq!(
+            serde_json::from_value::<BillingView>(value).unwrap(),
+            experience
+        );
+    }
+
+    #[test]
+    fn flat_standing_fields_that_make_no_standing_are_refused_with_their_values() {
+        let mut value = serde_json::to_value(view(None)).unwrap();
+        value["standing"] = json!("locked");
+        let err = serde_json::from_value::<BillingView>(value).unwrap_err();
+        assert!(err.to_string().contains("standing \"locked\""), "{err}");
+        let mut value = serde_json::to_value(view(None)).unwrap();
+        value["standing"] = json!("sleeping");
+        assert!(serde_json::from_value::<BillingView>(value).is_err());
     }
 
     #[test]

@@ -18,7 +18,9 @@ use self::rows::{bind_trail, bind_view, TrailColumns, TrailRow, ViewColumns, Vie
 pub(crate) use self::rows::{db_int, int, parse};
 use self::rows::{TRAIL_COLUMNS, VIEW_COLUMNS};
 use crate::error::AdapterError;
-use crate::views::{opening_reminder, rfc3339, AuditEntry, BillingView};
+pub use crate::notices::OPENING_REMINDER;
+use crate::notices::{notice, Notice};
+use crate::views::{rfc3339, sortable, AuditEntry, BillingView};
 
 /// Runs the same code on the store's PostgreSQL or SQLite pool.
 macro_rules! on_pool {
@@ -31,15 +33,21 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
-/// An outbox message to record (at most one per workspace and kind).
+/// An outbox message to record: at most one per triggering event (workspace and sequence) and
+/// kind, and at most one per workspace, countdown and kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboxRow {
     /// The workspace.
     pub workspace_id: WorkspaceId,
-    /// The kind of message ([`OPENING_REMINDER`]).
+    /// The kind of message (one of [`crate::outbox::NOTICE_KINDS`]).
     pub kind: String,
     /// The sequence of the event it is about.
     pub sequence: u64,
+    /// The countdown it is about (`None` for the opening reminder and a fallback).
+    pub countdown: Option<u32>,
+    /// When it fell due: the countdown's `remind_at` for a reminder, the event's instant
+    /// otherwise.
+    pub due_at: DateTime<Utc>,
     /// The Expense Center user name it goes to.
     pub user_name: UserName,
     /// Subject line.
@@ -63,14 +71,18 @@ pub struct ViewUpdate {
     pub full: bool,
     /// The commit's audit trail entries.
     pub trail: Vec<AuditEntry>,
-    /// The opening reminder, when the commit upgraded the workspace.
-    pub outbox: Option<OutboxRow>,
+    /// The notices its events call for (the opening reminder, the standing's notices), each
+    /// recorded unless the outbox has it already.
+    pub outbox: Vec<OutboxRow>,
 }
 
 impl ViewUpdate {
     /// The update for one commit's `events`, which led `workspace` to `state`; it applies only to
-    /// a view standing right before the first of them. `now` is when an opening reminder it
-    /// carries is recorded. `None` for a commit without events.
+    /// a view standing right before the first of them. `now` is when the notices it carries are
+    /// recorded. `None` for a commit without events.
+    ///
+    /// Its notices are composed with `state`, the state after the whole commit: every event that
+    /// calls for a notice with the state in it (the reasons) is the last of its commit.
     pub fn for_commit(
         workspace: &WorkspaceId,
         state: &Workspace,
@@ -81,7 +93,8 @@ impl ViewUpdate {
     }
 
     /// The update re-projecting `workspace`'s whole stream `events`, which folds to `state`; it
-    /// applies to any older view (a catch-up). `None` for an empty stream.
+    /// applies to any older view (a catch-up). Its notices are every notice of the stream, each
+    /// composed with the state right after its event. `None` for an empty stream.
     pub fn for_stream(
         workspace: &WorkspaceId,
         state: &Workspace,
@@ -99,39 +112,79 @@ impl ViewUpdate {
         full: bool,
     ) -> Option<Self> {
         let (first, last) = (events.first()?, events.last()?);
+        let outbox = if full {
+            stream_notices(workspace, state, events, now)
+        } else {
+            events
+                .iter()
+                .filter_map(|e| outbox_row(workspace, state, e, now))
+                .collect()
+        };
         Some(Self {
             first_sequence: first.sequence,
             full,
             view: BillingView::from_state(workspace, state, last.sequence, &last.metadata.hash),
             trail: events.iter().map(AuditEntry::from_event).collect(),
-            outbox: events.iter().find_map(|e| outbox_row(workspace, e, now)),
+            outbox,
         })
     }
 }
 
+/// Every notice of `workspace`'s whole stream `events` (which folds to `state`), each composed
+/// with the state right after its event, recorded at `now`.
+pub(crate) fn stream_notices(
+    workspace: &WorkspaceId,
+    state: &Workspace,
+    events: &[StoredEvent],
+    now: DateTime<Utc>,
+) -> Vec<OutboxRow> {
+    let mut rows = Vec::new();
+    let mut at = Workspace::default();
+    for e in events {
+        match at.evolve(&e.event) {
+            Ok(next) => at = next,
+            // A verified stream always folds; should it not, the final state stands in.
+            Err(_) => at = state.clone(),
+        }
+        rows.extend(outbox_row(workspace, &at, e, now));
+    }
+    rows
+}
+
 const UPSERT_VIEW: &str = "INSERT INTO billing_view (workspace_id, plan, upgrade_step, site, user_name, \
     settlement_method, cloud_account_id, cloud_instance_id, agreement_version, upgraded_at, \
-    data_visible_from, settlement_changes, last_sequence, head_hash) \
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 WHERE $15 OR $16 = 1 OR EXISTS (SELECT 1 FROM billing_view WHERE workspace_id = $1) \
+    data_visible_from, settlement_changes, last_sequence, head_hash, standing, reasons, \
+    countdown, countdown_started_at, countdown_deadline, remind_at, reminded_at, locked_at, \
+    dissolved_at) \
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
+    $20, $21, $22, $23 WHERE $24 OR $25 = 1 OR EXISTS (SELECT 1 FROM billing_view WHERE workspace_id = $1) \
     ON CONFLICT (workspace_id) DO UPDATE SET plan = excluded.plan, upgrade_step = excluded.upgrade_step, \
     site = excluded.site, user_name = excluded.user_name, settlement_method = excluded.settlement_method, \
     cloud_account_id = excluded.cloud_account_id, cloud_instance_id = excluded.cloud_instance_id, \
     agreement_version = excluded.agreement_version, upgraded_at = excluded.upgraded_at, \
     data_visible_from = excluded.data_visible_from, settlement_changes = excluded.settlement_changes, \
-    last_sequence = excluded.last_sequence, head_hash = excluded.head_hash \
-    WHERE ($15 AND billing_view.last_sequence < excluded.last_sequence) \
-       OR (NOT $15 AND billing_view.last_sequence = $16 - 1)";
+    last_sequence = excluded.last_sequence, head_hash = excluded.head_hash, \
+    standing = excluded.standing, reasons = excluded.reasons, countdown = excluded.countdown, \
+    countdown_started_at = excluded.countdown_started_at, \
+    countdown_deadline = excluded.countdown_deadline, remind_at = excluded.remind_at, \
+    reminded_at = excluded.reminded_at, locked_at = excluded.locked_at, \
+    dissolved_at = excluded.dissolved_at \
+    WHERE ($24 AND billing_view.last_sequence < excluded.last_sequence) \
+       OR (NOT $24 AND billing_view.last_sequence = $25 - 1)";
 
 const INSERT_TRAIL: &str =
     "INSERT INTO audit_trail (workspace_id, sequence, event_type, actor_id, \
     actor_role, occurred_at, description) VALUES ($1, $2, $3, $4, $5, $6, $7) \
     ON CONFLICT (workspace_id, sequence) DO NOTHING";
 
-const INSERT_OUTBOX: &str = "INSERT INTO email_outbox (workspace_id, kind, sequence, user_name, subject, \
-    body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (workspace_id, kind) DO NOTHING";
+/// Records a notice unless the outbox has it: any of the table's keys (the event and kind; the
+/// workspace, countdown and kind) makes a second insert a no-op.
+const INSERT_OUTBOX: &str = "INSERT INTO email_outbox (workspace_id, kind, sequence, countdown, \
+    user_name, subject, body, created_at, due_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+    ON CONFLICT DO NOTHING";
 
-/// The statement that records an outbox message unless its workspace already has one of its
-/// kind (either backend).
+/// The statement that records an outbox message unless the outbox already has it (the same
+/// event and kind, or the same workspace, countdown and kind), on either backend.
 pub(crate) fn insert_outbox<DB>(
     o: &OutboxRow,
 ) -> sqlx::query::Query<'_, DB, <DB as sqlx::Database>::Arguments<'_>>
@@ -140,15 +193,18 @@ where
     for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     sqlx::query(INSERT_OUTBOX)
         .bind(o.workspace_id.as_str())
         .bind(o.kind.as_str())
         .bind(db_int(o.sequence))
+        .bind(o.countdown.map(i64::from))
         .bind(o.user_name.as_str())
         .bind(o.subject.as_str())
         .bind(o.body.as_str())
         .bind(rfc3339(o.created_at))
+        .bind(rfc3339(o.due_at))
 }
 
 /// The statements of [`apply`] on one connection (either backend), inside its transaction.
@@ -167,7 +223,7 @@ macro_rules! apply_on {
                     .execute(&mut *$conn)
                     .await?;
             }
-            if let Some(o) = &update.outbox {
+            for o in &update.outbox {
                 insert_outbox(o).execute(&mut *$conn).await?;
             }
         }
@@ -307,29 +363,38 @@ pub async fn lagging_workspaces(db: &Db, limit: u32) -> Result<Vec<WorkspaceId>,
         .collect()
 }
 
-/// The opening reminder for `event`, when it is the upgrade, recorded at `now`.
+/// The notice `event` calls for (the opening reminder, or one of the standing's notices), given
+/// `after`, the workspace's state right after the event; recorded at `now`. `None` for an event
+/// that calls for none.
 pub fn outbox_row(
     workspace: &WorkspaceId,
+    after: &Workspace,
     event: &StoredEvent,
     now: DateTime<Utc>,
 ) -> Option<OutboxRow> {
-    let reminder = opening_reminder(workspace, &event.event)?;
+    let Notice {
+        kind,
+        countdown,
+        to,
+        due_at,
+        subject,
+        body,
+    } = notice(workspace, after, event)?;
     Some(OutboxRow {
         workspace_id: workspace.clone(),
-        kind: OPENING_REMINDER.to_owned(),
+        kind: kind.to_owned(),
         sequence: event.sequence,
-        user_name: reminder.to,
-        subject: reminder.subject,
-        body: reminder.body,
+        countdown,
+        due_at,
+        user_name: to,
+        subject,
+        body,
         created_at: now,
     })
 }
 
-/// The outbox kind of the opening reminder e-mail.
-pub const OPENING_REMINDER: &str = "opening-reminder";
-
 /// Loads a workspace's verified stream and the update that brings its views up to it; `now` is
-/// when an opening reminder it carries is recorded.
+/// when the notices it carries are recorded.
 ///
 /// # Errors
 /// As [`billing_store::load_workspace`].
@@ -340,4 +405,105 @@ pub async fn catch_up_update(
 ) -> Result<Option<ViewUpdate>, AdapterError> {
     let (state, events) = billing_store::load_workspace(db, workspace).await?;
     Ok(ViewUpdate::for_stream(workspace, &state, &events, now))
+}
+
+/// Every workspace whose billing view settles through `method` with `account` (the same account
+/// id and marketplace instance), in workspace order: the workspaces an ended or resumed cloud
+/// subscription is reported to. The views are brought up to the log first ([`crate::catch_up`]),
+/// so a workspace whose view missed a commit is not left out.
+///
+/// # Errors
+/// As [`crate::catch_up`]; [`AdapterError::Database`]; [`AdapterError::Integrity`] for a stored
+/// workspace id that does not parse.
+pub async fn workspaces_settling_through(
+    db: &Db,
+    method: &billing_domain::MethodId,
+    account: &billing_domain::CloudAccount,
+) -> Result<Vec<WorkspaceId>, AdapterError> {
+    crate::projector::catch_up(db).await?;
+    let sql = "SELECT workspace_id FROM billing_view \
+               WHERE cloud_account_id = $1 AND settlement_method = $2 \
+                 AND coalesce(cloud_instance_id, '') = $3 \
+               ORDER BY workspace_id";
+    let instance = account.instance_id.as_ref().map_or("", |i| i.as_str());
+    let rows: Vec<(String,)> = on_pool!(db, |pool| sqlx::query_as(sql)
+        .bind(account.account_id.as_str())
+        .bind(method.as_str())
+        .bind(instance)
+        .fetch_all(pool)
+        .await?);
+    rows.iter()
+        .map(|(id,)| parse(id, "billing_view.workspace_id", id))
+        .collect()
+}
+
+/// Which deadline of a countdown is due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Deadline {
+    /// The reminder (`remind_at` passed, not sent yet).
+    Reminder,
+    /// The lock (`countdown_deadline` passed).
+    Lock,
+}
+
+/// A countdown whose deadline is due, as the billing view shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DueCountdown {
+    /// The workspace.
+    pub(crate) workspace: WorkspaceId,
+    /// The countdown's number.
+    pub(crate) countdown: u32,
+    /// The due instant (in the [`sortable`] form), for paging.
+    pub(crate) due: String,
+    /// Whether the view shows the countdown's reminder sent.
+    pub(crate) reminded: bool,
+}
+
+/// One page of the countdowns whose `deadline` is due at `now`, after `after` (the last due
+/// instant and workspace of the previous page), at most `limit`, in (due instant, workspace)
+/// order. Each query is served by its partial index of migration 0006.
+pub(crate) async fn due_countdowns(
+    db: &Db,
+    deadline: Deadline,
+    now: DateTime<Utc>,
+    after: Option<(&str, &str)>,
+    limit: u32,
+) -> Result<Vec<DueCountdown>, AdapterError> {
+    let (column, unsent) = match deadline {
+        Deadline::Reminder => ("remind_at", " AND reminded_at IS NULL"),
+        Deadline::Lock => ("countdown_deadline", ""),
+    };
+    let sql = format!(
+        "SELECT workspace_id, countdown, {column}, reminded_at FROM billing_view \
+         WHERE standing = 'countdown'{unsent} AND {column} <= $1 \
+           AND ({column} > $2 OR ({column} = $2 AND workspace_id > $3)) \
+         ORDER BY {column}, workspace_id LIMIT $4"
+    );
+    let (due_after, workspace_after) = after.unwrap_or(("", ""));
+    let now = sortable(now);
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(String, Option<i64>, Option<String>, Option<String>)> = on_pool!(db, |pool| {
+        sqlx::query_as(&sql)
+            .bind(now.as_str())
+            .bind(due_after)
+            .bind(workspace_after)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+    });
+    rows.into_iter()
+        .map(|(id, countdown, due, reminded_at)| {
+            let missing = |column: &str| AdapterError::Integrity {
+                workspace: id.clone(),
+                detail: format!("billing_view.{column} is NULL in a countdown"),
+            };
+            let countdown = countdown.ok_or_else(|| missing("countdown"))?;
+            Ok(DueCountdown {
+                countdown: int(&id, "billing_view.countdown", countdown)?,
+                due: due.ok_or_else(|| missing(column))?,
+                reminded: reminded_at.is_some(),
+                workspace: parse(&id, "billing_view.workspace_id", &id)?,
+            })
+        })
+        .collect()
 }

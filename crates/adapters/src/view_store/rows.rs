@@ -10,12 +10,17 @@ use std::str::FromStr;
 use billing_domain::{MethodId, Settlement};
 
 use crate::error::AdapterError;
-use crate::views::{rfc3339, AuditEntry, BillingView, FlatView};
+use crate::views::{rfc3339, sortable, AuditEntry, BillingView, FlatView};
 
 /// The `billing_view` columns the views write, in table order.
 pub(crate) const VIEW_COLUMNS: &str = "workspace_id, plan, upgrade_step, site, user_name, \
     settlement_method, cloud_account_id, cloud_instance_id, agreement_version, upgraded_at, \
-    data_visible_from, settlement_changes, last_sequence, head_hash";
+    data_visible_from, settlement_changes, last_sequence, head_hash, standing, reasons, \
+    countdown, countdown_started_at, countdown_deadline, remind_at, reminded_at, locked_at, \
+    dissolved_at";
+
+/// How many columns [`VIEW_COLUMNS`] names.
+pub(crate) const VIEW_WIDTH: usize = 23;
 
 /// The `audit_trail` columns the views write, in table order.
 pub(crate) const TRAIL_COLUMNS: &str =
@@ -101,6 +106,23 @@ pub(crate) struct ViewColumns<'a> {
     pub(crate) settlement_changes: i64,
     pub(crate) last_sequence: i64,
     pub(crate) head_hash: &'a str,
+    pub(crate) standing: Option<&'static str>,
+    /// The open reasons as a JSON array of the domain's `Reason`.
+    pub(crate) reasons: String,
+    pub(crate) countdown: Option<i64>,
+    /// The countdown's and standing's instants, in the [`sortable`] form.
+    pub(crate) countdown_started_at: Option<String>,
+    pub(crate) countdown_deadline: Option<String>,
+    pub(crate) remind_at: Option<String>,
+    pub(crate) reminded_at: Option<String>,
+    pub(crate) locked_at: Option<String>,
+    pub(crate) dissolved_at: Option<String>,
+}
+
+/// The reasons as the `billing_view.reasons` column stores them: a JSON array.
+fn reasons_json(reasons: &[billing_domain::Reason]) -> String {
+    // The domain's reasons always serialize (strings, numbers and instants).
+    serde_json::to_string(reasons).unwrap_or_else(|_| "[]".to_owned())
 }
 
 impl<'a> ViewColumns<'a> {
@@ -126,11 +148,20 @@ impl<'a> ViewColumns<'a> {
             settlement_changes: i64::from(v.settlement_changes),
             last_sequence: db_int(v.last_sequence),
             head_hash: &v.head_hash,
+            standing: v.standing_name(),
+            reasons: reasons_json(&v.reasons),
+            countdown: v.countdown().map(|c| i64::from(c.number)),
+            countdown_started_at: v.countdown().map(|c| sortable(c.started_at)),
+            countdown_deadline: v.countdown().map(|c| sortable(c.deadline)),
+            remind_at: v.countdown().map(|c| sortable(c.remind_at)),
+            reminded_at: v.countdown().and_then(|c| c.reminded_at).map(sortable),
+            locked_at: v.locked_at().map(sortable),
+            dissolved_at: v.dissolved_at().map(sortable),
         }
     }
 
     /// The values in [`VIEW_COLUMNS`] order, for `COPY`.
-    pub(crate) fn fields(&self) -> [Field<'_>; 14] {
+    pub(crate) fn fields(&self) -> [Field<'_>; VIEW_WIDTH] {
         [
             Field::Text(Some(self.workspace_id)),
             Field::Text(Some(self.plan)),
@@ -146,11 +177,20 @@ impl<'a> ViewColumns<'a> {
             Field::Int(self.settlement_changes),
             Field::Int(self.last_sequence),
             Field::Text(Some(self.head_hash)),
+            Field::Text(self.standing),
+            Field::Text(Some(&self.reasons)),
+            Field::OptInt(self.countdown),
+            Field::Text(self.countdown_started_at.as_deref()),
+            Field::Text(self.countdown_deadline.as_deref()),
+            Field::Text(self.remind_at.as_deref()),
+            Field::Text(self.reminded_at.as_deref()),
+            Field::Text(self.locked_at.as_deref()),
+            Field::Text(self.dissolved_at.as_deref()),
         ]
     }
 }
 
-/// Binds a [`ViewColumns`]' fourteen values, in [`VIEW_COLUMNS`] order, to a query of either
+/// Binds a [`ViewColumns`]' twenty-three values, in [`VIEW_COLUMNS`] order, to a query of either
 /// backend.
 macro_rules! bind_view {
     ($query:expr, $c:expr) => {
@@ -169,6 +209,15 @@ macro_rules! bind_view {
             .bind($c.settlement_changes)
             .bind($c.last_sequence)
             .bind($c.head_hash)
+            .bind($c.standing)
+            .bind($c.reasons.as_str())
+            .bind($c.countdown)
+            .bind($c.countdown_started_at.as_deref())
+            .bind($c.countdown_deadline.as_deref())
+            .bind($c.remind_at.as_deref())
+            .bind($c.reminded_at.as_deref())
+            .bind($c.locked_at.as_deref())
+            .bind($c.dissolved_at.as_deref())
     };
 }
 pub(crate) use bind_view;
@@ -190,6 +239,15 @@ pub(crate) struct ViewRow {
     settlement_changes: i64,
     last_sequence: i64,
     head_hash: String,
+    standing: Option<String>,
+    reasons: String,
+    countdown: Option<i64>,
+    countdown_started_at: Option<String>,
+    countdown_deadline: Option<String>,
+    remind_at: Option<String>,
+    reminded_at: Option<String>,
+    locked_at: Option<String>,
+    dissolved_at: Option<String>,
 }
 
 impl ViewRow {
@@ -239,6 +297,31 @@ impl ViewRow {
             )?,
             last_sequence: int(ws, "billing_view.last_sequence", self.last_sequence)?,
             head_hash: self.head_hash.clone(),
+            standing: self.standing.clone(),
+            reasons: serde_json::from_str(&self.reasons)
+                .map_err(|e| unreadable(ws, "billing_view.reasons", &self.reasons, &e))?,
+            countdown: self
+                .countdown
+                .map(|n| int(ws, "billing_view.countdown", n))
+                .transpose()?,
+            countdown_started_at: parse_opt(
+                ws,
+                "billing_view.countdown_started_at",
+                self.countdown_started_at.as_deref(),
+            )?,
+            countdown_deadline: parse_opt(
+                ws,
+                "billing_view.countdown_deadline",
+                self.countdown_deadline.as_deref(),
+            )?,
+            remind_at: parse_opt(ws, "billing_view.remind_at", self.remind_at.as_deref())?,
+            reminded_at: parse_opt(ws, "billing_view.reminded_at", self.reminded_at.as_deref())?,
+            locked_at: parse_opt(ws, "billing_view.locked_at", self.locked_at.as_deref())?,
+            dissolved_at: parse_opt(
+                ws,
+                "billing_view.dissolved_at",
+                self.dissolved_at.as_deref(),
+            )?,
         };
         BillingView::try_from(flat).map_err(|detail| AdapterError::Integrity {
             workspace: self.workspace_id.clone(),
@@ -339,6 +422,8 @@ pub(crate) enum Field<'a> {
     Text(Option<&'a str>),
     /// An integer.
     Int(i64),
+    /// An integer, or NULL.
+    OptInt(Option<i64>),
 }
 
 /// Appends one `COPY … FROM STDIN` text row: fields separated by tabs and ended by a newline,
@@ -350,10 +435,11 @@ pub(crate) fn copy_row(out: &mut String, fields: &[Field<'_>]) {
             out.push('\t');
         }
         match field {
-            Field::Int(n) => {
+            Field::Int(n) | Field::OptInt(Some(n)) => {
                 // Writing to a String cannot fail.
                 let _ = write!(out, "{n}");
             }
+            Field::OptInt(None) => out.push_str("\\N"),
             Field::Text(None) => out.push_str("\\N"),
             Field::Text(Some(text))
                 if !text

@@ -5,6 +5,7 @@
 #![allow(unreachable_pub, clippy::unwrap_used, missing_docs)]
 
 mod harness;
+mod lifecycle;
 mod properties;
 mod scenarios;
 #[cfg(feature = "smtp")]

@@ -106,10 +106,12 @@ async fn an_unknown_recipient_is_a_delivery_error() {
         workspace_id: ws("w"),
         kind: "opening-reminder".into(),
         sequence: 4,
+        countdown: None,
         user_name: billing_domain::UserName::parse("ghost").unwrap(),
         subject: "s".into(),
         body: "b".into(),
         created_at: t("2026-11-27T10:00:00Z"),
+        due_at: t("2026-11-27T10:00:00Z"),
         sent_at: None,
         attempts: 0,
     };

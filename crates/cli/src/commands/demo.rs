@@ -50,7 +50,11 @@ pub(super) fn value<T>(parsed: Result<T, DomainError>) -> Result<T, CliError> {
     parsed.map_err(|e| CliError::new(Status::Refused, "demo-failed", format!("demo value: {e}")))
 }
 
-pub(super) fn command(id: &str, actor: &Actor, action: Action) -> Result<WorkspaceCommand, CliError> {
+pub(super) fn command(
+    id: &str,
+    actor: &Actor,
+    action: Action,
+) -> Result<WorkspaceCommand, CliError> {
     Ok(WorkspaceCommand::new(
         value(ExternalId::parse(id))?,
         actor.clone(),

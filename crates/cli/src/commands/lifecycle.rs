@@ -4,10 +4,11 @@
 //! [`super::workspace::execute`] like every other workspace command.
 
 use billing_adapters::outbox::notices as outbox_notices;
-use billing_adapters::{workspaces_settling_through, Embedded, OutboxMessage, Scheduler};
+use billing_adapters::{
+    workspaces_settling_through, Embedded, OutboxMessage, Scheduler, BILLING_SYSTEM_ACTOR,
+};
 use billing_domain::{
-    Action, Actor, ActorId, CloudAccount, ExternalId, MethodId, Role, WorkspaceCommand,
-    WorkspaceId,
+    Action, Actor, ActorId, CloudAccount, ExternalId, MethodId, Role, WorkspaceCommand, WorkspaceId,
 };
 use billing_store::{RetryPolicy, StoreError};
 use serde_json::{json, Value};
@@ -18,12 +19,12 @@ use crate::exit::{CliError, Status};
 use crate::output::{instant, instant_or_dash, Table};
 use crate::request::fresh_command_id;
 
-/// The actor id the billing system acts under.
-pub(super) const BILLING_SYSTEM: &str = "billing-system";
-
 /// The billing system as an actor.
 pub(super) fn system_actor() -> Result<Actor, CliError> {
-    Ok(Actor::new(ActorId::parse(BILLING_SYSTEM)?, Role::System))
+    Ok(Actor::new(
+        ActorId::parse(BILLING_SYSTEM_ACTOR)?,
+        Role::System,
+    ))
 }
 
 /// What reporting a marketplace change to one workspace came to.
@@ -133,8 +134,8 @@ pub(super) async fn cloud(
 /// `billing tick`: fires every deadline due at `--now` (or the system clock).
 pub(super) async fn tick(ctx: &Context) -> Result<Report, CliError> {
     let embedded = open(ctx).await?;
-    let at = ctx.instant();
     let report = Scheduler::new(embedded.store.clone()).tick().await?;
+    let at = report.at;
     settle(&embedded, at).await;
     let mut human = format!(
         "Tick at {}: {} reminder(s) sent, {} workspace(s) locked, {} already done, {} failed\n",
@@ -192,8 +193,8 @@ pub(super) async fn notices(
     let embedded = open(ctx).await?;
     embedded.projector.flush().await?;
     let messages = outbox_notices(embedded.db(), workspace).await?;
-    let mut table = Table::new(["WORKSPACE", "KIND", "SEQ", "DUE", "SENT", "TO", "SUBJECT"])
-        .align_right(2);
+    let mut table =
+        Table::new(["WORKSPACE", "KIND", "SEQ", "DUE", "SENT", "TO", "SUBJECT"]).align_right(2);
     for m in &messages {
         table.row([
             m.workspace_id.to_string(),

@@ -15,7 +15,7 @@ use billing_domain::{
 };
 use billing_store::audit::{audit_store, AuditOptions};
 use billing_store::{StoreError, StoreOptions};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SecondsFormat, Timelike, Utc};
 use serde_json::json;
 
 use super::demo::{command, events_json, value, Steps, STEP_INDENT};
@@ -39,7 +39,9 @@ pub(super) async fn run(ctx: &Context, expense_center_url: &str) -> Result<Repor
             )
         })?;
     let url = format!("sqlite://{}", dir.path().join("lifecycle.db").display());
+    // Whole seconds read better in a walk-through.
     let start = ctx.instant();
+    let start = start.with_nanosecond(0).unwrap_or(start);
     let clock = Arc::new(ManualClock::new(start));
     let embedded = Embedded::open_with(
         &url,
@@ -57,7 +59,10 @@ pub(super) async fn run(ctx: &Context, expense_center_url: &str) -> Result<Repor
 /// A step title with the instant it happens at, as `--now` would give it.
 fn at(title: &str, now: DateTime<Utc>, start: DateTime<Utc>) -> String {
     let days = (now - start).num_days();
-    format!("Day {days} (--now {}): {title}", now.to_rfc3339())
+    format!(
+        "Day {days} (--now {}): {title}",
+        now.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    )
 }
 
 async fn walk(
@@ -112,7 +117,11 @@ async fn walk(
         upgrade_events.extend(outcome.events);
     }
     steps.step(
-        &at("Upgrade to the Commercial Plan (request, bind, accept)", clock_now(clock), start),
+        &at(
+            "Upgrade to the Commercial Plan (request, bind, accept)",
+            clock_now(clock),
+            start,
+        ),
         &events_table(&upgrade_events).nested(STEP_INDENT).render(0),
         events_json(&upgrade_events),
     );
@@ -141,7 +150,10 @@ async fn walk(
     let deadline = policy.deadline(start);
     let remind_at = policy.remind_at(deadline);
     for (title, when) in [
-        ("billing tick: nothing is due yet", start + Duration::days(5)),
+        (
+            "billing tick: nothing is due yet",
+            start + Duration::days(5),
+        ),
         ("billing tick: the reminder is due", remind_at),
         ("billing tick: the deadline passed", deadline),
     ] {
@@ -170,7 +182,11 @@ async fn walk(
     let dissolve = command("demo-5", &owner, Action::Dissolve)?;
     match run_command(embedded, &workspace, &dissolve).await {
         Err(refusal) if refusal.code == "workspace-locked" => steps.step(
-            &at("The owner tries to dissolve the locked workspace", clock_now(clock), start),
+            &at(
+                "The owner tries to dissolve the locked workspace",
+                clock_now(clock),
+                start,
+            ),
             &format!("refused, nothing written: {}", refusal.message),
             json!({ "refused": { "code": refusal.code, "message": refusal.message } }),
         ),

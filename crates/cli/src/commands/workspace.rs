@@ -6,8 +6,8 @@ use billing_adapters::outbox::{outbox, DeliveryReport};
 use billing_adapters::view_store::{audit_trail, billing_view};
 use billing_adapters::{billing_view_at, AuditEntry, BillingView, Embedded, OutboxMessage};
 use billing_domain::{
-    CloudAccount, DomainError, Email, MethodId, Registration, Settlement, SitePolicy, UserName,
-    Workspace, WorkspaceCommand, WorkspaceEvent, WorkspaceId,
+    DomainError, Email, MethodId, Registration, Settlement, SitePolicy, UserName, Workspace,
+    WorkspaceCommand, WorkspaceEvent, WorkspaceId,
 };
 use billing_store::{CommandOutcome, RetryPolicy, StoredEvent};
 use chrono::{DateTime, Utc};
@@ -288,7 +288,10 @@ fn standing_rows(table: &mut Table, view: &BillingView) {
         };
         table.row([format!("Countdown {} reminder", c.number), reminder]);
     }
-    table.row(["locked_at".to_owned(), instant_or_dash(standing.locked_at())]);
+    table.row([
+        "locked_at".to_owned(),
+        instant_or_dash(standing.locked_at()),
+    ]);
     if let Some(at) = standing.dissolved_at() {
         table.row(["Dissolved at".to_owned(), instant(at)]);
     }
@@ -394,6 +397,8 @@ pub(super) async fn history(ctx: &Context, workspace: &WorkspaceId) -> Result<Re
 
 #[cfg(test)]
 mod tests {
+    use billing_domain::CloudAccount;
+
     use super::*;
 
     fn entry(sequence: u64, actor: &str, description: &str) -> AuditEntry {

@@ -192,11 +192,43 @@ fn settlement_changes_through_a_subscribed_cloud_account_once_a_month() {
     assert_eq!(view["cloud_account_id"], "123456789012");
     assert_eq!(view["settlement_changes"], 1);
 
+    // Ending the subscription is reported to the workspace (SPEC §10: on AWS a countdown
+    // starts); the owner's switch to enterprise then clears that reason and does not count.
     store.expect(
         0,
         &[
             "cloud",
             "unsubscribe",
+            "--provider",
+            "aws",
+            "--account",
+            "123456789012",
+        ],
+    );
+    let switched = store
+        .expect(
+            0,
+            &[
+                "settlement",
+                "set",
+                "--workspace",
+                "acme",
+                "--method",
+                "enterprise",
+                "--json",
+            ],
+        )
+        .json();
+    assert_eq!(
+        switched["events"][0]["payload"]["SettlementChanged"]["reason"], "cloud-subscription-ended",
+        "{switched}"
+    );
+    // The owner's own change back to AWS in the same month is the second owner request.
+    store.expect(
+        0,
+        &[
+            "cloud",
+            "subscribe",
             "--provider",
             "aws",
             "--account",
@@ -211,7 +243,9 @@ fn settlement_changes_through_a_subscribed_cloud_account_once_a_month() {
             "--workspace",
             "acme",
             "--method",
-            "enterprise",
+            "aws",
+            "--account",
+            "123456789012",
         ],
     );
     assert!(

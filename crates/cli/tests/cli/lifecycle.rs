@@ -15,8 +15,22 @@ fn record(store: &Store, code: i32, workspace: &str, bill: &str, role: &str) -> 
     let run = store.expect(
         code,
         &[
-            "--now", T0, "arrears", "record", "--workspace", workspace, "--bill", bill,
-            "--amount", "12.34", "--currency", "CNY", "--role", role, "--actor", "ec-feed",
+            "--now",
+            T0,
+            "arrears",
+            "record",
+            "--workspace",
+            workspace,
+            "--bill",
+            bill,
+            "--amount",
+            "12.34",
+            "--currency",
+            "CNY",
+            "--role",
+            role,
+            "--actor",
+            "ec-feed",
             "--json",
         ],
     );
@@ -46,25 +60,52 @@ fn arrears_count_down_remind_lock_and_a_recharge_unlocks() {
     let refused = record(&store, 1, "acme", "b-1", "owner");
     assert_eq!(refused["error"]["code"], "not-billing-system", "{refused}");
     let recorded = record(&store, 0, "acme", "b-1", "system");
-    assert_eq!(event_types(&recorded), ["ArrearsRecorded", "CountdownStarted"]);
+    assert_eq!(
+        event_types(&recorded),
+        ["ArrearsRecorded", "CountdownStarted"]
+    );
     let view = show(&store, "acme");
     assert_eq!(view["standing"], "countdown", "{view}");
     assert_eq!(view["countdown_deadline"], "2027-01-18T09:00:00Z");
     assert_eq!(view["remind_at"], "2027-01-15T09:00:00Z");
     assert_eq!(view["reasons"][0]["bill"], "b-1");
-    assert_eq!(view["reasons"][0]["amount"], json!({"currency": "CNY", "minor": 1234}));
+    assert_eq!(
+        view["reasons"][0]["amount"],
+        json!({"currency": "CNY", "minor": 1234})
+    );
     // The same bill twice is refused.
     let twice = record(&store, 1, "acme", "b-1", "system");
     assert_eq!(twice["error"]["code"], "arrears-already-recorded");
 
     // A tick before anything is due fires nothing; at day 11 the reminder, once.
-    let early = store.expect(0, &["--now", "2027-01-10T00:00:00Z", "tick", "--json"]).json();
+    let early = store
+        .expect(0, &["--now", "2027-01-10T00:00:00Z", "tick", "--json"])
+        .json();
     assert_eq!(early["reminders_sent"], json!([]), "{early}");
     let remind = store.expect(0, &["--now", DAY11, "tick", "--json"]).json();
     assert_eq!(remind["reminders_sent"], json!(["acme"]), "{remind}");
     assert_eq!(remind["locked"], json!([]));
     let again = store.expect(0, &["--now", DAY11, "tick", "--json"]).json();
     assert_eq!(again["reminders_sent"], json!([]), "{again}");
+
+    // Unknown bills are named.
+    let unknown = store.expect(
+        1,
+        &[
+            "--now",
+            DAY11,
+            "arrears",
+            "settle",
+            "--workspace",
+            "acme",
+            "--bill",
+            "b-9",
+        ],
+    );
+    assert!(
+        unknown.stderr.contains("unknown-arrears") && unknown.stderr.contains("b-1"),
+        "{unknown:?}"
+    );
 
     // At the deadline: locked. Every owner command that clears nothing is refused.
     let lock = store.expect(0, &["--now", DAY14, "tick"]);
@@ -73,35 +114,64 @@ fn arrears_count_down_remind_lock_and_a_recharge_unlocks() {
     assert_eq!(view["standing"], "locked");
     assert_eq!(view["locked_at"], "2027-01-18T09:00:00Z");
     let human = store.expect(0, &["show", "--workspace", "acme"]).stdout;
-    assert!(human.contains("Standing") && human.contains("locked"), "{human}");
+    assert!(
+        human.contains("Standing") && human.contains("locked"),
+        "{human}"
+    );
     let blocked = store.expect(
         1,
-        &["--now", DAY15, "settlement", "set", "--workspace", "acme", "--method", "aws",
-          "--account", "123456789012"],
+        &[
+            "--now",
+            DAY15,
+            "settlement",
+            "set",
+            "--workspace",
+            "acme",
+            "--method",
+            "aws",
+            "--account",
+            "123456789012",
+        ],
     );
     assert!(blocked.stderr.contains("workspace-locked"), "{blocked:?}");
     // Time never goes backwards in a stream.
     let behind = store.expect(
         1,
-        &["--now", T0, "arrears", "settle", "--workspace", "acme", "--bill", "b-1"],
+        &[
+            "--now",
+            T0,
+            "arrears",
+            "settle",
+            "--workspace",
+            "acme",
+            "--bill",
+            "b-1",
+        ],
     );
     assert!(behind.stderr.contains("clock-behind-stream"), "{behind:?}");
-    // Unknown bills are named.
-    let unknown = store.expect(
-        1,
-        &["--now", DAY15, "arrears", "settle", "--workspace", "acme", "--bill", "b-9"],
-    );
-    assert!(unknown.stderr.contains("unknown-arrears") && unknown.stderr.contains("b-1"), "{unknown:?}");
-
     // A recharge paid with a stored-value card settles the bill and unlocks.
     let settled = store
         .expect(
             0,
-            &["--now", DAY15, "arrears", "settle", "--workspace", "acme", "--bill", "b-1",
-              "--stored-value-card", "HWSVC-0001", "--json"],
+            &[
+                "--now",
+                DAY15,
+                "arrears",
+                "settle",
+                "--workspace",
+                "acme",
+                "--bill",
+                "b-1",
+                "--stored-value-card",
+                "HWSVC-0001",
+                "--json",
+            ],
         )
         .json();
-    assert_eq!(event_types(&settled), ["ArrearsSettled", "WorkspaceUnlocked"]);
+    assert_eq!(
+        event_types(&settled),
+        ["ArrearsSettled", "WorkspaceUnlocked"]
+    );
     assert!(settled["events"][0]["description"]
         .as_str()
         .unwrap()
@@ -109,10 +179,15 @@ fn arrears_count_down_remind_lock_and_a_recharge_unlocks() {
     let view = show(&store, "acme");
     assert_eq!(view["standing"], "good");
     assert_eq!(view["reasons"], json!([]));
-    assert_eq!(view["plan"], "commercial", "never back to the Experience Plan");
+    assert_eq!(
+        view["plan"], "commercial",
+        "never back to the Experience Plan"
+    );
 
     // Each notice once, with when it was due.
-    let notices = store.expect(0, &["notices", "--workspace", "acme", "--json"]).json();
+    let notices = store
+        .expect(0, &["notices", "--workspace", "acme", "--json"])
+        .json();
     let kinds: Vec<(&str, &str)> = notices["notices"]
         .as_array()
         .unwrap()
@@ -139,19 +214,57 @@ fn arrears_count_down_remind_lock_and_a_recharge_unlocks() {
 fn dissolve_only_in_a_countdown_and_then_nothing() {
     let store = Store::new();
     store.upgraded();
-    let good = store.expect(1, &["--now", T0, "workspace", "dissolve", "--workspace", "acme"]);
+    let good = store.expect(
+        1,
+        &["--now", T0, "workspace", "dissolve", "--workspace", "acme"],
+    );
     assert!(good.stderr.contains("not-in-countdown"), "{good:?}");
     record(&store, 0, "acme", "b-1", "system");
     let system = store.expect(
         1,
-        &["--now", T0, "workspace", "dissolve", "--workspace", "acme", "--role", "system"],
+        &[
+            "--now",
+            T0,
+            "workspace",
+            "dissolve",
+            "--workspace",
+            "acme",
+            "--role",
+            "system",
+        ],
     );
     assert!(system.stderr.contains("not-workspace-owner"), "{system:?}");
-    store.expect(0, &["--now", DAY11, "workspace", "dissolve", "--workspace", "acme"]);
+    store.expect(
+        0,
+        &[
+            "--now",
+            DAY11,
+            "workspace",
+            "dissolve",
+            "--workspace",
+            "acme",
+        ],
+    );
     assert_eq!(show(&store, "acme")["standing"], "dissolved");
     for args in [
-        vec!["--now", DAY15, "arrears", "settle", "--workspace", "acme", "--bill", "b-1"],
-        vec!["--now", DAY15, "workspace", "dissolve", "--workspace", "acme"],
+        vec![
+            "--now",
+            DAY15,
+            "arrears",
+            "settle",
+            "--workspace",
+            "acme",
+            "--bill",
+            "b-1",
+        ],
+        vec![
+            "--now",
+            DAY15,
+            "workspace",
+            "dissolve",
+            "--workspace",
+            "acme",
+        ],
     ] {
         let run = store.expect(1, &args);
         assert!(run.stderr.contains("workspace-dissolved"), "{run:?}");
@@ -166,17 +279,45 @@ fn dissolve_only_in_a_countdown_and_then_nothing() {
 fn ended_subscriptions_lock_on_aws_and_fall_back_on_alibaba_cloud() {
     let store = Store::new();
     store.upgraded();
-    store.expect(0, &["cloud", "subscribe", "--provider", "aws", "--account", "123456789012"]);
     store.expect(
         0,
-        &["settlement", "set", "--workspace", "acme", "--method", "aws", "--account", "123456789012"],
+        &[
+            "cloud",
+            "subscribe",
+            "--provider",
+            "aws",
+            "--account",
+            "123456789012",
+        ],
+    );
+    store.expect(
+        0,
+        &[
+            "settlement",
+            "set",
+            "--workspace",
+            "acme",
+            "--method",
+            "aws",
+            "--account",
+            "123456789012",
+        ],
     );
     // AWS: the ended subscription is a reason; the countdown starts.
     let ended = store
         .expect(
             0,
-            &["--now", T0, "cloud", "unsubscribe", "--provider", "aws", "--account", "123456789012",
-              "--json"],
+            &[
+                "--now",
+                T0,
+                "cloud",
+                "unsubscribe",
+                "--provider",
+                "aws",
+                "--account",
+                "123456789012",
+                "--json",
+            ],
         )
         .json();
     let events: Vec<&str> = ended["reported"][0]["events"]
@@ -185,14 +326,27 @@ fn ended_subscriptions_lock_on_aws_and_fall_back_on_alibaba_cloud() {
         .iter()
         .map(|e| e["event_type"].as_str().unwrap())
         .collect();
-    assert_eq!(events, ["CloudSubscriptionEnded", "CountdownStarted"], "{ended}");
+    assert_eq!(
+        events,
+        ["CloudSubscriptionEnded", "CountdownStarted"],
+        "{ended}"
+    );
     assert_eq!(show(&store, "acme")["standing"], "countdown");
     // Re-subscribing the same account clears it.
     let resumed = store
         .expect(
             0,
-            &["--now", DAY11, "cloud", "subscribe", "--provider", "aws", "--account", "123456789012",
-              "--json"],
+            &[
+                "--now",
+                DAY11,
+                "cloud",
+                "subscribe",
+                "--provider",
+                "aws",
+                "--account",
+                "123456789012",
+                "--json",
+            ],
         )
         .json();
     let events: Vec<&str> = resumed["reported"][0]["events"]
@@ -201,42 +355,126 @@ fn ended_subscriptions_lock_on_aws_and_fall_back_on_alibaba_cloud() {
         .iter()
         .map(|e| e["event_type"].as_str().unwrap())
         .collect();
-    assert_eq!(events, ["CloudSubscriptionResumed", "WorkspaceUnlocked"], "{resumed}");
+    assert_eq!(
+        events,
+        ["CloudSubscriptionResumed", "WorkspaceUnlocked"],
+        "{resumed}"
+    );
 
     // Alibaba Cloud on cn1: the workspace falls back to enterprise, and it does not count.
-    store.expect(0, &["account", "register", "--username", "globex-fin", "--email", "g@globex.example"]);
-    store.expect(0, &["upgrade", "--workspace", "globex", "--site", "cn1"]);
-    store.expect(0, &["account", "bind", "--workspace", "globex", "--username", "globex-fin"]);
-    store.expect(0, &["agreement", "accept", "--workspace", "globex", "--version", "2024-06"]);
-    let ali = ["--provider", "alibaba-cloud", "--account", "1688", "--instance", "i-1"];
-    store.expect(0, &[&["cloud", "subscribe"][..], &ali].concat());
     store.expect(
         0,
-        &["--now", T0, "settlement", "set", "--workspace", "globex", "--method", "alibaba-cloud",
-          "--account", "1688", "--instance", "i-1"],
+        &[
+            "account",
+            "register",
+            "--username",
+            "globex-fin",
+            "--email",
+            "g@globex.example",
+        ],
+    );
+    store.expect(0, &["upgrade", "--workspace", "globex", "--site", "cn1"]);
+    store.expect(
+        0,
+        &[
+            "account",
+            "bind",
+            "--workspace",
+            "globex",
+            "--username",
+            "globex-fin",
+        ],
+    );
+    store.expect(
+        0,
+        &[
+            "agreement",
+            "accept",
+            "--workspace",
+            "globex",
+            "--version",
+            "2024-06",
+        ],
+    );
+    let ali = [
+        "--provider",
+        "alibaba-cloud",
+        "--account",
+        "1688",
+        "--instance",
+        "i-1",
+    ];
+    store.expect(0, &[&["cloud", "subscribe"][..], &ali].concat());
+    // The owner's change in December, the fall-back in January…
+    store.expect(
+        0,
+        &[
+            "--now",
+            "2026-12-20T09:00:00Z",
+            "settlement",
+            "set",
+            "--workspace",
+            "globex",
+            "--method",
+            "alibaba-cloud",
+            "--account",
+            "1688",
+            "--instance",
+            "i-1",
+        ],
     );
     let fell = store
-        .expect(0, &[&["--now", DAY11, "--json", "cloud", "unsubscribe"][..], &ali].concat())
+        .expect(
+            0,
+            &[
+                &["--now", DAY11, "--json", "cloud", "unsubscribe"][..],
+                &ali,
+            ]
+            .concat(),
+        )
         .json();
     let change = &fell["reported"][0]["events"][0];
     assert_eq!(change["event_type"], "SettlementChanged", "{fell}");
-    assert_eq!(change["payload"]["SettlementChanged"]["reason"], "cloud-subscription-ended");
+    assert_eq!(
+        change["payload"]["SettlementChanged"]["reason"],
+        "cloud-subscription-ended"
+    );
     let view = show(&store, "globex");
     assert_eq!(view["settlement_method"], "enterprise");
     assert_eq!(view["standing"], "good");
-    // Not counted toward once a month: the owner may change again in the same month.
-    store.expect(0, &[&["--now", DAY14, "cloud", "subscribe"][..], &ali].concat());
+    // …does not count toward once a month: the owner may change again in January.
     store.expect(
         0,
-        &["--now", DAY14, "settlement", "set", "--workspace", "globex", "--method", "alibaba-cloud",
-          "--account", "1688", "--instance", "i-1"],
+        &[&["--now", DAY14, "cloud", "subscribe"][..], &ali].concat(),
     );
-    let notices = store.expect(0, &["notices", "--workspace", "globex", "--json"]).json();
-    assert!(notices["notices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|n| n["kind"] == "settlement-fallen-back"), "{notices}");
+    store.expect(
+        0,
+        &[
+            "--now",
+            DAY14,
+            "settlement",
+            "set",
+            "--workspace",
+            "globex",
+            "--method",
+            "alibaba-cloud",
+            "--account",
+            "1688",
+            "--instance",
+            "i-1",
+        ],
+    );
+    let notices = store
+        .expect(0, &["notices", "--workspace", "globex", "--json"])
+        .json();
+    assert!(
+        notices["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "settlement-fallen-back"),
+        "{notices}"
+    );
     store.expect(0, &["audit"]);
 }
 
@@ -246,14 +484,74 @@ fn bad_lifecycle_input_is_refused_naming_the_value_and_writes_nothing() {
     store.upgraded();
     for (args, needle) in [
         (vec!["--now", "tomorrow", "tick"], "now"),
-        (vec!["arrears", "record", "--workspace", "acme", "--bill", "b", "--amount", "12.345",
-              "--currency", "CNY", "--role", "system"], "12.345"),
-        (vec!["arrears", "record", "--workspace", "acme", "--bill", "b", "--amount", "-1",
-              "--currency", "CNY", "--role", "system"], "-1"),
-        (vec!["arrears", "record", "--workspace", "acme", "--bill", "b'1", "--amount", "1",
-              "--currency", "CNY", "--role", "system"], "bill"),
-        (vec!["arrears", "record", "--workspace", "acme", "--bill", "b", "--amount", "1",
-              "--currency", "EUR", "--role", "system"], "EUR"),
+        (
+            vec![
+                "arrears",
+                "record",
+                "--workspace",
+                "acme",
+                "--bill",
+                "b",
+                "--amount",
+                "12.345",
+                "--currency",
+                "CNY",
+                "--role",
+                "system",
+            ],
+            "12.345",
+        ),
+        (
+            vec![
+                "arrears",
+                "record",
+                "--workspace",
+                "acme",
+                "--bill",
+                "b",
+                "--amount",
+                "-1",
+                "--currency",
+                "CNY",
+                "--role",
+                "system",
+            ],
+            "-1",
+        ),
+        (
+            vec![
+                "arrears",
+                "record",
+                "--workspace",
+                "acme",
+                "--bill",
+                "b'1",
+                "--amount",
+                "1",
+                "--currency",
+                "CNY",
+                "--role",
+                "system",
+            ],
+            "bill",
+        ),
+        (
+            vec![
+                "arrears",
+                "record",
+                "--workspace",
+                "acme",
+                "--bill",
+                "b",
+                "--amount",
+                "1",
+                "--currency",
+                "EUR",
+                "--role",
+                "system",
+            ],
+            "EUR",
+        ),
     ] {
         let run = store.expect(2, &args);
         assert!(run.stderr.contains(needle), "{args:?}: {run:?}");
@@ -266,9 +564,9 @@ fn bad_lifecycle_input_is_refused_naming_the_value_and_writes_nothing() {
 fn forge(export: &str, workspace: &str, event_type: &str, payload: Value, at: &str) -> String {
     let last: Value = export
         .lines()
+        .rev()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|l| l["aggregate_id"] == workspace)
-        .last()
+        .find(|l| l["aggregate_id"] == workspace)
         .unwrap();
     let sequence = last["sequence"].as_u64().unwrap() + 1;
     let metadata = json!({
@@ -316,34 +614,121 @@ fn the_audit_refuses_forged_locks_unlocks_and_commands_after_dissolve() {
     let cases = [
         (
             "a lock before the deadline",
-            forge(&export, "acme", "WorkspaceLocked",
-                json!({"at": early, "by": "mallory", "countdown": 1, "deadline": DAY14}), early),
+            forge(
+                &export,
+                "acme",
+                "WorkspaceLocked",
+                json!({"at": early, "by": "mallory", "countdown": 1, "deadline": DAY14}),
+                early,
+            ),
             "has not passed",
         ),
         (
             "an unlock with a reason open",
-            forge(&export, "acme", "WorkspaceUnlocked",
-                json!({"at": early, "by": "mallory", "countdown": 1}), early),
+            forge(
+                &export,
+                "acme",
+                "WorkspaceUnlocked",
+                json!({"at": early, "by": "mallory", "countdown": 1}),
+                early,
+            ),
             "still open",
         ),
     ];
     // And a workspace dissolved, then billed.
-    store.expect(0, &["--now", DAY11, "workspace", "dissolve", "--workspace", "acme"]);
+    store.expect(
+        0,
+        &[
+            "--now",
+            DAY11,
+            "workspace",
+            "dissolve",
+            "--workspace",
+            "acme",
+        ],
+    );
     store.expect(0, &["export", "--out", out.to_str().unwrap()]);
     let dissolved = std::fs::read_to_string(&out).unwrap();
-    let after = forge(&dissolved, "acme", "ArrearsRecorded",
-        json!({"amount": {"currency": "USD", "minor": 5}, "at": DAY15, "bill": "b-2", "by": "mallory"}), DAY15);
-    for (what, text, needle) in cases
-        .into_iter()
-        .chain([("an event after dissolve", after, "dissolved")])
+    let after = forge(
+        &dissolved,
+        "acme",
+        "ArrearsRecorded",
+        json!({"amount": {"currency": "USD", "minor": 5}, "at": DAY15, "bill": "b-2", "by": "mallory"}),
+        DAY15,
+    );
+    for (what, text, needle) in
+        cases
+            .into_iter()
+            .chain([("an event after dissolve", after, "dissolved")])
     {
         let file = store.path("forged.jsonl");
         std::fs::write(&file, text).unwrap();
-        let audit = store.expect(1, &["audit", "--from", file.to_str().unwrap(), "--json"]).json();
+        let audit = store
+            .expect(1, &["audit", "--from", file.to_str().unwrap(), "--json"])
+            .json();
         let findings = audit["findings"].as_array().unwrap();
         assert_eq!(findings.len(), 1, "{what}: {audit}");
         assert_eq!(findings[0]["code"], "invalid-transition", "{what}: {audit}");
-        assert!(findings[0]["detail"].as_str().unwrap_or_default().contains(needle)
-            || findings[0].to_string().contains(needle), "{what}: {audit}");
+        assert!(
+            findings[0]["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(needle)
+                || findings[0].to_string().contains(needle),
+            "{what}: {audit}"
+        );
     }
+}
+
+#[test]
+fn the_lifecycle_demo_walks_arrears_to_unlock_on_a_fresh_store() {
+    let run = crate::harness::billing(&["--json", "--now", T0, "demo", "--lifecycle"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let demo = run.json();
+    let titles: Vec<&str> = demo["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles.len(), 7, "{titles:?}");
+    assert!(
+        titles[0].starts_with("Day 0 (--now 2027-01-04T09:00:00Z)"),
+        "{titles:?}"
+    );
+    assert_eq!(
+        demo["steps"][3]["result"]["reminders_sent"],
+        json!(["acme"])
+    );
+    assert_eq!(demo["steps"][4]["result"]["locked"], json!(["acme"]));
+    assert_eq!(
+        demo["steps"][5]["result"]["refused"]["code"],
+        "workspace-locked"
+    );
+    let kinds: Vec<&str> = demo["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "opening-reminder",
+            "countdown-started",
+            "countdown-reminder",
+            "locked",
+            "unlocked"
+        ]
+    );
+    assert_eq!(demo["view"]["standing"], "good");
+    assert_eq!(demo["view"]["plan"], "commercial");
+    assert_eq!(demo["audit"]["clean"], true);
+    let human = crate::harness::billing(&["--now", T0, "demo", "--lifecycle"]);
+    assert!(
+        human
+            .stdout
+            .contains("Day 14 (--now 2027-01-18T09:00:00Z): billing tick: the deadline passed"),
+        "{human:?}"
+    );
 }
