@@ -373,18 +373,18 @@ fn decode_canonical(row: RowRef<'_>) -> Option<(WorkspaceEvent, EventMetadata, S
 pub fn decode_unverified(row: RowRef<'_>) -> Result<StoredEvent, DecodeError> {
     let fast = (row.aggregate_type == AGGREGATE_TYPE
         && is_current_version(row.event_type, row.event_version))
-        .then(|| {
-            let event: WorkspaceEvent = serde_json::from_str(row.payload).ok()?;
-            let meta: EventMetadata = serde_json::from_str(row.metadata).ok()?;
-            let workspace_id = WorkspaceId::parse(row.aggregate_id).ok()?;
-            (event.event_type() == row.event_type && row.sequence > 0).then_some(StoredEvent {
-                workspace_id,
-                sequence: row.sequence,
-                event,
-                metadata: meta,
-            })
+    .then(|| {
+        let event: WorkspaceEvent = serde_json::from_str(row.payload).ok()?;
+        let meta: EventMetadata = serde_json::from_str(row.metadata).ok()?;
+        let workspace_id = WorkspaceId::parse(row.aggregate_id).ok()?;
+        (event.event_type() == row.event_type && row.sequence > 0).then_some(StoredEvent {
+            workspace_id,
+            sequence: row.sequence,
+            event,
+            metadata: meta,
         })
-        .flatten();
+    })
+    .flatten();
     match fast {
         Some(stored) => Ok(stored),
         None => decode(row).map(|d| d.stored),

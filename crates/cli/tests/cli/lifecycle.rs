@@ -73,6 +73,26 @@ fn arrears_count_down_remind_lock_and_a_recharge_unlocks() {
         view["reasons"][0]["amount"],
         json!({"currency": "CNY", "minor": 1234})
     );
+    // `--now` is when the command happened; the store recorded it by its own clock.
+    let events = store.expect(0, &["events"]).stdout;
+    let line: Value = serde_json::from_str(
+        events
+            .lines()
+            .find(|l| l.contains(r#""event_type":"ArrearsRecorded""#))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(line["metadata"]["occurred_at"], T0, "{line}");
+    assert_eq!(line["metadata"]["actor_role"], "system");
+    let recorded: chrono::DateTime<chrono::Utc> = line["metadata"]["recorded_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (chrono::Utc::now() - recorded).num_minutes().abs() < 10,
+        "recorded_at is the store's clock, not --now: {line}"
+    );
     // The same bill twice is refused.
     let twice = record(&store, 1, "acme", "b-1", "system");
     assert_eq!(twice["error"]["code"], "arrears-already-recorded");
