@@ -35,7 +35,7 @@ pub use embedded::Embedded;
 pub use error::AdapterError;
 pub use expense_center::EmbeddedExpenseCenter;
 pub use marketplace::EmbeddedMarketplace;
-pub use outbox::{deliver_pending, LogMailer, Mailer, OutboxMessage};
+pub use outbox::{deliver_pending, deliver_pending_at, LogMailer, Mailer, OutboxMessage};
 pub use projector::{catch_up, Projector, VIEWS_SUBSCRIPTION};
 pub use scheduler::{
     command_id as deadline_command_id, Scheduler, TickReport, BILLING_SYSTEM_ACTOR,

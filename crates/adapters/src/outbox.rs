@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::error::AdapterError;
 use crate::view_store::{insert_outbox, int, on_pool, parse, stream_notices, OutboxRow};
-use crate::views::rfc3339;
+use crate::views::{rfc3339, sortable};
 
 pub use crate::notices::{
     COUNTDOWN_REMINDER, COUNTDOWN_STARTED, LOCKED, NOTICE_KINDS, OPENING_REMINDER,
@@ -191,6 +191,10 @@ pub async fn notices(
     rows.into_iter().map(MessageRow::into_message).collect()
 }
 
+/// How long a delivery run holds a message it is handing to the mailer before another run may
+/// take it over (the first died, or its mailer hangs).
+pub const CLAIM: chrono::Duration = chrono::Duration::minutes(5);
+
 /// What a delivery run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DeliveryReport {
@@ -203,6 +207,12 @@ pub struct DeliveryReport {
 /// Delivers every unsent message of every kind through `mailer`, in workspace and sequence
 /// order, and marks each sent at `now` once delivered.
 ///
+/// Each message is claimed before the mailer gets it, so runs at the same time (concurrent
+/// `billing tick`s, two host processes) never deliver one message both; a run that dies
+/// holding a claim delays that message by up to [`CLAIM`], and one that dies after the mailer
+/// took a message but before marking it sent delivers it again later, with the same
+/// `Message-ID`.
+///
 /// # Errors
 /// [`AdapterError::Database`] reading or marking the outbox; [`AdapterError::Integrity`] for a
 /// pending message whose stored values do not parse (nothing after it is delivered then); a
@@ -211,6 +221,21 @@ pub async fn deliver_pending(
     db: &Db,
     mailer: &dyn Mailer,
     now: DateTime<Utc>,
+) -> Result<DeliveryReport, AdapterError> {
+    deliver_pending_at(db, mailer, now, Utc::now()).await
+}
+
+/// [`deliver_pending`] with the system clock's instant for the claims given: `wall` decides
+/// which claims have run out ([`CLAIM`] after they were taken). Tools that model time passing
+/// (a check after a crash test: every claim of a killed run has run out) give a later one.
+///
+/// # Errors
+/// As [`deliver_pending`].
+pub async fn deliver_pending_at(
+    db: &Db,
+    mailer: &dyn Mailer,
+    now: DateTime<Utc>,
+    wall: DateTime<Utc>,
 ) -> Result<DeliveryReport, AdapterError> {
     let sql = format!(
         "SELECT {OUTBOX_COLUMNS} FROM email_outbox WHERE sent_at IS NULL \
@@ -221,16 +246,38 @@ pub async fn deliver_pending(
     let mut report = DeliveryReport::default();
     for row in pending {
         let message = row.into_message()?;
+        // Claim it first: another run (a concurrent `billing tick`, a second host process)
+        // that claimed it, or marked it sent since the select, keeps it. A claim runs out after
+        // CLAIM (a run that died while holding it), by the system clock: leases are about
+        // processes, not about the instant commands happen at.
+        let claimed = on_pool!(db, |pool| sqlx::query(
+            "UPDATE email_outbox SET claimed_until = $1 \
+             WHERE workspace_id = $2 AND sequence = $3 AND kind = $4 AND sent_at IS NULL \
+             AND (claimed_until IS NULL OR claimed_until < $5)"
+        )
+        .bind(sortable(wall + CLAIM))
+        .bind(message.workspace_id.as_str())
+        .bind(crate::view_store::db_int(message.sequence))
+        .bind(&message.kind)
+        .bind(sortable(wall))
+        .execute(pool)
+        .await?
+        .rows_affected());
+        if claimed == 0 {
+            continue;
+        }
         let outcome = mailer.deliver(&message).await;
         // On success $1 is the sending time, on failure the error: one statement shape each.
         let (sql, value) = match &outcome {
             Ok(()) => (
-                "UPDATE email_outbox SET sent_at = $1, attempts = attempts + 1, last_error = NULL \
+                "UPDATE email_outbox SET sent_at = $1, attempts = attempts + 1, last_error = NULL, \
+                 claimed_until = NULL \
                  WHERE workspace_id = $2 AND sequence = $3 AND kind = $4 AND sent_at IS NULL",
                 rfc3339(now),
             ),
             Err(e) => (
-                "UPDATE email_outbox SET attempts = attempts + 1, last_error = $1 \
+                "UPDATE email_outbox SET attempts = attempts + 1, last_error = $1, \
+                 claimed_until = NULL \
                  WHERE workspace_id = $2 AND sequence = $3 AND kind = $4 AND sent_at IS NULL",
                 e.to_string(),
             ),

@@ -11,12 +11,18 @@
 //! - `integrity`: SQLite's `PRAGMA integrity_check` on a store file.
 //! - `consumed`: what a killed and restarted consumer of the commit order wrote, against the
 //!   store (every event reached it; redeliveries at most one per kill).
+//! - `deadlines-seed`: upgraded workspaces with arrears recorded by the billing system at seeded
+//!   instants (countdowns whose reminders and locks fall due later).
+//! - `deadlines-check`: after `billing tick` processes ran (and were killed) up to an instant,
+//!   every due reminder and lock fired exactly once, nothing early, one notice each, audit clean.
 //!
 //! Every subcommand prints one JSON object as its last line of stdout. Exit status: 0 no anomaly;
 //! 1 anomalies; 2 bad usage; 3 the run itself could not be carried out (store unreachable…).
 
 mod check;
 mod consumed;
+mod deadlines;
+mod deadlines_check;
 mod exec;
 mod facts;
 mod flow;
@@ -135,6 +141,46 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         redeliveries_per_kill: u64,
     },
+    /// Upgraded workspaces whose arrears (recorded by the billing system at seeded instants)
+    /// start countdowns: the deadlines `billing tick` fires in the crash test's deadlines round.
+    DeadlinesSeed {
+        /// Database URL.
+        #[arg(long, value_name = "URL")]
+        db: String,
+        /// How many workspaces.
+        #[arg(long, default_value_t = 2_000)]
+        workspaces: u64,
+        /// Seed of the plan (the same seed gives the same commands at the same instants).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// When the workspaces are upgraded (RFC 3339); arrears follow within --spread-days.
+        #[arg(long, value_name = "RFC3339")]
+        start: String,
+        /// Arrears are recorded at instants spread over this many days after --start.
+        #[arg(long, default_value_t = 10)]
+        spread_days: u64,
+        /// Concurrent writers.
+        #[arg(long, default_value_t = 16)]
+        writers: usize,
+    },
+    /// After `billing tick` ran up to --now: every due reminder and lock fired exactly once,
+    /// none early, one notice each in the outbox, the audit clean.
+    DeadlinesCheck {
+        /// Database URL.
+        #[arg(long, value_name = "URL")]
+        db: String,
+        /// The instant of the last tick (RFC 3339).
+        #[arg(long, value_name = "RFC3339")]
+        now: String,
+        /// The ticks' log (their stderr, all appended): every notice `LogMailer` delivered is a
+        /// line naming its `message_id`; a notice delivered twice is an anomaly beyond one per
+        /// kill (delivered, killed before it was marked sent).
+        #[arg(long, value_name = "FILE")]
+        mail_log: Option<PathBuf>,
+        /// How many ticks were killed (with --mail-log).
+        #[arg(long, default_value_t = 0)]
+        kills: u64,
+    },
     /// Every message of a JetStream stream as a line, for `consumed`.
     Jetstream {
         /// The NATS server.
@@ -164,8 +210,27 @@ enum Command {
     },
 }
 
+/// An RFC 3339 instant given on the command line.
+fn instant(option: &str, value: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("{option} {value:?}: not an RFC 3339 instant: {e}"))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let instants = match &cli.command {
+        Command::DeadlinesSeed { start, .. } => instant("--start", start),
+        Command::DeadlinesCheck { now, .. } => instant("--now", now),
+        _ => Ok(chrono::DateTime::UNIX_EPOCH),
+    };
+    let at = match instants {
+        Ok(at) => at,
+        Err(e) => {
+            eprintln!("billing-reliability: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -240,6 +305,30 @@ fn main() -> ExitCode {
                 kills,
                 redeliveries_per_kill,
             } => consumed::run(&db, &lines, kills, redeliveries_per_kill).await,
+            Command::DeadlinesSeed {
+                db,
+                workspaces,
+                seed,
+                spread_days,
+                writers,
+                start: _,
+            } => {
+                deadlines::seed(deadlines::SeedArgs {
+                    db,
+                    workspaces,
+                    seed,
+                    start: at,
+                    spread_days,
+                    writers,
+                })
+                .await
+            }
+            Command::DeadlinesCheck {
+                db,
+                now: _,
+                mail_log,
+                kills,
+            } => deadlines_check::run(&db, at, mail_log.as_deref(), kills).await,
             Command::Jetstream {
                 nats,
                 stream,

@@ -4,6 +4,7 @@
 
 #![allow(unreachable_pub, clippy::unwrap_used, missing_docs)]
 
+mod claims;
 mod harness;
 mod lifecycle;
 mod properties;
@@ -32,4 +33,16 @@ billing_test_support::on_both_backends! {
         an_imported_store_does_not_send_reminders_again,
         the_outbox_counts_only_the_reminders_it_records,
     ],
+}
+
+/// Delivery runs at the same time (SPEC §10, I14: every notice sent at most once).
+mod claims_on_both {
+    billing_test_support::on_both_backends! {
+        harness: crate::harness::Harness,
+        scenarios: crate::claims,
+        tests: [
+            concurrent_delivery_runs_deliver_each_notice_once,
+            a_claim_of_a_run_that_died_runs_out,
+        ],
+    }
 }

@@ -38,7 +38,10 @@ CREATE INDEX billing_view_by_cloud_account ON billing_view (cloud_account_id, wo
 -- for a reminder, the event's instant otherwise.
 ALTER TABLE email_outbox
     ADD COLUMN countdown bigint,
-    ADD COLUMN due_at    text;
+    ADD COLUMN due_at    text,
+    -- A delivery run claims a message before handing it to the mailer (until this instant of
+    -- the system clock, fixed-width RFC 3339), so two runs never deliver it both.
+    ADD COLUMN claimed_until text COLLATE "C";
 
 UPDATE email_outbox o SET due_at = coalesce(
     (SELECT e.metadata->>'occurred_at' FROM events e

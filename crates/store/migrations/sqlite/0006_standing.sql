@@ -49,6 +49,9 @@ CREATE TABLE email_outbox_next (
     sent_at      TEXT,
     attempts     INTEGER NOT NULL DEFAULT 0,
     last_error   TEXT,
+    -- A delivery run claims a message before handing it to the mailer (until this instant of
+    -- the system clock, fixed-width RFC 3339), so two runs never deliver it both.
+    claimed_until TEXT,
     PRIMARY KEY (workspace_id, sequence, kind)
 ) STRICT;
 
