@@ -150,7 +150,7 @@ pub fn plan(
                 return Err(DomainError::NotSettlingThroughAccount {
                     method: method.clone(),
                     account: account.clone(),
-                    settlement: c.settlement().clone(),
+                    settlement: Box::new(c.settlement().clone()),
                 });
             }
             if c.reasons().iter().any(|r| r.is_cloud(method, account)) {
@@ -433,12 +433,14 @@ pub fn decide(
                     })]
                 }
                 SubscriptionEnd::Lock => {
-                    vec![WorkspaceEvent::CloudSubscriptionEnded(CloudSubscriptionEnded {
-                        account: account.clone(),
-                        at: now,
-                        by,
-                        method: method.clone(),
-                    })]
+                    vec![WorkspaceEvent::CloudSubscriptionEnded(
+                        CloudSubscriptionEnded {
+                            account: account.clone(),
+                            at: now,
+                            by,
+                            method: method.clone(),
+                        },
+                    )]
                 }
             }
         }
@@ -458,12 +460,14 @@ pub fn decide(
                     })
                 }
             }
-            vec![WorkspaceEvent::CloudSubscriptionResumed(CloudSubscriptionResumed {
-                account: account.clone(),
-                at: now,
-                by,
-                method: method.clone(),
-            })]
+            vec![WorkspaceEvent::CloudSubscriptionResumed(
+                CloudSubscriptionResumed {
+                    account: account.clone(),
+                    at: now,
+                    by,
+                    method: method.clone(),
+                },
+            )]
         }
         Action::SendReminder => {
             let running = running_countdown(state.commercial())?;
@@ -519,9 +523,10 @@ fn follow_ups(
                 remind_at: policy.standing().remind_at(deadline).max(now),
             }));
         }
-        Standing::Countdown(running) | Standing::Locked { countdown: running, .. }
-            if c.reasons().is_empty() =>
-        {
+        Standing::Countdown(running)
+        | Standing::Locked {
+            countdown: running, ..
+        } if c.reasons().is_empty() => {
             events.push(WorkspaceEvent::WorkspaceUnlocked(WorkspaceUnlocked {
                 at: now,
                 by: by.clone(),

@@ -3,9 +3,7 @@
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::values::{
-    ActorId, BillId, CloudAccount, MethodId, Role, Settlement, SiteId, UserName,
-};
+use crate::values::{ActorId, BillId, CloudAccount, MethodId, Role, Settlement, SiteId, UserName};
 
 /// Why the domain refused a command, an event or a value.
 ///
@@ -189,7 +187,9 @@ pub enum DomainError {
         reasons: String,
     },
     /// The workspace was dissolved: it refuses everything.
-    #[error("workspace-dissolved: the workspace was dissolved at {dissolved_at}; it accepts no command")]
+    #[error(
+        "workspace-dissolved: the workspace was dissolved at {dissolved_at}; it accepts no command"
+    )]
     WorkspaceDissolved {
         /// When it was dissolved.
         dissolved_at: DateTime<Utc>,
@@ -219,13 +219,17 @@ pub enum DomainError {
         countdown: u32,
     },
     /// The same bill was reported in arrears twice.
-    #[error("arrears-already-recorded: bill {bill} was already recorded in arrears on this workspace")]
+    #[error(
+        "arrears-already-recorded: bill {bill} was already recorded in arrears on this workspace"
+    )]
     ArrearsAlreadyRecorded {
         /// The bill.
         bill: BillId,
     },
     /// Settling a bill that is not open in arrears.
-    #[error("unknown-arrears: bill {bill} is not open in arrears on this workspace (open: {open})")]
+    #[error(
+        "unknown-arrears: bill {bill} is not open in arrears on this workspace (open: {open})"
+    )]
     UnknownArrears {
         /// The bill asked for.
         bill: BillId,
@@ -239,8 +243,9 @@ pub enum DomainError {
         method: MethodId,
         /// The account reported.
         account: CloudAccount,
-        /// The current settlement.
-        settlement: Settlement,
+        /// The current settlement (boxed: it is the largest field of any refusal, and every
+        /// `Result<_, DomainError>` carries the size of the largest one).
+        settlement: Box<Settlement>,
     },
     /// The ended subscription was already reported.
     #[error("cloud-subscription-already-ended: the end of the {method} subscription of account {account} is already recorded")]

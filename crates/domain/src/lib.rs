@@ -73,8 +73,8 @@ pub use ports::{
     Registration, VerifiedAccount, VerifiedSubscription, WorkspaceServices,
 };
 pub use site_policy::{
-    start_of_next_month, MethodKind, MethodSpec, Site, SitePolicy, StandingPolicy,
-    SubscriptionEnd, BUILTIN_POLICY_JSON,
+    start_of_next_month, MethodKind, MethodSpec, Site, SitePolicy, StandingPolicy, SubscriptionEnd,
+    BUILTIN_POLICY_JSON,
 };
 pub use standing::{Countdown, Reason, Standing};
 pub use state::{BoundAccount, Commercial, Plan, UpgradeStep, Workspace};

@@ -239,7 +239,10 @@ pub(crate) fn evolve(c: &Commercial, event: &WorkspaceEvent) -> Result<Commercia
             ..
         }) => {
             if c.standing != Standing::Good {
-                return fail(format!("the workspace's standing is {}, not good", c.standing));
+                return fail(format!(
+                    "the workspace's standing is {}, not good",
+                    c.standing
+                ));
             }
             if c.reasons.is_empty() {
                 return fail("no reason is open".into());
@@ -266,7 +269,10 @@ pub(crate) fn evolve(c: &Commercial, event: &WorkspaceEvent) -> Result<Commercia
         }
         WorkspaceEvent::CountdownReminded(CountdownReminded { at, countdown, .. }) => {
             let Standing::Countdown(running) = &c.standing else {
-                return fail(format!("the workspace's standing is {}, not countdown", c.standing));
+                return fail(format!(
+                    "the workspace's standing is {}, not countdown",
+                    c.standing
+                ));
             };
             check_number(kind, running, *countdown)?;
             if running.reminded_at.is_some() {
@@ -284,7 +290,10 @@ pub(crate) fn evolve(c: &Commercial, event: &WorkspaceEvent) -> Result<Commercia
         }
         WorkspaceEvent::WorkspaceLocked(WorkspaceLocked { at, countdown, .. }) => {
             let Standing::Countdown(running) = &c.standing else {
-                return fail(format!("the workspace's standing is {}, not countdown", c.standing));
+                return fail(format!(
+                    "the workspace's standing is {}, not countdown",
+                    c.standing
+                ));
             };
             check_number(kind, running, *countdown)?;
             // I12: locked only after the deadline passed, with a reason still open.
@@ -304,9 +313,10 @@ pub(crate) fn evolve(c: &Commercial, event: &WorkspaceEvent) -> Result<Commercia
         }
         WorkspaceEvent::WorkspaceUnlocked(WorkspaceUnlocked { countdown, .. }) => {
             let running = match &c.standing {
-                Standing::Countdown(running) | Standing::Locked { countdown: running, .. } => {
-                    running
-                }
+                Standing::Countdown(running)
+                | Standing::Locked {
+                    countdown: running, ..
+                } => running,
                 other => return fail(format!("the workspace's standing is {other}")),
             };
             check_number(kind, running, *countdown)?;
@@ -329,7 +339,10 @@ pub(crate) fn evolve(c: &Commercial, event: &WorkspaceEvent) -> Result<Commercia
             };
         }
         _ => {
-            return fail("the workspace is already commercial: upgrade steps cannot follow the upgrade".into())
+            return fail(
+                "the workspace is already commercial: upgrade steps cannot follow the upgrade"
+                    .into(),
+            )
         }
     }
     Ok(next)

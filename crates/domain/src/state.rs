@@ -226,6 +226,9 @@ impl Commercial {
     }
 }
 
+// A workspace spends nearly all its life commercial: boxing the larger variant would only add an
+// allocation to every state.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "plan", rename_all = "lowercase")]
 enum Stage {
@@ -475,6 +478,7 @@ pub(crate) fn check_once_a_month(
     Ok(())
 }
 
+#[allow(clippy::large_enum_variant)] // short-lived, as Stage
 enum Next {
     Progress(Progress),
     Upgraded(Commercial),

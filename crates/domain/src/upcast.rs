@@ -86,6 +86,9 @@ mod tests {
     #[test]
     fn a_payload_that_is_not_an_object_is_left_for_the_reader_to_refuse() {
         let odd = json!({"SettlementChanged": 7});
-        assert_eq!(upcast("SettlementChanged", "1.0", odd.clone()).unwrap(), odd);
+        assert_eq!(
+            upcast("SettlementChanged", "1.0", odd.clone()).unwrap(),
+            odd
+        );
     }
 }

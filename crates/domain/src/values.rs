@@ -368,7 +368,13 @@ impl Money {
 
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:02} {}", self.minor / 100, self.minor % 100, self.currency)
+        write!(
+            f,
+            "{}.{:02} {}",
+            self.minor / 100,
+            self.minor % 100,
+            self.currency
+        )
     }
 }
 
@@ -580,15 +586,32 @@ mod tests {
         assert_eq!(cny("0.01").unwrap().minor, 1);
         assert_eq!(cny("12.34").unwrap().to_string(), "12.34 CNY");
         assert_eq!(cny("0.05").unwrap().to_string(), "0.05 CNY");
-        for bad in ["", "-1", "1.234", "1.", ".5", "0", "0.00", "1,5", "1e3", "99999999999999999999"] {
+        for bad in [
+            "",
+            "-1",
+            "1.234",
+            "1.",
+            ".5",
+            "0",
+            "0.00",
+            "1,5",
+            "1e3",
+            "99999999999999999999",
+        ] {
             let err = cny(bad).unwrap_err();
             assert!(err.to_string().contains("amount"), "{bad:?}: {err}");
         }
         assert!(Money::new(0, Currency::Usd).is_err());
-        assert_eq!(Money::new(7, Currency::Usd).unwrap().to_string(), "0.07 USD");
+        assert_eq!(
+            Money::new(7, Currency::Usd).unwrap().to_string(),
+            "0.07 USD"
+        );
         for c in Currency::ALL {
             assert_eq!(c.as_str().parse::<Currency>().unwrap(), c);
-            assert_eq!(serde_json::to_value(c).unwrap(), serde_json::json!(c.as_str()));
+            assert_eq!(
+                serde_json::to_value(c).unwrap(),
+                serde_json::json!(c.as_str())
+            );
         }
         assert!("cny".parse::<Currency>().is_err());
     }

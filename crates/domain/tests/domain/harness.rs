@@ -4,10 +4,12 @@ use std::sync::Arc;
 
 use billing_domain::memory::{InMemoryExpenseCenter, InMemoryMarketplace, ManualClock};
 use billing_domain::*;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 pub const START: &str = "2026-11-27T09:00:00Z";
 pub const KNOWN_USER: &str = "acme-finance";
+/// The actor id the billing system acts under in these tests.
+pub const SYSTEM: &str = "billing-system";
 
 pub fn t(s: &str) -> DateTime<Utc> {
     s.parse().expect("test timestamp")
@@ -38,6 +40,27 @@ pub fn aws(account: &str) -> Settlement {
         method: method("aws"),
         account: cloud(account, None),
     }
+}
+pub fn bill(s: &str) -> BillId {
+    BillId::parse(s).unwrap()
+}
+pub fn cny(minor: u64) -> Money {
+    Money::new(minor, Currency::Cny).unwrap()
+}
+pub fn ali(account: &str, instance: &str) -> Settlement {
+    Settlement::Cloud {
+        method: method("alibaba-cloud"),
+        account: cloud(account, Some(instance)),
+    }
+}
+/// The actor id each role acts under in these tests.
+pub fn actor_of(role: Role) -> ActorId {
+    actor_id(match role {
+        Role::Owner => "alice",
+        Role::Admin => "bob",
+        Role::Member => "carol",
+        Role::System => SYSTEM,
+    })
 }
 pub fn enterprise(name: &str) -> Settlement {
     Settlement::Enterprise {
@@ -81,12 +104,106 @@ pub mod ev {
             at,
         })
     }
+    /// An owner's settlement change (reason `owner-request`).
     pub fn changed(from: Settlement, to: Settlement, at: DateTime<Utc>) -> WorkspaceEvent {
+        changed_because(from, to, ChangeReason::OwnerRequest, "alice", at)
+    }
+    pub fn changed_because(
+        from: Settlement,
+        to: Settlement,
+        reason: ChangeReason,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> WorkspaceEvent {
         WorkspaceEvent::SettlementChanged(SettlementChanged {
             from,
             to,
-            by: actor_id("alice"),
+            reason,
+            by: actor_id(by),
             at,
+        })
+    }
+    /// The billing system's fall-back to the bound account after a cloud subscription ended.
+    pub fn fell_back(from: Settlement, at: DateTime<Utc>) -> WorkspaceEvent {
+        changed_because(
+            from,
+            enterprise(KNOWN_USER),
+            ChangeReason::CloudSubscriptionEnded,
+            SYSTEM,
+            at,
+        )
+    }
+    /// Arrears on `b` of `minor` fen, reported by the billing system.
+    pub fn arrears(b: &str, minor: u64, at: DateTime<Utc>) -> WorkspaceEvent {
+        WorkspaceEvent::ArrearsRecorded(ArrearsRecorded {
+            amount: cny(minor),
+            at,
+            bill: bill(b),
+            by: actor_id(SYSTEM),
+        })
+    }
+    pub fn arrears_settled(b: &str, by: &str, at: DateTime<Utc>) -> WorkspaceEvent {
+        WorkspaceEvent::ArrearsSettled(ArrearsSettled {
+            at,
+            bill: bill(b),
+            by: actor_id(by),
+            stored_value_card: None,
+        })
+    }
+    pub fn sub_ended(m: &str, account: CloudAccount, at: DateTime<Utc>) -> WorkspaceEvent {
+        WorkspaceEvent::CloudSubscriptionEnded(CloudSubscriptionEnded {
+            account,
+            at,
+            by: actor_id(SYSTEM),
+            method: method(m),
+        })
+    }
+    pub fn sub_resumed(m: &str, account: CloudAccount, at: DateTime<Utc>) -> WorkspaceEvent {
+        WorkspaceEvent::CloudSubscriptionResumed(CloudSubscriptionResumed {
+            account,
+            at,
+            by: actor_id(SYSTEM),
+            method: method(m),
+        })
+    }
+    /// Countdown `n` started at `at` by `by`, with the built-in 14 days and 3 days' lead.
+    pub fn countdown(n: u32, by: &str, at: DateTime<Utc>) -> WorkspaceEvent {
+        WorkspaceEvent::CountdownStarted(CountdownStarted {
+            at,
+            by: actor_id(by),
+            countdown: n,
+            deadline: at + Duration::days(14),
+            remind_at: at + Duration::days(11),
+        })
+    }
+    pub fn reminded(n: u32, deadline: DateTime<Utc>, at: DateTime<Utc>) -> WorkspaceEvent {
+        WorkspaceEvent::CountdownReminded(CountdownReminded {
+            at,
+            by: actor_id(SYSTEM),
+            countdown: n,
+            deadline,
+        })
+    }
+    pub fn locked(n: u32, deadline: DateTime<Utc>, at: DateTime<Utc>) -> WorkspaceEvent {
+        WorkspaceEvent::WorkspaceLocked(WorkspaceLocked {
+            at,
+            by: actor_id(SYSTEM),
+            countdown: n,
+            deadline,
+        })
+    }
+    pub fn unlocked(n: u32, by: &str, at: DateTime<Utc>) -> WorkspaceEvent {
+        WorkspaceEvent::WorkspaceUnlocked(WorkspaceUnlocked {
+            at,
+            by: actor_id(by),
+            countdown: n,
+        })
+    }
+    pub fn dissolved(n: u32, at: DateTime<Utc>) -> WorkspaceEvent {
+        WorkspaceEvent::WorkspaceDissolved(WorkspaceDissolved {
+            at,
+            by: actor_id("alice"),
+            countdown: n,
         })
     }
 
@@ -114,6 +231,11 @@ impl World {
     /// An Expense Center that knows `acme-finance` (as `ec-000001`), no subscriptions, the
     /// built-in site policy and a clock at [`START`].
     pub fn new() -> Self {
+        Self::with_policy(SitePolicy::builtin())
+    }
+
+    /// As [`World::new`], deciding by `policy`.
+    pub fn with_policy(policy: SitePolicy) -> Self {
         let expense_center = Arc::new(InMemoryExpenseCenter::new());
         expense_center.add(&user(KNOWN_USER));
         let marketplace = Arc::new(InMemoryMarketplace::new());
@@ -121,7 +243,7 @@ impl World {
         let services = WorkspaceServices {
             expense_center: expense_center.clone(),
             marketplace: marketplace.clone(),
-            policy: Arc::new(SitePolicy::builtin()),
+            policy: Arc::new(policy),
             clock: clock.clone(),
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -142,6 +264,10 @@ impl World {
 
     pub fn given(&self, events: Vec<WorkspaceEvent>) -> Given<'_> {
         let state = Workspace::replay(&events).expect("given events form a valid history");
+        Given { world: self, state }
+    }
+
+    pub fn given_state(&self, state: Workspace) -> Given<'_> {
         Given { world: self, state }
     }
 
@@ -169,7 +295,7 @@ impl Given<'_> {
     pub fn when(&self, role: Role, action: Action) -> Then {
         let command = WorkspaceCommand::new(
             ExternalId::parse("cmd-1").unwrap(),
-            Actor::new(actor_id("alice"), role),
+            Actor::new(actor_of(role), role),
             action,
         );
         Then {
@@ -180,6 +306,10 @@ impl Given<'_> {
 
     pub fn when_owner(&self, action: Action) -> Then {
         self.when(Role::Owner, action)
+    }
+
+    pub fn when_system(&self, action: Action) -> Then {
+        self.when(Role::System, action)
     }
 }
 
@@ -246,6 +376,30 @@ pub mod act {
     }
     pub fn settle(m: &str, account: Option<CloudAccount>) -> Action {
         Action::ChangeSettlement {
+            method: method(m),
+            account,
+        }
+    }
+    pub fn record(b: &str, minor: u64) -> Action {
+        Action::RecordArrears {
+            bill: bill(b),
+            amount: cny(minor),
+        }
+    }
+    pub fn pay(b: &str) -> Action {
+        Action::SettleArrears {
+            bill: bill(b),
+            stored_value_card: None,
+        }
+    }
+    pub fn ended(m: &str, account: CloudAccount) -> Action {
+        Action::ReportSubscriptionEnded {
+            method: method(m),
+            account,
+        }
+    }
+    pub fn resumed(m: &str, account: CloudAccount) -> Action {
+        Action::ReportSubscriptionResumed {
             method: method(m),
             account,
         }

@@ -1,403 +1,21 @@
-//! A reference-model state machine test: random sequences of commands (random actors, roles,
-//! sites, user names known and unknown, settlement requests), clock jumps and marketplace changes
-//! run against the real aggregate and ports, and against a small independent model of SPEC §2.
-//! After every step the outcomes must agree and invariants I1–I8 must hold.
+//! A reference-model state machine test: random sequences of commands (every role, the billing
+//! system included; sites, user names known and unknown, settlement requests; arrears, ended and
+//! resumed subscriptions, reminders, locks, dissolve), clock jumps of seconds and of days, the
+//! clock set back, and marketplace changes run against the real aggregate and ports, and against
+//! the independent model of `state_machine_model.rs`. After every step the outcomes (the event
+//! types or the refusal code) must agree and invariants I1–I8 and I12–I14 must hold.
 
-use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 use billing_domain::*;
-use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
-use chrono_tz::Tz;
-use proptest::prelude::*;
+use chrono::{DateTime, Duration, Utc};
 use proptest::test_runner::Config;
-use proptest_state_machine::{prop_state_machine, ReferenceStateMachine, StateMachineTest};
+use proptest_state_machine::{prop_state_machine, StateMachineTest};
 
-use crate::harness::{user, World};
+use crate::harness::{actor_of, user, World, SYSTEM};
+use crate::state_machine_model::*;
 
 static POLICY: LazyLock<SitePolicy> = LazyLock::new(SitePolicy::builtin);
-
-const SITES: [&str; 8] = ["cn1", "cn2", "cn4", "us1", "cn6", "eu1", "ap1", "zz9"];
-const USERS: [&str; 5] = ["acme-finance", "globex", "initech", "nobody-1", "nobody-2"];
-const PRESEEDED: [&str; 3] = ["acme-finance", "globex", "initech"];
-const METHODS: [&str; 4] = ["enterprise", "aws", "alibaba-cloud", "paypal"];
-
-/// The model's own copy of the site table (written independently of `sites.json`).
-fn model_site(site: &str) -> Option<(&'static [&'static str], Tz)> {
-    use chrono_tz::{America, Asia, Europe};
-    const ALI: &[&str] = &["enterprise", "alibaba-cloud"];
-    const AWS: &[&str] = &["enterprise", "aws"];
-    const EC: &[&str] = &["enterprise"];
-    Some(match site {
-        "cn1" => (ALI, Asia::Shanghai),
-        "cn2" => (AWS, Asia::Shanghai),
-        "cn4" => (EC, Asia::Shanghai),
-        "us1" => (AWS, America::Los_Angeles),
-        "cn6" => (ALI, Asia::Hong_Kong),
-        "eu1" => (AWS, Europe::Berlin),
-        "ap1" => (AWS, Asia::Singapore),
-        _ => return None,
-    })
-}
-
-fn aws_accounts() -> Vec<CloudAccount> {
-    ["111111111111", "222222222222"]
-        .iter()
-        .map(|a| CloudAccount {
-            account_id: ExternalId::parse(a).unwrap(),
-            instance_id: None,
-        })
-        .collect()
-}
-
-fn ali_accounts() -> Vec<CloudAccount> {
-    [("1688001", "i-1"), ("1688002", "i-2")]
-        .iter()
-        .map(|(a, i)| CloudAccount {
-            account_id: ExternalId::parse(a).unwrap(),
-            instance_id: Some(ExternalId::parse(i).unwrap()),
-        })
-        .collect()
-}
-
-#[derive(Clone, Debug)]
-enum Step {
-    Command {
-        role: Role,
-        action: Action,
-    },
-    Advance {
-        seconds: i64,
-    },
-    Subscribe {
-        method: MethodId,
-        account: CloudAccount,
-    },
-    Unsubscribe {
-        method: MethodId,
-        account: CloudAccount,
-    },
-    AccountCreatedElsewhere {
-        user_name: UserName,
-    },
-}
-
-#[derive(Clone, Debug)]
-struct Model {
-    now: DateTime<Utc>,
-    site: Option<String>,
-    bound: Option<UserName>,
-    commercial: bool,
-    /// (method, cloud account) once commercial.
-    settlement: Option<(String, Option<CloudAccount>)>,
-    last_change: Option<DateTime<Utc>>,
-    directory: BTreeSet<UserName>,
-    subscriptions: BTreeSet<(String, CloudAccount)>,
-    /// What the last step should have produced: a number of events or a refusal code.
-    expected: Option<Result<usize, &'static str>>,
-}
-
-fn year_month(t: DateTime<Utc>, tz: Tz) -> i32 {
-    let local = t.with_timezone(&tz);
-    local.year() * 12 + local.month() as i32
-}
-
-impl Model {
-    fn decide(&self, role: Role, action: &Action) -> Result<Model, &'static str> {
-        if role != Role::Owner {
-            return Err("not-workspace-owner");
-        }
-        let mut next = self.clone();
-        match action {
-            Action::RequestUpgrade { site } => {
-                if self.commercial {
-                    return Err("already-commercial");
-                }
-                if self.site.is_some() {
-                    return Err("upgrade-already-requested");
-                }
-                if model_site(site.as_str()).is_none() {
-                    return Err("unknown-site");
-                }
-                next.site = Some(site.as_str().to_owned());
-            }
-            Action::BindAccount { user_name }
-            | Action::RegisterAndBindAccount { user_name, .. } => {
-                if self.commercial {
-                    return Err("already-commercial");
-                }
-                if self.site.is_none() {
-                    return Err("upgrade-not-requested");
-                }
-                if self.bound.is_some() {
-                    return Err("account-already-bound");
-                }
-                let known = self.directory.contains(user_name);
-                match action {
-                    Action::BindAccount { .. } if !known => return Err("unknown-user-name"),
-                    Action::RegisterAndBindAccount { .. } if known => {
-                        return Err("user-name-taken")
-                    }
-                    _ => {}
-                }
-                next.directory.insert(user_name.clone());
-                next.bound = Some(user_name.clone());
-            }
-            Action::AcceptAgreement { .. } => {
-                if self.commercial {
-                    return Err("already-commercial");
-                }
-                if self.site.is_none() {
-                    return Err("upgrade-not-requested");
-                }
-                if self.bound.is_none() {
-                    return Err("account-not-bound");
-                }
-                next.commercial = true;
-                next.settlement = Some(("enterprise".into(), None));
-            }
-            Action::ChangeSettlement { method, account } => {
-                if !self.commercial {
-                    return Err("not-commercial-yet");
-                }
-                let site = self.site.as_deref().unwrap_or_default();
-                let (allowed, tz) = model_site(site).ok_or("unknown-site")?;
-                let m = method.as_str();
-                if !allowed.contains(&m) {
-                    return Err("settlement-not-allowed-on-site");
-                }
-                let shape_ok = match (m, account) {
-                    ("enterprise", None) => true,
-                    ("aws", Some(a)) => a.instance_id.is_none(),
-                    ("alibaba-cloud", Some(a)) => a.instance_id.is_some(),
-                    _ => false,
-                };
-                if !shape_ok {
-                    return Err("invalid-settlement-request");
-                }
-                let target = (m.to_owned(), account.clone());
-                let current = self.settlement.clone().unwrap_or_default();
-                if target == current {
-                    return Err("settlement-unchanged");
-                }
-                if let Some(last) = self.last_change {
-                    if year_month(self.now, tz) <= year_month(last, tz) {
-                        return Err("settlement-change-too-soon");
-                    }
-                }
-                if let (cm, Some(ca)) = &current {
-                    if self.subscriptions.contains(&(cm.clone(), ca.clone())) {
-                        return Err("cloud-settlement-locked-in");
-                    }
-                }
-                if let Some(a) = account {
-                    if !self.subscriptions.contains(&(m.to_owned(), a.clone())) {
-                        return Err("cloud-account-not-subscribed");
-                    }
-                }
-                next.settlement = Some(target);
-                next.last_change = Some(self.now);
-            }
-        }
-        Ok(next)
-    }
-}
-
-fn role() -> impl Strategy<Value = Role> {
-    prop_oneof![6 => Just(Role::Owner), 1 => Just(Role::Admin), 1 => Just(Role::Member)]
-}
-
-fn any_user_name() -> impl Strategy<Value = UserName> {
-    proptest::sample::select(USERS.to_vec()).prop_map(user)
-}
-
-/// A settlement change: mostly one that fits the site's methods, sometimes anything at all.
-fn settlement_request(site: Option<&str>) -> impl Strategy<Value = Action> {
-    let allowed = site
-        .and_then(model_site)
-        .map_or(&["enterprise"][..], |(m, _)| m);
-    let fitting: Vec<(&'static str, Option<CloudAccount>)> = allowed
-        .iter()
-        .flat_map(|m| match *m {
-            "aws" => aws_accounts()
-                .into_iter()
-                .map(|a| ("aws", Some(a)))
-                .collect::<Vec<_>>(),
-            "alibaba-cloud" => ali_accounts()
-                .into_iter()
-                .map(|a| ("alibaba-cloud", Some(a)))
-                .collect(),
-            _ => vec![("enterprise", None)],
-        })
-        .collect();
-    let all_accounts: Vec<_> = aws_accounts().into_iter().chain(ali_accounts()).collect();
-    let random = (
-        proptest::sample::select(METHODS.to_vec()),
-        proptest::option::of(proptest::sample::select(all_accounts)),
-    );
-    prop_oneof![4 => proptest::sample::select(fitting), 1 => random].prop_map(|(m, account)| {
-        Action::ChangeSettlement {
-            method: MethodId::parse(m).unwrap(),
-            account,
-        }
-    })
-}
-
-/// The flow's commands, weighted towards the step that comes next (`next` is 0 = request,
-/// 1 = bind, 2 = accept, 3 = already upgraded).
-fn flow_action(next: usize) -> impl Strategy<Value = Action> {
-    let w = |step: usize| if step == next { 6 } else { 1 };
-    prop_oneof![
-        w(0) => proptest::sample::select(SITES.to_vec())
-            .prop_map(|s| Action::RequestUpgrade { site: SiteId::parse(s).unwrap() }),
-        w(1) => any_user_name().prop_map(|user_name| Action::BindAccount { user_name }),
-        w(1) => any_user_name().prop_map(|user_name| Action::RegisterAndBindAccount {
-            user_name,
-            email: Email::parse("finance@example.com").unwrap(),
-        }),
-        w(2) => Just(Action::AcceptAgreement {
-            version: AgreementVersion::parse("2024-06").unwrap()
-        }),
-    ]
-}
-
-/// A marketplace change: mostly about the accounts the workspace's site can settle through, and
-/// often ending the subscription the workspace currently settles through.
-fn marketplace_step(state: &Model) -> BoxedStrategy<Step> {
-    let all: Vec<_> = aws_accounts()
-        .into_iter()
-        .map(|a| ("aws", a))
-        .chain(ali_accounts().into_iter().map(|a| ("alibaba-cloud", a)))
-        .collect();
-    let allowed = state
-        .site
-        .as_deref()
-        .and_then(model_site)
-        .map_or(&[][..], |(m, _)| m);
-    let mut relevant: Vec<_> = all
-        .iter()
-        .filter(|(m, _)| allowed.contains(m))
-        .cloned()
-        .collect();
-    if relevant.is_empty() {
-        relevant = all.clone();
-    }
-    let change = |pairs: Vec<(&'static str, CloudAccount)>| {
-        (
-            proptest::bool::weighted(0.6),
-            proptest::sample::select(pairs),
-        )
-            .prop_map(|(on, (m, account))| {
-                let method = MethodId::parse(m).unwrap();
-                if on {
-                    Step::Subscribe { method, account }
-                } else {
-                    Step::Unsubscribe { method, account }
-                }
-            })
-    };
-    match &state.settlement {
-        Some((m, Some(account))) => {
-            let end_current = Just(Step::Unsubscribe {
-                method: MethodId::parse(m).unwrap(),
-                account: account.clone(),
-            });
-            prop_oneof![2 => end_current, 2 => change(relevant), 1 => change(all)].boxed()
-        }
-        _ => prop_oneof![4 => change(relevant), 1 => change(all)].boxed(),
-    }
-}
-
-fn advance() -> impl Strategy<Value = Step> {
-    prop_oneof![
-        (0i64..86_400).prop_map(|seconds| Step::Advance { seconds }),
-        (86_400i64..45 * 86_400).prop_map(|seconds| Step::Advance { seconds }),
-    ]
-}
-
-struct WorkspaceMachine;
-
-impl ReferenceStateMachine for WorkspaceMachine {
-    type State = Model;
-    type Transition = Step;
-
-    fn init_state() -> BoxedStrategy<Model> {
-        // 2020-01-01 .. 2030-01-01
-        (1_577_836_800i64..1_893_456_000)
-            .prop_map(|secs| Model {
-                now: Utc.timestamp_opt(secs, 0).single().unwrap(),
-                site: None,
-                bound: None,
-                commercial: false,
-                settlement: None,
-                last_change: None,
-                directory: PRESEEDED.iter().map(|u| user(u)).collect(),
-                subscriptions: BTreeSet::new(),
-                expected: None,
-            })
-            .boxed()
-    }
-
-    fn transitions(state: &Model) -> BoxedStrategy<Step> {
-        let command = |action: BoxedStrategy<Action>| {
-            (role(), action).prop_map(|(role, action)| Step::Command { role, action })
-        };
-        let elsewhere =
-            any_user_name().prop_map(|user_name| Step::AccountCreatedElsewhere { user_name });
-        // Weight the flow towards what the stage makes interesting, but keep every step possible.
-        let next = match (state.commercial, &state.site, &state.bound) {
-            (true, _, _) => 3,
-            (false, None, _) => 0,
-            (false, Some(_), None) => 1,
-            (false, Some(_), Some(_)) => 2,
-        };
-        let (flow, settle, clock, market) = if state.commercial {
-            (1, 5, 4, 3)
-        } else {
-            (8, 1, 1, 1)
-        };
-        prop_oneof![
-            flow => command(flow_action(next).boxed()),
-            settle => command(settlement_request(state.site.as_deref()).boxed()),
-            clock => advance(),
-            market => marketplace_step(state),
-            1 => elsewhere,
-        ]
-        .boxed()
-    }
-
-    fn apply(mut state: Model, step: &Step) -> Model {
-        state.expected = None;
-        match step {
-            Step::Command { role, action } => match state.decide(*role, action) {
-                Ok(mut next) => {
-                    let events = match action {
-                        Action::AcceptAgreement { .. } => 2,
-                        _ => 1,
-                    };
-                    next.expected = Some(Ok(events));
-                    return next;
-                }
-                Err(code) => state.expected = Some(Err(code)),
-            },
-            Step::Advance { seconds } => state.now += Duration::seconds(*seconds),
-            Step::Subscribe { method, account } => {
-                state
-                    .subscriptions
-                    .insert((method.as_str().to_owned(), account.clone()));
-            }
-            Step::Unsubscribe { method, account } => {
-                state
-                    .subscriptions
-                    .remove(&(method.as_str().to_owned(), account.clone()));
-            }
-            Step::AccountCreatedElsewhere { user_name } => {
-                state.directory.insert(user_name.clone());
-            }
-        }
-        state
-    }
-}
 
 struct Sut {
     world: World,
@@ -405,6 +23,8 @@ struct Sut {
     log: Vec<WorkspaceEvent>,
     commands: u64,
     ever_commercial: bool,
+    /// The state at the moment it was dissolved (I13: it never changes afterwards).
+    dissolved: Option<Workspace>,
 }
 
 struct WorkspaceUnderTest;
@@ -425,6 +45,7 @@ impl StateMachineTest for WorkspaceUnderTest {
             log: Vec::new(),
             commands: 0,
             ever_commercial: false,
+            dissolved: None,
         }
     }
 
@@ -434,13 +55,24 @@ impl StateMachineTest for WorkspaceUnderTest {
                 sut.commands += 1;
                 let command = WorkspaceCommand::new(
                     ExternalId::parse(&format!("cmd-{}", sut.commands)).unwrap(),
-                    Actor::new(ActorId::parse("actor-1").unwrap(), role),
+                    Actor::new(actor_of(role), role),
                     action.clone(),
                 );
+                let now = sut.world.now();
                 let result = sut.world.execute(&sut.state, &command);
-                match (result, model.expected) {
-                    (Ok(events), Some(Ok(n))) => {
-                        assert_eq!(events.len(), n, "{action:?} produced {events:?}");
+                check_deadlines_fire(&sut.state, role, &action, now, &result);
+                if sut.dissolved.is_some() {
+                    // I13: a dissolved workspace refuses every command, whoever sends it.
+                    assert_eq!(
+                        result.as_ref().map_err(DomainError::code).err(),
+                        Some("workspace-dissolved"),
+                        "{action:?} after dissolve"
+                    );
+                }
+                match (result, &model.expected) {
+                    (Ok(events), Some(Ok(types))) => {
+                        let got: Vec<_> = events.iter().map(WorkspaceEvent::event_type).collect();
+                        assert_eq!(&got, types, "{role} {action:?} produced {events:?}");
                         for event in &events {
                             check_at_emission(&sut, event);
                             sut.state = sut
@@ -450,10 +82,18 @@ impl StateMachineTest for WorkspaceUnderTest {
                             sut.log.push(event.clone());
                         }
                         sut.ever_commercial |= sut.state.plan() == Plan::Commercial;
+                        if sut
+                            .state
+                            .standing()
+                            .and_then(Standing::dissolved_at)
+                            .is_some()
+                        {
+                            sut.dissolved.get_or_insert_with(|| sut.state.clone());
+                        }
                     }
                     // I5: a refusal returns no events, so neither state nor log can change.
                     (Err(e), Some(Err(code))) => {
-                        assert_eq!(e.code(), code, "{action:?}: {e}");
+                        assert_eq!(e.code(), *code, "{role} {action:?}: {e}");
                         if std::env::var_os("SM_STATS").is_some() {
                             eprintln!("CODE {code}");
                         }
@@ -464,6 +104,7 @@ impl StateMachineTest for WorkspaceUnderTest {
                 }
             }
             Step::Advance { seconds } => sut.world.clock.advance(Duration::seconds(seconds)),
+            Step::Rewind { seconds } => sut.world.clock.advance(Duration::seconds(-seconds)),
             Step::Subscribe { method, account } => {
                 sut.world.marketplace.subscribe(&method, &account)
             }
@@ -480,11 +121,18 @@ impl StateMachineTest for WorkspaceUnderTest {
     fn teardown(sut: Sut, _model: Model) {
         if std::env::var_os("SM_STATS").is_some() {
             let changes = sut.state.settlement_changes();
+            let has = |kind: &str| sut.log.iter().any(|e| e.event_type() == kind);
             eprintln!(
-                "STATS commercial={} changes={} events={}",
+                "STATS commercial={} changes={} events={} countdown={} reminded={} locked={} unlocked={} dissolved={} fallback={}",
                 sut.ever_commercial,
                 changes.min(3),
-                sut.log.len()
+                sut.log.len().min(20) / 5 * 5,
+                has("CountdownStarted"),
+                has("CountdownReminded"),
+                has("WorkspaceLocked"),
+                has("WorkspaceUnlocked"),
+                has("WorkspaceDissolved"),
+                sut.log.iter().any(|e| matches!(e, WorkspaceEvent::SettlementChanged(c) if c.by.as_str() == SYSTEM)),
             );
         }
     }
@@ -505,6 +153,7 @@ impl StateMachineTest for WorkspaceUnderTest {
             )
         });
         assert_eq!(settlement, model.settlement);
+        check_standing(state, model);
 
         // I1: once commercial, every later state is commercial.
         if sut.ever_commercial {
@@ -530,6 +179,9 @@ impl StateMachineTest for WorkspaceUnderTest {
             assert!(POLICY.site(site).unwrap().allows(&settlement.method()));
         }
         check_once_a_month(state, &sut.log);
+        check_locks(state, &sut.log);
+        check_dissolved_is_terminal(sut);
+        check_notices_at_most_once(&sut.log);
         // I8: folding the log again gives the live state, through both entry points.
         assert_eq!(&Workspace::replay(&sut.log).unwrap(), state);
         let mut via_cqrs = Workspace::default();
@@ -557,7 +209,11 @@ fn check_at_emission(sut: &Sut, event: &WorkspaceEvent) {
         // I7: leaving a cloud account happens only once its subscription ended; a chosen cloud
         // account is subscribed.
         WorkspaceEvent::SettlementChanged(c) => {
-            if let Some((m, a)) = c.from.cloud() {
+            // A fall-back is the billing system's report that the subscription ended; every other
+            // change leaves a cloud account only once the marketplace says it ended.
+            let fall_back =
+                c.reason == ChangeReason::CloudSubscriptionEnded && c.by.as_str() == SYSTEM;
+            if let (false, Some((m, a))) = (fall_back, c.from.cloud()) {
                 assert!(
                     !sut.world.marketplace.is_active(m, a),
                     "left an active subscription"
@@ -591,14 +247,17 @@ fn check_order(log: &[WorkspaceEvent]) {
     }
 }
 
-/// I6: consecutive settlement changes fall in strictly later calendar months (site time zone).
+/// I6: consecutive changes the owner asked for fall in strictly later calendar months (site time
+/// zone); changes because a cloud subscription ended do not count.
 fn check_once_a_month(state: &Workspace, log: &[WorkspaceEvent]) {
     let Some(site) = state.site() else { return };
     let Ok(site) = POLICY.site(site) else { return };
     let months: Vec<_> = log
         .iter()
         .filter_map(|e| match e {
-            WorkspaceEvent::SettlementChanged(c) => Some(year_month(c.at, site.time_zone)),
+            WorkspaceEvent::SettlementChanged(c) if c.reason == ChangeReason::OwnerRequest => {
+                Some(year_month(c.at, site.time_zone))
+            }
             _ => None,
         })
         .collect();
@@ -618,7 +277,133 @@ prop_state_machine! {
         .. Config::default()
     })]
 
-    /// I1–I8 over random command sequences (up to 50 steps), against the reference model.
+    /// I1–I8 and I12–I14 over random command sequences (up to 60 steps), against the reference
+    /// model.
     #[test]
-    fn the_aggregate_follows_the_reference_model(sequential 1..=50 => WorkspaceUnderTest);
+    fn the_aggregate_follows_the_reference_model(sequential 1..=60 => WorkspaceUnderTest);
+}
+
+/// The aggregate's standing agrees with the model's: name, reasons, countdown and its times.
+fn check_standing(state: &Workspace, model: &Model) {
+    let Some(c) = state.commercial() else {
+        assert!(!model.commercial);
+        return;
+    };
+    let name = match model.standing {
+        MStanding::Good => "good",
+        MStanding::Countdown => "countdown",
+        MStanding::Locked => "locked",
+        MStanding::Dissolved => "dissolved",
+    };
+    assert_eq!(c.standing().as_str(), name);
+    let reasons: Vec<_> = c
+        .reasons()
+        .iter()
+        .map(|r| match r {
+            Reason::Arrears { bill, .. } => MReason::Bill(bill.as_str().to_owned()),
+            Reason::CloudSubscriptionEnded {
+                method, account, ..
+            } => MReason::Cloud(method.as_str().to_owned(), account.clone()),
+        })
+        .collect();
+    assert_eq!(reasons, model.reasons);
+    assert_eq!(c.countdowns(), model.countdowns);
+    assert_eq!(c.last_settlement_change_at(), model.last_change);
+    assert_eq!(state.newest_event_at(), model.newest);
+    if model.standing != MStanding::Good {
+        let running = c.standing().countdown().unwrap();
+        let expected = model.countdown.as_ref().unwrap();
+        assert_eq!(running.number, expected.number);
+        assert_eq!(running.deadline, expected.deadline);
+        assert_eq!(running.remind_at, expected.remind_at);
+        assert_eq!(running.reminded_at.is_some(), expected.reminded);
+    }
+}
+
+/// I12: a workspace is locked only after its countdown's deadline passed with a reason still
+/// open (checked for every lock in the log), and never while no reason is open (checked after
+/// every command: within one command the last reason's clearing and the unlock are two events).
+fn check_locks(live: &Workspace, log: &[WorkspaceEvent]) {
+    if let Some(Standing::Locked { .. } | Standing::Countdown(_)) = live.standing() {
+        assert!(
+            !live.reasons().is_empty(),
+            "locked or counting down with no reason open"
+        );
+    }
+    let mut state = Workspace::default();
+    for event in log {
+        if let WorkspaceEvent::WorkspaceLocked(locked) = event {
+            let Some(Standing::Countdown(running)) = state.standing() else {
+                panic!("locked outside a countdown")
+            };
+            assert!(locked.at >= running.deadline, "locked before the deadline");
+            assert_eq!(locked.deadline, running.deadline);
+            assert!(!state.reasons().is_empty(), "locked with no reason open");
+        }
+        state = state.evolve(event).unwrap();
+    }
+}
+
+/// I13: dissolved is terminal — it is the last event, and the state never changes after it.
+fn check_dissolved_is_terminal(sut: &Sut) {
+    if let Some(i) = sut
+        .log
+        .iter()
+        .position(|e| matches!(e, WorkspaceEvent::WorkspaceDissolved(_)))
+    {
+        assert_eq!(i, sut.log.len() - 1, "events after dissolve");
+        assert_eq!(sut.dissolved.as_ref(), Some(&sut.state));
+    }
+}
+
+/// I14 (domain level): each countdown's reminder and lock appear at most once in the log.
+fn check_notices_at_most_once(log: &[WorkspaceEvent]) {
+    let mut seen = std::collections::BTreeSet::new();
+    for event in log {
+        let key = match event {
+            WorkspaceEvent::CountdownStarted(e) => ("started", e.countdown),
+            WorkspaceEvent::CountdownReminded(e) => ("reminded", e.countdown),
+            WorkspaceEvent::WorkspaceLocked(e) => ("locked", e.countdown),
+            WorkspaceEvent::WorkspaceUnlocked(e) => ("unlocked", e.countdown),
+            WorkspaceEvent::WorkspaceDissolved(e) => ("dissolved", e.countdown),
+            _ => continue,
+        };
+        assert!(seen.insert(key), "{key:?} twice");
+    }
+}
+
+/// I14 (domain level): once a deadline is due, the billing system's reminder or lock happens.
+fn check_deadlines_fire(
+    before: &Workspace,
+    role: Role,
+    action: &Action,
+    now: DateTime<Utc>,
+    result: &Result<Vec<WorkspaceEvent>, DomainError>,
+) {
+    let Some(Standing::Countdown(running)) = before.standing() else {
+        return;
+    };
+    if role != Role::System || before.newest_event_at().is_some_and(|n| now < n) {
+        return;
+    }
+    let fired = |kind: &str| {
+        result
+            .as_ref()
+            .is_ok_and(|events| events.iter().any(|e| e.event_type() == kind))
+    };
+    match action {
+        Action::SendReminder if running.reminded_at.is_none() && now >= running.remind_at => {
+            assert!(
+                fired("CountdownReminded"),
+                "a due reminder did not fire: {result:?}"
+            );
+        }
+        Action::Lock if now >= running.deadline => {
+            assert!(
+                fired("WorkspaceLocked"),
+                "a due lock did not fire: {result:?}"
+            );
+        }
+        _ => {}
+    }
 }
