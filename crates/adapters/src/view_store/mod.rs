@@ -210,7 +210,13 @@ where
 /// The statements of [`apply`] on one connection (either backend), inside its transaction.
 macro_rules! apply_on {
     ($conn:expr, $updates:expr) => {{
-        for update in $updates {
+        // In workspace order (a stable sort: one workspace's updates keep their order), so that
+        // two transactions writing the same workspaces' rows — a process's commit path and
+        // another's catch-up — take the row locks in one order and never deadlock (PostgreSQL
+        // detected one between two concurrent `billing tick`s).
+        let mut ordered: Vec<&ViewUpdate> = $updates.iter().collect();
+        ordered.sort_by(|a, b| a.view.workspace_id.cmp(&b.view.workspace_id));
+        for update in ordered {
             let view = ViewColumns::of(&update.view);
             bind_view!(sqlx::query(UPSERT_VIEW), view)
                 .bind(update.full)
