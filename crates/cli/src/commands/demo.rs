@@ -66,6 +66,50 @@ pub(super) fn events_json(events: &[StoredEvent]) -> Value {
     json!({ "events": events.iter().map(event_json).collect::<Vec<_>>() })
 }
 
+/// What a demo ends with: the workspace's billing view and audit trail, and an audit of the
+/// demo store (its findings listed, one per line, and its report).
+pub(super) struct Outcome {
+    pub(super) view: billing_adapters::BillingView,
+    pub(super) trail: Vec<billing_adapters::AuditEntry>,
+    pub(super) listed: String,
+    pub(super) audit: Report,
+}
+
+/// Reads what a demo ends with (the views must be flushed first).
+pub(super) async fn conclude(
+    embedded: &Embedded,
+    workspace: &WorkspaceId,
+) -> Result<Outcome, CliError> {
+    let view = billing_view(embedded.db(), workspace)
+        .await?
+        .ok_or_else(|| {
+            CliError::new(
+                Status::Refused,
+                "demo-failed",
+                format!("workspace {workspace} has no billing view after the demo"),
+            )
+        })?;
+    let trail = audit_trail(embedded.db(), workspace).await?;
+    let mut findings = Vec::new();
+    let summary = audit_store(
+        embedded.db(),
+        Some(embedded.store.services().policy.as_ref()),
+        &AuditOptions::default(),
+        |f| findings.push(f),
+        |_| {},
+    )
+    .await
+    .map_err(|e: StoreError| CliError::from(e))?;
+    let listed: String = findings.iter().map(|f| format!("{f}\n")).collect();
+    let audit = audit_report("the demo store", &summary, findings);
+    Ok(Outcome {
+        view,
+        trail,
+        listed,
+        audit,
+    })
+}
+
 /// Runs the demo.
 pub(super) async fn run(
     ctx: &Context,
@@ -264,28 +308,12 @@ async fn walk(
 
     // The result: the billing view, the audit trail, and a clean audit.
     embedded.projector.flush().await?;
-    let view = billing_view(embedded.db(), &workspace)
-        .await?
-        .ok_or_else(|| {
-            CliError::new(
-                Status::Refused,
-                "demo-failed",
-                format!("workspace {workspace} has no billing view after the flow"),
-            )
-        })?;
-    let trail = audit_trail(embedded.db(), &workspace).await?;
-    let mut findings = Vec::new();
-    let summary = audit_store(
-        embedded.db(),
-        Some(embedded.store.services().policy.as_ref()),
-        &AuditOptions::default(),
-        |f| findings.push(f),
-        |_| {},
-    )
-    .await
-    .map_err(|e: StoreError| CliError::from(e))?;
-    let listed: String = findings.iter().map(|f| format!("{f}\n")).collect();
-    let audit = audit_report("the demo store", &summary, findings);
+    let Outcome {
+        view,
+        trail,
+        listed,
+        audit,
+    } = conclude(embedded, &workspace).await?;
 
     let human = format!(
         "{header}{}\nBilling view\n{}\nAudit trail\n{}\n{listed}{}",

@@ -6,21 +6,18 @@
 use std::sync::Arc;
 
 use billing_adapters::outbox::notices;
-use billing_adapters::view_store::{audit_trail, billing_view};
 use billing_adapters::{Embedded, Scheduler};
 use billing_domain::memory::ManualClock;
 use billing_domain::{
     Action, Actor, ActorId, AgreementVersion, BillId, Currency, Email, ExternalId, Money,
     Registration, Role, SiteId, SitePolicy, UserName, WorkspaceId,
 };
-use billing_store::audit::{audit_store, AuditOptions};
-use billing_store::{StoreError, StoreOptions};
+use billing_store::StoreOptions;
 use chrono::{DateTime, Duration, SecondsFormat, Timelike, Utc};
 use serde_json::json;
 
-use super::demo::{command, events_json, value, Steps, STEP_INDENT};
+use super::demo::{command, conclude, events_json, value, Outcome, Steps, STEP_INDENT};
 use super::lifecycle::system_actor;
-use super::log::audit_report;
 use super::workspace::{events_table, run_command, trail_table, view_json, view_table};
 use super::{Context, Report};
 use crate::exit::{CliError, Status};
@@ -233,28 +230,12 @@ async fn walk(
             m.subject.clone(),
         ]);
     }
-    let view = billing_view(embedded.db(), &workspace)
-        .await?
-        .ok_or_else(|| {
-            CliError::new(
-                Status::Refused,
-                "demo-failed",
-                format!("workspace {workspace} has no billing view after the lifecycle"),
-            )
-        })?;
-    let trail = audit_trail(embedded.db(), &workspace).await?;
-    let mut findings = Vec::new();
-    let summary = audit_store(
-        embedded.db(),
-        Some(embedded.store.services().policy.as_ref()),
-        &AuditOptions::default(),
-        |f| findings.push(f),
-        |_| {},
-    )
-    .await
-    .map_err(|e: StoreError| CliError::from(e))?;
-    let listed: String = findings.iter().map(|f| format!("{f}\n")).collect();
-    let audit = audit_report("the demo store", &summary, findings);
+    let Outcome {
+        view,
+        trail,
+        listed,
+        audit,
+    } = conclude(embedded, &workspace).await?;
     let human = format!(
         "{header}{}\nNotices (outbox)\n{}\nBilling view\n{}\nAudit trail\n{}\n{listed}{}",
         steps.human,
