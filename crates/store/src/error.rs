@@ -45,6 +45,18 @@ pub enum StoreError {
         /// The sequence the command was decided at.
         expected_sequence: u64,
     },
+    /// The workspace is not at the sequence the caller expected
+    /// ([`BillingStore::execute_expecting`](crate::BillingStore::execute_expecting)); nothing
+    /// was written. Read the workspace again and decide again.
+    #[error("version-mismatch: workspace {workspace} is at sequence {actual}, not the expected {expected}; nothing written")]
+    VersionMismatch {
+        /// The workspace.
+        workspace: String,
+        /// The sequence the caller expected.
+        expected: u64,
+        /// The sequence the workspace is at.
+        actual: u64,
+    },
     /// The command id was used before for different content.
     #[error("command-id-reused: command id {command_id} was already used for a different command (on workspace {workspace}); use a new id")]
     CommandIdReused {

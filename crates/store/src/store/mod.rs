@@ -289,6 +289,37 @@ impl BillingStore {
         Ok(self.current(workspace, false).await?.state.clone())
     }
 
+    /// The workspace's state right after its event `sequence` (0: before any): from the cache
+    /// when it holds exactly that sequence (the usual case right after a command), else by
+    /// loading the stream and folding it up to there. What an HTTP response shows as "the view
+    /// after this command", the same on a replay as the first time.
+    ///
+    /// # Errors
+    /// As [`BillingStore::load`]; [`StoreError::Integrity`] when the stream is shorter.
+    pub async fn state_after(
+        &self,
+        workspace: &WorkspaceId,
+        sequence: u64,
+    ) -> Result<Workspace, StoreError> {
+        if let Some(hit) = self.cache_get(workspace.as_str()) {
+            if hit.sequence == sequence {
+                return Ok(hit.state.clone());
+            }
+        }
+        let (_, events) = self.load(workspace).await?;
+        let mut state = Workspace::default();
+        for stored in events.iter().take_while(|e| e.sequence <= sequence) {
+            state = state.evolve(&stored.event)?;
+        }
+        if events.len() < usize::try_from(sequence).unwrap_or(usize::MAX) {
+            return Err(StoreError::Integrity {
+                workspace: workspace.to_string(),
+                detail: format!("the stream has {} events, not {sequence}", events.len()),
+            });
+        }
+        Ok(state)
+    }
+
     /// The newest hash of the workspace's chain, as the store records it (`None` for a
     /// workspace without events).
     ///
@@ -315,7 +346,70 @@ impl BillingStore {
         workspace: &WorkspaceId,
         command: &WorkspaceCommand,
     ) -> Result<CommandOutcome, StoreError> {
+        self.execute_at(workspace, command, None).await
+    }
+
+    /// [`BillingStore::execute`] only if the workspace is still at `expected_sequence` (its last
+    /// sequence; 0 for no events): optimistic concurrency for a caller that decided on what it
+    /// read (HTTP's `If-Match`). A command id executed before gets its original outcome whatever
+    /// the workspace's sequence now.
+    ///
+    /// # Errors
+    /// As [`BillingStore::execute`], and [`StoreError::VersionMismatch`] (nothing written) when
+    /// the workspace is at another sequence, or another writer appended while this command was
+    /// decided.
+    pub async fn execute_expecting(
+        &self,
+        workspace: &WorkspaceId,
+        command: &WorkspaceCommand,
+        expected_sequence: u64,
+    ) -> Result<CommandOutcome, StoreError> {
+        match self
+            .execute_at(workspace, command, Some(expected_sequence))
+            .await
+        {
+            Err(StoreError::Conflict { .. }) => {
+                let actual = self
+                    .db
+                    .head(workspace.as_str())
+                    .await?
+                    .map_or(0, |h| h.sequence);
+                Err(StoreError::VersionMismatch {
+                    workspace: workspace.to_string(),
+                    expected: expected_sequence,
+                    actual,
+                })
+            }
+            other => other,
+        }
+    }
+
+    async fn execute_at(
+        &self,
+        workspace: &WorkspaceId,
+        command: &WorkspaceCommand,
+        expected: Option<u64>,
+    ) -> Result<CommandOutcome, StoreError> {
         let hash = command_hash(workspace, command);
+        if let Some(expected) = expected {
+            let cached = self.current(workspace, true).await?;
+            if cached.sequence != expected {
+                let (record, _) = self
+                    .db
+                    .command_and_head(command.command_id.as_str(), workspace.as_str())
+                    .await?;
+                if let Some(record) = record {
+                    return self
+                        .original_outcome(workspace, command, &hash, record)
+                        .await;
+                }
+                return Err(StoreError::VersionMismatch {
+                    workspace: workspace.to_string(),
+                    expected,
+                    actual: cached.sequence,
+                });
+            }
+        }
         // A request on a workspace this process has not seen is most likely a new workspace: it is
         // decided on an empty stream without a load. If the workspace exists after all, the append
         // conflicts on sequence 1 (or the refusal check sees its head) and it is loaded then.
@@ -350,6 +444,13 @@ impl BillingStore {
                             .original_outcome(workspace, command, &hash, record)
                             .await;
                     }
+                    if head_sequence != cached.sequence && expected.is_some() {
+                        return Err(StoreError::VersionMismatch {
+                            workspace: workspace.to_string(),
+                            expected: cached.sequence,
+                            actual: head_sequence,
+                        });
+                    }
                     if head_sequence != cached.sequence && !reloaded {
                         // Decided on a stale state: decide again on the stored one.
                         reloaded = true;
@@ -364,7 +465,7 @@ impl BillingStore {
                 .await
             {
                 Committed::Done(outcome) => return outcome,
-                Committed::Conflict if assumed_empty && !reloaded => {
+                Committed::Conflict if assumed_empty && !reloaded && expected.is_none() => {
                     reloaded = true;
                     cached = self.current(workspace, true).await?;
                 }
