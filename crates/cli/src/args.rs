@@ -128,6 +128,28 @@ pub(crate) enum Command {
     /// Fire every deadline due now (or at `--now`): countdown reminders and locks, each exactly
     /// once however many ticks run, repeat or crash. Acts as the billing system itself.
     Tick,
+    /// Serve the HTTP API under `/v1`, its OpenAPI document at `/openapi.json` and the console
+    /// at `/`, on the `--db` store, until SIGINT or SIGTERM (requests in flight finish).
+    Serve {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+        listen: String,
+        /// The HS256 key that signs and checks the bearer tokens: the file's bytes (a trailing
+        /// newline removed), at least 32. Required unless `--demo`, which then makes a key for
+        /// this run only.
+        #[command(flatten)]
+        auth_key: AuthKey,
+        /// Seed an Expense Center account and marketplace subscriptions on the store, and print
+        /// sign-in links for a demo owner (and a member), so a newcomer can click through.
+        #[arg(long)]
+        demo: bool,
+        /// The Expense Center link base.
+        #[command(flatten)]
+        expense_center: ExpenseCenterUrl,
+    },
+    /// Bearer tokens for `billing serve`.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// List the notices in the outbox: workspace, kind, when it was due, when it was sent.
     Notices {
         /// Only this workspace's.
@@ -243,6 +265,41 @@ pub(crate) enum Command {
         /// twice `--timeout`.
         #[arg(long, value_name = "SECONDS", default_value_t = 60)]
         lease: u64,
+    },
+}
+
+/// The key file of the tokens.
+#[derive(Debug, Args)]
+pub(crate) struct AuthKey {
+    /// The HS256 key file (its bytes, a trailing newline removed; at least 32).
+    #[arg(long = "auth-key", env = "BILLING_AUTH_KEY_FILE", value_name = "FILE")]
+    pub(crate) file: Option<PathBuf>,
+}
+
+/// `billing token …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Print a bearer token (JWT, HS256) for `billing serve`: an actor with a role in one
+    /// workspace, or the billing system.
+    Issue {
+        /// The actor id (`sub`).
+        #[arg(long, value_name = "A")]
+        actor: String,
+        /// The workspace the role is in (with `--role`).
+        #[arg(long, value_name = "W", required_unless_present = "system", conflicts_with = "system")]
+        workspace: Option<String>,
+        /// The role in that workspace.
+        #[arg(long, value_parser = ["owner", "admin", "member"], requires = "workspace")]
+        role: Option<String>,
+        /// A token of the billing system itself (`scope: billing-system`).
+        #[arg(long)]
+        system: bool,
+        /// How long it is valid: a number and s, m, h or d (`90m`, `1h`, `7d`).
+        #[arg(long, default_value = "1h", value_name = "TTL")]
+        ttl: String,
+        /// The key file.
+        #[command(flatten)]
+        auth_key: AuthKey,
     },
 }
 

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 
 use crate::args::{
     AccountCommand, AgreementCommand, ArrearsCommand, CloudArgs, CloudCommand, Command,
-    SettlementCommand, WebhookCommand, Who, WorkspaceCommand as WorkspaceArgs,
+    SettlementCommand, TokenCommand, WebhookCommand, Who, WorkspaceCommand as WorkspaceArgs,
 };
 use crate::exit::CliError;
 
@@ -61,6 +61,28 @@ pub(crate) enum Request {
     },
     /// `billing tick`.
     Tick,
+    /// `billing serve`.
+    Serve {
+        /// The address.
+        listen: std::net::SocketAddr,
+        /// The key file, if given.
+        auth_key: Option<PathBuf>,
+        /// Seed and print demo sign-in links.
+        demo: bool,
+        /// The Expense Center link base.
+        expense_center_url: String,
+    },
+    /// `billing token issue`.
+    TokenIssue {
+        /// The actor.
+        actor: ActorId,
+        /// What the token grants.
+        grant: billing_http::Grant,
+        /// How long it is valid.
+        ttl: chrono::Duration,
+        /// The key file.
+        auth_key: Option<PathBuf>,
+    },
     /// `billing notices`.
     Notices {
         /// Only this workspace's.
@@ -373,6 +395,49 @@ pub(crate) fn validate(command: Command) -> Result<Request, CliError> {
             workspace_command("workspace dissolve", &workspace, &who, Action::Dissolve)?
         }
         Command::Tick => Request::Tick,
+        Command::Serve {
+            listen,
+            auth_key,
+            demo,
+            expense_center,
+        } => Request::Serve {
+            listen: listen.parse().map_err(|e| {
+                CliError::usage(
+                    "listen",
+                    format!("--listen {listen:?} is not an address like 127.0.0.1:8080: {e}"),
+                )
+            })?,
+            auth_key: auth_key.file,
+            demo,
+            expense_center_url: expense_center.url,
+        },
+        Command::Token(TokenCommand::Issue {
+            actor,
+            workspace,
+            role,
+            system,
+            ttl,
+            auth_key,
+        }) => Request::TokenIssue {
+            actor: ActorId::parse(&actor)?,
+            grant: match (system, workspace) {
+                (true, _) => billing_http::Grant::System,
+                (false, Some(workspace)) => {
+                    let role: Role = role.as_deref().unwrap_or("owner").parse()?;
+                    billing_http::Grant::Workspaces(
+                        [(WorkspaceId::parse(&workspace)?, role)].into_iter().collect(),
+                    )
+                }
+                (false, None) => {
+                    return Err(CliError::usage(
+                        "workspace",
+                        "give --workspace W --role R, or --system",
+                    ))
+                }
+            },
+            ttl: parse_ttl(&ttl)?,
+            auth_key: auth_key.file,
+        },
         Command::Notices { workspace } => Request::Notices {
             workspace: workspace.as_deref().map(WorkspaceId::parse).transpose()?,
         },
@@ -655,4 +720,33 @@ mod tests {
         let err = external_id("instance", "a b").unwrap_err();
         assert!(err.to_string().contains("instance"), "{err}");
     }
+}
+
+/// A duration like `90s`, `30m`, `1h` or `7d` (at most 366 days).
+fn parse_ttl(text: &str) -> Result<chrono::Duration, CliError> {
+    let bad = |why: &str| {
+        CliError::usage(
+            "ttl",
+            format!("--ttl {text:?} {why}: give a number and s, m, h or d, like 1h"),
+        )
+    };
+    let split = text.len().saturating_sub(1);
+    let (number, unit) = (text.get(..split).unwrap_or(""), text.get(split..).unwrap_or(""));
+    let n: i64 = number
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| bad("is not a positive duration"))?;
+    let seconds = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
+        _ => None,
+    }
+    .ok_or_else(|| bad("has no unit"))?;
+    if seconds > 366 * 86_400 {
+        return Err(bad("is longer than 366 days"));
+    }
+    Ok(chrono::Duration::seconds(seconds))
 }

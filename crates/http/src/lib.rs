@@ -37,9 +37,9 @@ mod service;
 pub use auth::{Access, AuthError, Authenticate, Grant, Identity, IssueError, JwtAuth};
 pub use bodies::{
     ArrearsBody, BindBody, CommandResponse, EventBody, HistoryResponse, RegisterBody,
-    SettleArrearsBody, SettlementBody, UpgradeBody, AcceptBody, ViewBody,
+    AcceptBody, DissolveBody, SettleArrearsBody, SettlementBody, UpgradeBody, ViewBody,
 };
-pub use problem::{ApiError, Problem, PROBLEM_JSON, PROBLEM_TYPES};
+pub use problem::{ApiError, Problem, PROBLEM_JSON, PROBLEM_TYPES, RETRY_AFTER_SECONDS};
 pub use serve::{serve, ServeError};
 
 /// The largest request body accepted, in bytes (64 KiB); a larger one is `413 body-too-large`.

@@ -7,6 +7,7 @@ mod lifecycle;
 mod lifecycle_demo;
 mod log;
 mod publish;
+mod serve;
 mod webhook;
 mod workspace;
 
@@ -130,6 +131,18 @@ pub(crate) async fn run(request: Request, ctx: &Context) -> Result<Report, CliEr
             lifecycle: false,
         } => demo::run(ctx, &expense_center_url, keep).await,
         Request::Tick => lifecycle::tick(ctx).await,
+        Request::Serve {
+            listen,
+            auth_key,
+            demo,
+            expense_center_url,
+        } => serve::serve(ctx, listen, auth_key.as_deref(), demo, &expense_center_url).await,
+        Request::TokenIssue {
+            actor,
+            grant,
+            ttl,
+            auth_key,
+        } => serve::issue(ctx, &actor, &grant, ttl, auth_key.as_deref()),
         Request::Notices { workspace } => lifecycle::notices(ctx, workspace.as_ref()).await,
         Request::Register { user_name, email } => {
             workspace::register(ctx, &user_name, &email).await
