@@ -20,6 +20,9 @@
 //! - `billing-bench transfer [--quick]`: import and export of a 1,000,000-event log (100,000
 //!   with `--quick`) on PostgreSQL and SQLite, each in its own process: peak RSS against a log a
 //!   tenth its size, events/s, and the export byte-identical to the imported log.
+//! - `billing-bench http [--quick] [--billing-bin PATH]`: the documented flow over HTTP to a
+//!   real `billing serve` child (8 clients, distinct workspaces) against the same flow
+//!   in-process through `Embedded`: commands/s ratio and per-command p50/p99 latency.
 //!
 //! PostgreSQL comes from `DATABASE_URL`, else the local server at 127.0.0.1:5432 (`scripts/bench`
 //! provisions one like the tests do). Every measurement gets its own fresh database.
@@ -28,6 +31,7 @@ mod audit;
 mod commands;
 mod contender;
 mod feed;
+mod http;
 mod loggen;
 mod measure;
 mod pg;
@@ -38,7 +42,7 @@ mod transfer;
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: billing-bench commands|audit|feed|rebuild|scale|transfer [--quick]");
+    eprintln!("usage: billing-bench commands|audit|feed|http|rebuild|scale|transfer [--quick] [--billing-bin PATH]");
     ExitCode::from(2)
 }
 
@@ -76,6 +80,13 @@ fn main() -> ExitCode {
             );
         }
     }
+    let (args, billing_bin) = match http::take_billing_bin(args) {
+        Ok(split) => split,
+        Err(e) => {
+            eprintln!("billing-bench: {e}");
+            return usage();
+        }
+    };
     let quick = args.iter().any(|a| a == "--quick");
     let Some(which) = args.iter().find(|a| !a.starts_with("--")) else {
         return usage();
@@ -113,6 +124,7 @@ fn main() -> ExitCode {
     let result = match which.as_str() {
         "commands" => runtime.block_on(commands::run(quick)),
         "feed" => runtime.block_on(feed::run(quick)),
+        "http" => runtime.block_on(http::run(quick, billing_bin)),
         "rebuild" => runtime.block_on(rebuild::run(quick)),
         "scale" => runtime.block_on(scale::run(quick)),
         "transfer" => runtime.block_on(transfer::run(quick)),

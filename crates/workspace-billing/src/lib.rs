@@ -9,3 +9,6 @@ pub use billing_store as store;
 
 /// Adapters to outside systems and projections.
 pub use billing_adapters as adapters;
+
+/// The HTTP API and console: an axum router a host mounts, with its own identity provider.
+pub use billing_http as http;
