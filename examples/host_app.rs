@@ -69,7 +69,10 @@ impl Authenticate for HostSignIn {
         let name = self.name(&request.headers).ok_or(AuthError::Missing)?;
         let bad = |e: workspace_billing::domain::DomainError| AuthError::Malformed(e.to_string());
         let mut roles = BTreeMap::new();
-        roles.insert(WorkspaceId::parse(&format!("{name}-ws")).map_err(bad)?, Role::Owner);
+        roles.insert(
+            WorkspaceId::parse(&format!("{name}-ws")).map_err(bad)?,
+            Role::Owner,
+        );
         roles.insert(WorkspaceId::parse("team").map_err(bad)?, Role::Member);
         Ok(Identity {
             actor: ActorId::parse(&name).map_err(bad)?,
@@ -108,7 +111,11 @@ async fn sign_in(State(auth): State<HostSignIn>, Form(form): Form<SignIn>) -> Re
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if !ok {
-        return (StatusCode::UNPROCESSABLE_ENTITY, "name: letters, digits and - only").into_response();
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name: letters, digits and - only",
+        )
+            .into_response();
     }
     let cookie = format!(
         "{HOST_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
@@ -139,7 +146,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let listen = std::env::var("HOST_APP_LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let listener = tokio::net::TcpListener::bind(&listen).await?;
-    println!("host app on http://{}/ (billing under /billing, store {url})", listener.local_addr()?);
+    println!(
+        "host app on http://{}/ (billing under /billing, store {url})",
+        listener.local_addr()?
+    );
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -286,7 +286,12 @@ pub(crate) enum TokenCommand {
         #[arg(long, value_name = "A")]
         actor: String,
         /// The workspace the role is in (with `--role`).
-        #[arg(long, value_name = "W", required_unless_present = "system", conflicts_with = "system")]
+        #[arg(
+            long,
+            value_name = "W",
+            required_unless_present = "system",
+            conflicts_with = "system"
+        )]
         workspace: Option<String>,
         /// The role in that workspace.
         #[arg(long, value_parser = ["owner", "admin", "member"], requires = "workspace")]

@@ -425,7 +425,9 @@ pub(crate) fn validate(command: Command) -> Result<Request, CliError> {
                 (false, Some(workspace)) => {
                     let role: Role = role.as_deref().unwrap_or("owner").parse()?;
                     billing_http::Grant::Workspaces(
-                        [(WorkspaceId::parse(&workspace)?, role)].into_iter().collect(),
+                        [(WorkspaceId::parse(&workspace)?, role)]
+                            .into_iter()
+                            .collect(),
                     )
                 }
                 (false, None) => {
@@ -731,7 +733,10 @@ fn parse_ttl(text: &str) -> Result<chrono::Duration, CliError> {
         )
     };
     let split = text.len().saturating_sub(1);
-    let (number, unit) = (text.get(..split).unwrap_or(""), text.get(split..).unwrap_or(""));
+    let (number, unit) = (
+        text.get(..split).unwrap_or(""),
+        text.get(split..).unwrap_or(""),
+    );
     let n: i64 = number
         .parse()
         .ok()

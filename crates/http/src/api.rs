@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Request};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -27,7 +27,9 @@ use crate::bodies::{
     AcceptBody, ArrearsBody, BindBody, CommandResponse, DissolveBody, HistoryResponse,
     RegisterBody, SettleArrearsBody, SettlementBody, UpgradeBody, ViewBody,
 };
-use crate::extract::{Authed, IdempotencyKey, IfMatch, JsonBody, IDEMPOTENCY_KEY};
+use crate::extract::{
+    ApiPath, ApiQuery, Authed, IdempotencyKey, IfMatch, JsonBody, IDEMPOTENCY_KEY,
+};
 use crate::problem::{ApiError, Problem};
 use crate::service::view_body;
 use crate::{Billing, BODY_LIMIT};
@@ -102,6 +104,13 @@ pub(crate) fn router(billing: Billing) -> Router {
         app = app.merge(crate::console::routes());
     }
     app.fallback(|| async { ApiError::NotFound("no route here".into()) })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "this path does not take this method (see /openapi.json)",
+            )
+        })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -158,9 +167,10 @@ async fn command(
     let body = done.response(key)?;
     let mut response = Json(body).into_response();
     if done.outcome.replayed {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static(REPLAYED), HeaderValue::from_static("true"));
+        response.headers_mut().insert(
+            HeaderName::from_static(REPLAYED),
+            HeaderValue::from_static("true"),
+        );
     }
     Ok(response)
 }
@@ -180,7 +190,7 @@ async fn command(
 async fn upgrade(
     State(billing): State<Billing>,
     Authed(identity): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     IdempotencyKey(key): IdempotencyKey,
     IfMatch(if_match): IfMatch,
     JsonBody(body): JsonBody<UpgradeBody>,
@@ -208,7 +218,7 @@ async fn upgrade(
 async fn bind_account(
     State(billing): State<Billing>,
     Authed(identity): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     IdempotencyKey(key): IdempotencyKey,
     IfMatch(if_match): IfMatch,
     JsonBody(body): JsonBody<BindBody>,
@@ -236,7 +246,7 @@ async fn bind_account(
 async fn register_account(
     State(billing): State<Billing>,
     Authed(identity): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     IdempotencyKey(key): IdempotencyKey,
     IfMatch(if_match): IfMatch,
     JsonBody(body): JsonBody<RegisterBody>,
@@ -265,7 +275,7 @@ async fn register_account(
 async fn accept_agreement(
     State(billing): State<Billing>,
     Authed(identity): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     IdempotencyKey(key): IdempotencyKey,
     IfMatch(if_match): IfMatch,
     JsonBody(body): JsonBody<AcceptBody>,
@@ -298,7 +308,10 @@ pub(crate) fn settlement_action(
             instance_id: instance_id.clone(),
         });
     if account.is_none() && instance_id.is_some() {
-        return Err(ApiError::invalid("instance", "an instance needs an account"));
+        return Err(ApiError::invalid(
+            "instance",
+            "an instance needs an account",
+        ));
     }
     Ok(Action::ChangeSettlement { method, account })
 }
@@ -318,7 +331,7 @@ pub(crate) fn settlement_action(
 async fn change_settlement(
     State(billing): State<Billing>,
     Authed(identity): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     IdempotencyKey(key): IdempotencyKey,
     IfMatch(if_match): IfMatch,
     JsonBody(body): JsonBody<SettlementBody>,
@@ -348,13 +361,16 @@ async fn change_settlement(
 async fn dissolve(
     State(billing): State<Billing>,
     Authed(identity): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     IdempotencyKey(key): IdempotencyKey,
     IfMatch(if_match): IfMatch,
     JsonBody(body): JsonBody<DissolveBody>,
 ) -> Result<Response, ApiError> {
     let DissolveBody {} = body;
-    command(&billing, &identity, &id, &key, if_match, || Ok(Action::Dissolve)).await
+    command(&billing, &identity, &id, &key, if_match, || {
+        Ok(Action::Dissolve)
+    })
+    .await
 }
 
 #[utoipa::path(
@@ -372,7 +388,7 @@ async fn dissolve(
 async fn record_arrears(
     State(billing): State<Billing>,
     Authed(identity): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     IdempotencyKey(key): IdempotencyKey,
     IfMatch(if_match): IfMatch,
     JsonBody(body): JsonBody<ArrearsBody>,
@@ -384,7 +400,9 @@ async fn record_arrears(
             .map_err(|e| ApiError::invalid("currency", e))?;
         Ok(Action::RecordArrears {
             bill: parse("bill", &body.bill, BillId::parse)?,
-            amount: parse("amount", &body.amount, |a| Money::parse_decimal(a, currency))?,
+            amount: parse("amount", &body.amount, |a| {
+                Money::parse_decimal(a, currency)
+            })?,
         })
     })
     .await
@@ -405,7 +423,7 @@ async fn record_arrears(
 async fn settle_arrears(
     State(billing): State<Billing>,
     Authed(identity): Authed,
-    Path((id, bill)): Path<(String, String)>,
+    ApiPath((id, bill)): ApiPath<(String, String)>,
     IdempotencyKey(key): IdempotencyKey,
     IfMatch(if_match): IfMatch,
     JsonBody(body): JsonBody<SettleArrearsBody>,
@@ -429,7 +447,13 @@ async fn settle_arrears(
 #[allow(dead_code)]
 struct CommandHeaders {
     /// The command id: a new one per command, the same one to re-send it (required).
-    #[param(rename = "Idempotency-Key", required = true, min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._:-]+$")]
+    #[param(
+        rename = "Idempotency-Key",
+        required = true,
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9._:-]+$"
+    )]
     idempotency_key: String,
     /// The workspace version (`"<last sequence>"`, its ETag) the command was decided on.
     #[param(rename = "If-Match", required = false)]
@@ -459,8 +483,8 @@ pub(crate) struct AsOf {
 async fn workspace(
     State(billing): State<Billing>,
     Authed(identity): Authed,
-    Path(id): Path<String>,
-    Query(query): Query<AsOf>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<AsOf>,
 ) -> Result<Response, ApiError> {
     let workspace = workspace_id(&id)?;
     billing.may_read(&identity, &workspace)?;
@@ -495,7 +519,7 @@ async fn workspace(
 async fn history(
     State(billing): State<Billing>,
     Authed(identity): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<HistoryResponse>, ApiError> {
     let workspace = workspace_id(&id)?;
     billing.may_read(&identity, &workspace)?;
@@ -535,7 +559,7 @@ async fn events(
     State(billing): State<Billing>,
     Authed(identity): Authed,
     headers: HeaderMap,
-    Query(query): Query<FeedQuery>,
+    ApiQuery(query): ApiQuery<FeedQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     if !identity.is_system() {
         return Err(ApiError::SystemOnly {
@@ -567,41 +591,44 @@ async fn events(
     let first = db.read_committed(at, FEED_BATCH).await?;
     let follow = query.follow.unwrap_or(true);
     let state = (db, at, first, follow, false);
-    let stream = stream::unfold(state, |(db, mut at, mut rows, follow, mut ended)| async move {
-        let mut wake = db.wake_ups();
-        loop {
-            if ended {
-                return None;
-            }
-            if !rows.is_empty() {
-                let row = rows.remove(0);
-                at = row.position;
-                let mut line = Vec::new();
-                let event = match write_positioned_line(&row, &mut line) {
-                    Ok(()) => Event::default()
-                        .id(row.position.to_string())
-                        .event(row.row.event_type.clone())
-                        .data(String::from_utf8_lossy(&line).trim_end().to_owned()),
-                    Err(e) => {
-                        ended = true;
-                        Event::default().event("error").data(e.to_string())
-                    }
-                };
-                return Some((Ok(event), (db, at, rows, follow, ended)));
-            }
-            match db.read_committed(at, FEED_BATCH).await {
-                Ok(next) if !next.is_empty() => rows = next,
-                Ok(_) if !follow => return None,
-                Ok(_) => {
-                    wake.wait(WakeUps::POLL).await;
+    let stream = stream::unfold(
+        state,
+        |(db, mut at, mut rows, follow, mut ended)| async move {
+            let mut wake = db.wake_ups();
+            loop {
+                if ended {
+                    return None;
                 }
-                Err(e) => {
-                    ended = true;
-                    let event = Event::default().event("error").data(e.to_string());
+                if !rows.is_empty() {
+                    let row = rows.remove(0);
+                    at = row.position;
+                    let mut line = Vec::new();
+                    let event = match write_positioned_line(&row, &mut line) {
+                        Ok(()) => Event::default()
+                            .id(row.position.to_string())
+                            .event(row.row.event_type.clone())
+                            .data(String::from_utf8_lossy(&line).trim_end()),
+                        Err(e) => {
+                            ended = true;
+                            Event::default().event("error").data(e.to_string())
+                        }
+                    };
                     return Some((Ok(event), (db, at, rows, follow, ended)));
                 }
+                match db.read_committed(at, FEED_BATCH).await {
+                    Ok(next) if !next.is_empty() => rows = next,
+                    Ok(_) if !follow => return None,
+                    Ok(_) => {
+                        wake.wait(WakeUps::POLL).await;
+                    }
+                    Err(e) => {
+                        ended = true;
+                        let event = Event::default().event("error").data(e.to_string());
+                        return Some((Ok(event), (db, at, rows, follow, ended)));
+                    }
+                }
             }
-        }
-    });
+        },
+    );
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -147,7 +147,9 @@ pub enum Grant {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum IssueError {
     /// `system` is not a workspace role: issue a system token instead.
-    #[error("role system is not a workspace role: issue a billing-system token (--system) instead")]
+    #[error(
+        "role system is not a workspace role: issue a billing-system token (--system) instead"
+    )]
     SystemRole,
     /// A token must grant something.
     #[error("a token needs at least one workspace and role, or the billing-system scope")]
@@ -241,6 +243,15 @@ impl JwtAuth {
     /// claims that name no valid actor, workspace or role.
     pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
         use jsonwebtoken::errors::ErrorKind;
+        // jsonwebtoken cannot even parse a header naming an algorithm it does not know
+        // (`none`): that is a forged token, not a malformed one.
+        if let Some(alg) = header_alg(token) {
+            if alg != "HS256" {
+                return Err(AuthError::Invalid(format!(
+                    "algorithm {alg:?}: this server accepts HS256 only"
+                )));
+            }
+        }
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
@@ -254,10 +265,21 @@ impl JwtAuth {
     }
 }
 
+/// The `alg` a token's header names, if the header is base64url JSON with a string `alg`.
+fn header_alg(token: &str) -> Option<String> {
+    use base64::Engine;
+    let head = token.split('.').next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(head)
+        .ok()?;
+    let header: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    header.get("alg")?.as_str().map(str::to_owned)
+}
+
 /// The identity verified claims name.
 fn identity_of(claims: Claims) -> Result<Identity, AuthError> {
-    let actor = ActorId::parse(&claims.sub)
-        .map_err(|e| AuthError::Malformed(format!("sub: {e}")))?;
+    let actor =
+        ActorId::parse(&claims.sub).map_err(|e| AuthError::Malformed(format!("sub: {e}")))?;
     let access = match (claims.scope.as_deref(), claims.workspaces) {
         (Some(SYSTEM_SCOPE), None) => Access::System,
         (None, Some(map)) => {

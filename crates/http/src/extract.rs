@@ -62,7 +62,12 @@ pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
-    let bad = || ApiError::invalid("If-Match", "expected one entity tag like \"12\" (the ETag of GET /v1/workspaces/{id})");
+    let bad = || {
+        ApiError::invalid(
+            "If-Match",
+            "expected one entity tag like \"12\" (the ETag of GET /v1/workspaces/{id})",
+        )
+    };
     let text = value.to_str().map_err(|_| bad())?.trim();
     if text == "*" {
         return Ok(None);
@@ -89,10 +94,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             .headers()
             .get(header::CONTENT_LENGTH)
             .is_some_and(|v| v.as_bytes() == b"0");
-        let typed = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some();
+        let typed = req.headers().get(header::CONTENT_TYPE).is_some();
         if empty && !typed {
             return serde_json::from_str("{}")
                 .map(Self)
@@ -112,8 +114,8 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
         JsonRejection::JsonDataError(e) => {
             // serde's message names the field ("unknown field `role`", "missing field `site`").
-            let reason = std::error::Error::source(&e)
-                .map_or_else(|| e.body_text(), ToString::to_string);
+            let reason =
+                std::error::Error::source(&e).map_or_else(|| e.body_text(), ToString::to_string);
             ApiError::invalid("body", reason)
         }
         JsonRejection::MissingJsonContentType(_) => ApiError::invalid(
@@ -121,5 +123,42 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             "a JSON body needs Content-Type: application/json",
         ),
         other => ApiError::MalformedBody(other.body_text()),
+    }
+}
+
+/// `axum::extract::Path` whose rejection (a segment that is not UTF-8, say) is a problem:
+/// `422 invalid-value` naming the path.
+pub(crate) struct ApiPath<T>(pub(crate) T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::invalid("path", rejection.body_text())),
+        }
+    }
+}
+
+/// `axum::extract::Query` whose rejection is `422 invalid-value` naming the query.
+pub(crate) struct ApiQuery<T>(pub(crate) T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::invalid("query", rejection.body_text())),
+        }
     }
 }

@@ -36,8 +36,8 @@ mod service;
 
 pub use auth::{Access, AuthError, Authenticate, Grant, Identity, IssueError, JwtAuth};
 pub use bodies::{
-    ArrearsBody, BindBody, CommandResponse, EventBody, HistoryResponse, RegisterBody,
-    AcceptBody, DissolveBody, SettleArrearsBody, SettlementBody, UpgradeBody, ViewBody,
+    AcceptBody, ArrearsBody, BindBody, CommandResponse, DissolveBody, EventBody, HistoryResponse,
+    RegisterBody, SettleArrearsBody, SettlementBody, UpgradeBody, ViewBody,
 };
 pub use problem::{ApiError, Problem, PROBLEM_JSON, PROBLEM_TYPES, RETRY_AFTER_SECONDS};
 pub use serve::{serve, ServeError};

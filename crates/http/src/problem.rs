@@ -124,7 +124,9 @@ pub enum ApiError {
     },
     /// `If-Match` names a version the workspace has moved past (`412 precondition-failed`):
     /// read the workspace again and decide again.
-    #[error("If-Match {expected} does not match workspace {workspace}, now at version \"{actual}\"")]
+    #[error(
+        "If-Match {expected} does not match workspace {workspace}, now at version \"{actual}\""
+    )]
     PreconditionFailed {
         /// The workspace.
         workspace: WorkspaceId,
@@ -181,12 +183,16 @@ fn store_problem(e: &StoreError) -> Problem {
             "command-id-reused",
             e.to_string(),
         ),
-        StoreError::Conflict { .. } => Problem::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+        StoreError::Conflict { .. } => {
+            Problem::new(StatusCode::CONFLICT, "conflict", e.to_string())
+        }
         // A database fault is not the input's: the command may be re-sent with the same key.
         StoreError::Database(_) => Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "store-unavailable",
-            format!("{e}; the command may have been written: re-send it with the same Idempotency-Key"),
+            format!(
+                "{e}; the command may have been written: re-send it with the same Idempotency-Key"
+            ),
         ),
         StoreError::Integrity { .. } => Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -202,7 +208,9 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let detail = self.to_string();
         match self {
-            ApiError::Unauthenticated(e) => Problem::new(StatusCode::UNAUTHORIZED, e.code(), detail),
+            ApiError::Unauthenticated(e) => {
+                Problem::new(StatusCode::UNAUTHORIZED, e.code(), detail)
+            }
             ApiError::NoRole { command: true, .. } => {
                 Problem::new(StatusCode::FORBIDDEN, "not-workspace-owner", detail)
             }
@@ -224,16 +232,20 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } => {
                 Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", detail)
             }
-            ApiError::PreconditionFailed { .. } => {
-                Problem::new(StatusCode::PRECONDITION_FAILED, "precondition-failed", detail)
-            }
+            ApiError::PreconditionFailed { .. } => Problem::new(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition-failed",
+                detail,
+            ),
             ApiError::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "not-found", detail),
             ApiError::Store(e) => store_problem(e),
             ApiError::Adapter(AdapterError::Store(e)) => store_problem(e),
             ApiError::Adapter(AdapterError::Database(_)) => {
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "store-unavailable", detail)
             }
-            ApiError::Adapter(_) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail),
+            ApiError::Adapter(_) => {
+                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
+            }
         }
     }
 

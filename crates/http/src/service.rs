@@ -50,11 +50,13 @@ impl Billing {
         action: Action,
         expected: Option<u64>,
     ) -> Result<Done, ApiError> {
-        let actor = identity.actor_in(workspace).ok_or_else(|| ApiError::NoRole {
-            actor: identity.actor.to_string(),
-            workspace: workspace.clone(),
-            command: true,
-        })?;
+        let actor = identity
+            .actor_in(workspace)
+            .ok_or_else(|| ApiError::NoRole {
+                actor: identity.actor.to_string(),
+                workspace: workspace.clone(),
+                command: true,
+            })?;
         let command = WorkspaceCommand::new(key.clone(), actor, action);
         let store = &self.inner.embedded.store;
         let outcome = match expected {

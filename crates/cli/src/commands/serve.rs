@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use billing_adapters::{deliver_pending, Embedded, LogMailer};
-use billing_domain::{ActorId, CloudAccount, Email, ExternalId, MethodId, Role, UserName, WorkspaceId};
+use billing_domain::{
+    ActorId, CloudAccount, Email, ExternalId, MethodId, Role, UserName, WorkspaceId,
+};
 use billing_http::{Billing, Grant, HttpOptions, JwtAuth};
 use chrono::Utc;
 use serde_json::json;
@@ -109,7 +111,11 @@ async fn seed(embedded: &Embedded) -> Result<(), CliError> {
     };
     embedded
         .marketplace
-        .set(&MethodId::parse("alibaba-cloud").map_err(invalid)?, &alibaba, true)
+        .set(
+            &MethodId::parse("alibaba-cloud").map_err(invalid)?,
+            &alibaba,
+            true,
+        )
         .await?;
     Ok(())
 }
@@ -128,8 +134,14 @@ fn demo_links(auth: &JwtAuth, base: &str) -> Result<String, CliError> {
             .map_err(|e| CliError::usage("demo", e.to_string()))
     };
     let owner_token = sign("demo-owner", Grant::Workspaces(owner))?;
-    let member = [(WorkspaceId::parse(DEMO_WORKSPACES[0]).map_err(invalid)?, Role::Member)];
-    let member_token = sign("demo-member", Grant::Workspaces(member.into_iter().collect()))?;
+    let member = [(
+        WorkspaceId::parse(DEMO_WORKSPACES[0]).map_err(invalid)?,
+        Role::Member,
+    )];
+    let member_token = sign(
+        "demo-member",
+        Grant::Workspaces(member.into_iter().collect()),
+    )?;
     Ok(format!(
         "Demo: Expense Center account {DEMO_USER_NAME}; AWS account {DEMO_AWS_ACCOUNT} and \
          Alibaba Cloud UID {} (instance {}) subscribed.\n\
@@ -155,9 +167,9 @@ pub(super) async fn serve(
     if demo {
         seed(&embedded).await?;
     }
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-        CliError::usage("listen", format!("cannot listen on {listen}: {e}"))
-    })?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| CliError::usage("listen", format!("cannot listen on {listen}: {e}")))?;
     let address = listener
         .local_addr()
         .map_err(|e| CliError::usage("listen", format!("no local address: {e}")))?;

@@ -41,20 +41,21 @@ impl Loaded {
 
 /// The workspace `id` for `session`: `422` for an id that is not one, `403` without a role in
 /// it, the store's errors in words.
-pub(crate) async fn load(
-    billing: &Billing,
-    session: &Session,
-    id: &str,
-) -> Result<Loaded, Stop> {
+pub(crate) async fn load(billing: &Billing, session: &Session, id: &str) -> Result<Loaded, Stop> {
     let cx = Cx::new(billing.policy(), None);
     let id = WorkspaceId::parse(id).map_err(|e| {
         Stop::from(error_page(
             billing,
             Some(session),
-            Said::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), words::domain(&e, cx)),
+            Said::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                e.code(),
+                words::domain(&e, cx),
+            ),
         ))
     })?;
-    let refused = |e: ApiError| Stop::from(error_page(billing, Some(session), words::refusal(&e, cx)));
+    let refused =
+        |e: ApiError| Stop::from(error_page(billing, Some(session), words::refusal(&e, cx)));
     billing.may_read(&session.identity, &id).map_err(refused)?;
     let role = session.identity.role_in(&id).unwrap_or(Role::Member);
     let (state, _, _) = billing.read(&id).await.map_err(refused)?;
@@ -62,11 +63,7 @@ pub(crate) async fn load(
 }
 
 /// `403 not-workspace-owner` in words unless the caller owns the workspace.
-pub(crate) fn owner_only(
-    billing: &Billing,
-    session: &Session,
-    w: &Loaded,
-) -> Result<(), Stop> {
+pub(crate) fn owner_only(billing: &Billing, session: &Session, w: &Loaded) -> Result<(), Stop> {
     if w.role == Role::Owner {
         return Ok(());
     }
@@ -77,7 +74,11 @@ pub(crate) fn owner_only(
     Err(error_page_with(
         billing,
         Some(session),
-        Said::new(StatusCode::FORBIDDEN, e.code(), words::domain(&e, w.cx(billing))),
+        Said::new(
+            StatusCode::FORBIDDEN,
+            e.code(),
+            words::domain(&e, w.cx(billing)),
+        ),
         Link {
             href: w.path(billing, ""),
             text: "Back to Billing".to_owned(),
@@ -131,7 +132,11 @@ pub(crate) async fn billing(
     let expense_center_href = state.bound_account().map_or_else(String::new, |a| {
         format!(
             "{}/accounts/{}",
-            billing.inner.options.expense_center_url.trim_end_matches('/'),
+            billing
+                .inner
+                .options
+                .expense_center_url
+                .trim_end_matches('/'),
             a.user_name
         )
     });

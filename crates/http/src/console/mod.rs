@@ -41,6 +41,8 @@ mod upgrade;
 mod words;
 
 #[cfg(test)]
+mod test_app;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_flow;
@@ -128,6 +130,12 @@ pub(crate) fn html(status: StatusCode, page: &impl Template) -> Response {
             response
                 .headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(crate::problem::RETRY_AFTER_SECONDS),
+                );
+            }
             response
         }
         Err(e) => {

@@ -4,9 +4,9 @@
 use askama::Template;
 use axum::response::Response;
 
+use super::html;
 use super::session::{new_command_id, Session};
 use super::words::Said;
-use super::html;
 use crate::Billing;
 
 /// What every page's frame shows: the title, the home link and, when signed in, who is and the

@@ -19,8 +19,8 @@ use serde::de::DeserializeOwned;
 use sha2::Sha256;
 
 use super::pages::error_page;
-use super::{see_other, Stop};
 use super::words::Said;
+use super::{see_other, Stop};
 use crate::auth::{Identity, SESSION_COOKIE};
 use crate::Billing;
 

@@ -197,10 +197,17 @@ pub(crate) async fn change(
     if form.from.as_deref() == Some("upgraded") && w.state.plan() == Plan::Commercial {
         let account = form.account.as_deref().unwrap_or_default();
         let instance = form.instance.as_deref().unwrap_or_default();
-        if let Some(page) = upgraded_page(&billing, session, &w, Some(said.clone()), account, instance)
+        if let Some(page) =
+            upgraded_page(&billing, session, &w, Some(said.clone()), account, instance)
         {
             return Ok(page);
         }
     }
-    Ok(settlement_page(&billing, session, &w, Some(said), Some(form)))
+    Ok(settlement_page(
+        &billing,
+        session,
+        &w,
+        Some(said),
+        Some(form),
+    ))
 }

@@ -7,10 +7,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::pages::{error_page, SignInPage, Layout};
+use super::pages::{Layout, SignInPage};
 use super::session::{
-    checked_form, csrf_subject, csrf_token, form_fields, new_command_id, posted,
-    refuse_cross_site,
+    checked_form, csrf_subject, csrf_token, form_fields, new_command_id, refuse_cross_site,
 };
 use super::words::{self, Said};
 use super::{html, see_other, Reply};
@@ -79,7 +78,11 @@ async fn sign_in_with(billing: &Billing, parts: &Parts, token: &str) -> Response
         sign_in_page(
             billing,
             parts,
-            Some(Said::new(StatusCode::UNAUTHORIZED, e.code(), words::auth(&e))),
+            Some(Said::new(
+                StatusCode::UNAUTHORIZED,
+                e.code(),
+                words::auth(&e),
+            )),
         )
     };
     if !cookie_safe(token) {
@@ -108,9 +111,7 @@ async fn sign_in_with(billing: &Billing, parts: &Parts, token: &str) -> Response
             response.headers_mut().insert(header::SET_COOKIE, value);
             response
         }
-        Err(_) => refused(AuthError::Malformed(
-            "it cannot be kept in a cookie".into(),
-        )),
+        Err(_) => refused(AuthError::Malformed("it cannot be kept in a cookie".into())),
     }
 }
 
@@ -131,24 +132,33 @@ pub(crate) async fn submit(State(billing): State<Billing>, request: Request) -> 
     let (parts, body) = request.into_parts();
     refuse_cross_site(&billing, &parts)?;
     let subject = csrf_subject(&parts.headers, None);
-    let (form, _) = checked_form::<SignInForm>(&billing, parts.clone(), body, &subject, None).await?;
+    let (form, _) =
+        checked_form::<SignInForm>(&billing, parts.clone(), body, &subject, None).await?;
     let token = form.token.unwrap_or_default();
     if token.trim().is_empty() {
         let e = AuthError::Missing;
         return Ok(sign_in_page(
             &billing,
             &parts,
-            Some(Said::new(StatusCode::UNAUTHORIZED, e.code(), words::auth(&e))),
+            Some(Said::new(
+                StatusCode::UNAUTHORIZED,
+                e.code(),
+                words::auth(&e),
+            )),
         ));
     }
     Ok(sign_in_with(&billing, &parts, &token).await)
 }
 
-/// `POST /sign-out`: clears the session cookie, `303` to the sign-in page. A request that is
-/// no longer signed in is sent to the sign-in page as well.
+/// `POST /sign-out`: clears the session cookie, `303` to the sign-in page. The form's token
+/// is checked against the session cookie the request carries, valid or not, so a session that
+/// expired can still be cleared.
 pub(crate) async fn sign_out(State(billing): State<Billing>, request: Request) -> Reply {
-    let posted = posted::<SignOutForm>(&billing, request).await?;
-    let _ = posted.command_id;
+    let (parts, body) = request.into_parts();
+    refuse_cross_site(&billing, &parts)?;
+    let identity = billing.inner.auth.authenticate(&parts).await.ok();
+    let subject = csrf_subject(&parts.headers, identity.as_ref());
+    checked_form::<SignOutForm>(&billing, parts, body, &subject, None).await?;
     let options = &billing.inner.options;
     let path = match options.mount_path.as_str() {
         "" => "/",
@@ -156,20 +166,8 @@ pub(crate) async fn sign_out(State(billing): State<Billing>, request: Request) -
     };
     let cookie = cookies::set(SESSION_COOKIE, "", path, options.secure_cookies, Some(0));
     let mut response = see_other(&billing.path("/sign-in"));
-    match HeaderValue::from_str(&cookie) {
-        Ok(value) => {
-            response.headers_mut().insert(header::SET_COOKIE, value);
-            Ok(response)
-        }
-        Err(_) => Err(error_page(
-            &billing,
-            Some(&posted.session),
-            Said::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "The session cookie could not be cleared.",
-            ),
-        )
-        .into()),
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
     }
+    Ok(response)
 }

@@ -35,7 +35,11 @@ fn csrf_token_verifies_only_for_its_subject_and_key() {
     assert!(!csrf_valid(&[8u8; 32], "session-a", &token));
     let mut tampered = token.clone().into_bytes();
     tampered[0] = if tampered[0] == b'A' { b'B' } else { b'A' };
-    assert!(!csrf_valid(&key, "session-a", &String::from_utf8(tampered).unwrap()));
+    assert!(!csrf_valid(
+        &key,
+        "session-a",
+        &String::from_utf8(tampered).unwrap()
+    ));
     for bad in ["", "not base64!", "AAAA", &token[..40]] {
         assert!(!csrf_valid(&key, "session-a", bad), "{bad:?} accepted");
     }
@@ -44,7 +48,10 @@ fn csrf_token_verifies_only_for_its_subject_and_key() {
 #[test]
 fn same_origin_compares_host_and_port() {
     let uri = Uri::from_static("/workspaces/ws-1/upgrade");
-    assert!(same_origin(&headers(&[(header::HOST, "localhost:8080")]), &uri));
+    assert!(same_origin(
+        &headers(&[(header::HOST, "localhost:8080")]),
+        &uri
+    ));
     let ok = [
         ("http://localhost:8080", "localhost:8080"),
         ("https://billing.example", "billing.example"),
@@ -67,7 +74,10 @@ fn same_origin_compares_host_and_port() {
         assert!(!same_origin(&h, &uri), "{origin} vs {host} accepted");
     }
     // An Origin and no host to compare it with: refused.
-    assert!(!same_origin(&headers(&[(header::ORIGIN, "http://localhost")]), &uri));
+    assert!(!same_origin(
+        &headers(&[(header::ORIGIN, "http://localhost")]),
+        &uri
+    ));
 }
 
 #[test]
@@ -209,7 +219,14 @@ fn pages_escape_what_they_show() {
     let html = page.render().unwrap();
     assert!(!html.contains("<script>"), "{html}");
     assert!(!html.contains("<b>"), "{html}");
-    assert!(html.contains("&#60;script&#62;alert(&#39;x&#39;)"), "{html}");
-    assert!(html.contains("<title>Error &#60;b&#62; · workspace-billing</title>"), "{html}");
-    assert!(html.contains(r#"<p id="error" role="alert" data-code="invalid-value">"#));
+    assert!(
+        html.contains("&#60;script&#62;alert(&#39;x&#39;)"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<title>Error &#60;b&#62; · workspace-billing</title>"),
+        "{html}"
+    );
+    assert!(html.contains(r#"<p id="error" role="alert">The workspace id"#));
+    assert!(html.contains(r#"<code id="error-code">invalid-value</code>"#));
 }

@@ -149,7 +149,13 @@ pub(crate) async fn page(
     let session = signed_in(&billing, &parts).await?;
     let w = load(&billing, &session, &id).await?;
     owner_only(&billing, &session, &w)?;
-    Ok(upgrade_page(&billing, &session, &w, None, Entered::default()))
+    Ok(upgrade_page(
+        &billing,
+        &session,
+        &w,
+        None,
+        Entered::default(),
+    ))
 }
 
 /// Where a successful upgrade step leads.
@@ -245,7 +251,8 @@ pub(crate) async fn bind(
     let w = load(&billing, &posted.session, &id).await?;
     owner_only(&billing, &posted.session, &w)?;
     let username = posted.form.username.clone().unwrap_or_default();
-    let action = UserName::parse(username.trim()).map(|user_name| Action::BindAccount { user_name });
+    let action =
+        UserName::parse(username.trim()).map(|user_name| Action::BindAccount { user_name });
     let entered = Entered {
         bind_username: username,
         ..Entered::default()
@@ -294,7 +301,13 @@ pub(crate) async fn accept(
             "agreement-not-ticked",
             "Tick the box to accept the opening agreement.",
         );
-        return Ok(upgrade_page(&billing, &posted.session, &w, Some(said), Entered::default()));
+        return Ok(upgrade_page(
+            &billing,
+            &posted.session,
+            &w,
+            Some(said),
+            Entered::default(),
+        ));
     }
     let action = match posted.form.version.as_deref().map(str::trim) {
         None | Some("") => Err(DomainError::InvalidValue {
@@ -302,7 +315,17 @@ pub(crate) async fn accept(
             value: String::new(),
             reason: "must be given: reload the page to see the current agreement",
         }),
-        Some(version) => AgreementVersion::parse(version).map(|version| Action::AcceptAgreement { version }),
+        Some(version) => {
+            AgreementVersion::parse(version).map(|version| Action::AcceptAgreement { version })
+        }
     };
-    run(&billing, &posted, w, action, Entered::default(), Next::Upgraded).await
+    run(
+        &billing,
+        &posted,
+        w,
+        action,
+        Entered::default(),
+        Next::Upgraded,
+    )
+    .await
 }

@@ -10,8 +10,13 @@ use crate::harness::{send, t, Harness, NEXT_MONTH, START};
 /// consecutive sequences) and the view after them.
 fn assert_command(body: &Value, workspace: &str, types: &[&str]) {
     assert_eq!(body["workspace_id"], workspace, "{body}");
-    assert!(body["command_id"].as_str().is_some_and(|k| !k.is_empty()), "{body}");
-    let events = body["events"].as_array().expect("a command body has events");
+    assert!(
+        body["command_id"].as_str().is_some_and(|k| !k.is_empty()),
+        "{body}"
+    );
+    let events = body["events"]
+        .as_array()
+        .expect("a command body has events");
     let got: Vec<&str> = events
         .iter()
         .map(|e| e["event_type"].as_str().expect("an event type"))
@@ -39,17 +44,36 @@ pub async fn the_documented_flow_binds_an_account_and_settles_through_aws(h: &Ha
 
     // The user name is verified: an unknown one is refused and nothing is written.
     let before = h.total_events().await;
-    send(h.post(&owner, w, "account/bind", &json!({ "username": "nobody-at-all" })))
-        .await
-        .problem(409, "unknown-user-name");
+    send(h.post(
+        &owner,
+        w,
+        "account/bind",
+        &json!({ "username": "nobody-at-all" }),
+    ))
+    .await
+    .problem(409, "unknown-user-name");
     assert_eq!(h.total_events().await, before, "a refusal writes nothing");
 
-    let body = h.ok(&owner, w, "account/bind", json!({ "username": "acme-finance" })).await;
+    let body = h
+        .ok(
+            &owner,
+            w,
+            "account/bind",
+            json!({ "username": "acme-finance" }),
+        )
+        .await;
     assert_command(&body, w, &["AccountBound"]);
     assert_eq!(body["view"]["user_name"], "acme-finance", "{body}");
     assert_eq!(body["view"]["upgrade_step"], "account-bound", "{body}");
 
-    let body = h.ok(&owner, w, "agreement/accept", json!({ "version": "2024-06" })).await;
+    let body = h
+        .ok(
+            &owner,
+            w,
+            "agreement/accept",
+            json!({ "version": "2024-06" }),
+        )
+        .await;
     assert_command(&body, w, &["AgreementAccepted", "PlanUpgraded"]);
     let view = &body["view"];
     assert_eq!(view["plan"], "commercial", "{body}");
@@ -69,12 +93,22 @@ pub async fn the_documented_flow_binds_an_account_and_settles_through_aws(h: &Ha
 
     // A cloud account must be subscribed before it is chosen.
     h.clock.advance(Duration::hours(1));
-    send(h.post(&owner, w, "settlement", &json!({ "method": "aws", "account": "123456789012" })))
-        .await
-        .problem(409, "cloud-account-not-subscribed");
+    send(h.post(
+        &owner,
+        w,
+        "settlement",
+        &json!({ "method": "aws", "account": "123456789012" }),
+    ))
+    .await
+    .problem(409, "cloud-account-not-subscribed");
     h.subscribe("aws", "123456789012", true).await;
     let body = h
-        .ok(&owner, w, "settlement", json!({ "method": "aws", "account": "123456789012" }))
+        .ok(
+            &owner,
+            w,
+            "settlement",
+            json!({ "method": "aws", "account": "123456789012" }),
+        )
         .await;
     assert_command(&body, w, &["SettlementChanged"]);
     assert_eq!(body["view"]["settlement_method"], "aws", "{body}");
@@ -89,7 +123,9 @@ pub async fn the_documented_flow_binds_an_account_and_settles_through_aws(h: &Ha
         .await
         .problem(409, "settlement-change-too-soon");
     assert!(
-        problem["detail"].as_str().is_some_and(|d| d.contains("2026-12-01")),
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("2026-12-01")),
         "the refusal names the next allowed instant: {problem}"
     );
     assert_eq!(h.total_events().await, before, "a refusal writes nothing");
@@ -102,7 +138,13 @@ pub async fn the_documented_flow_binds_an_account_and_settles_through_aws(h: &Ha
 
     assert_eq!(
         h.history(w).await,
-        ["UpgradeRequested", "AccountBound", "AgreementAccepted", "PlanUpgraded", "SettlementChanged"]
+        [
+            "UpgradeRequested",
+            "AccountBound",
+            "AgreementAccepted",
+            "PlanUpgraded",
+            "SettlementChanged"
+        ]
     );
     assert_eq!(h.stream_len(w).await, 5);
 }
@@ -124,7 +166,8 @@ pub async fn registering_a_new_account_binds_it(h: &Harness) {
 
     // User names are unique: another workspace cannot register the same one.
     let other_owner = h.owner(other);
-    h.ok(&other_owner, other, "upgrade", json!({ "site": "cn1" })).await;
+    h.ok(&other_owner, other, "upgrade", json!({ "site": "cn1" }))
+        .await;
     let before = h.total_events().await;
     send(h.post(
         &other_owner,
@@ -136,19 +179,36 @@ pub async fn registering_a_new_account_binds_it(h: &Harness) {
     .problem(409, "user-name-taken");
     assert_eq!(h.total_events().await, before);
 
-    let body = h.ok(&owner, w, "agreement/accept", json!({ "version": "2024-06" })).await;
+    let body = h
+        .ok(
+            &owner,
+            w,
+            "agreement/accept",
+            json!({ "version": "2024-06" }),
+        )
+        .await;
     assert_eq!(body["view"]["plan"], "commercial", "{body}");
     assert_eq!(body["view"]["settlement_method"], "enterprise", "{body}");
     // China 4 settles through the Expense Center only.
-    send(h.post(&owner, w, "settlement", &json!({ "method": "aws", "account": "123456789012" })))
-        .await
-        .problem(409, "settlement-not-allowed-on-site");
+    send(h.post(
+        &owner,
+        w,
+        "settlement",
+        &json!({ "method": "aws", "account": "123456789012" }),
+    ))
+    .await
+    .problem(409, "settlement-not-allowed-on-site");
     send(h.post(&owner, w, "settlement", &json!({ "method": "enterprise" })))
         .await
         .problem(409, "settlement-unchanged");
     assert_eq!(
         h.history(w).await,
-        ["UpgradeRequested", "AccountBound", "AgreementAccepted", "PlanUpgraded"]
+        [
+            "UpgradeRequested",
+            "AccountBound",
+            "AgreementAccepted",
+            "PlanUpgraded"
+        ]
     );
 }
 
@@ -162,17 +222,64 @@ pub async fn steps_out_of_order_are_refused(h: &Harness) {
             send(request).await.problem(409, code);
         }
     };
-    refused("account/bind", json!({ "username": "eager-finance" }), "upgrade-not-requested").await;
-    refused("agreement/accept", json!({ "version": "2024-06" }), "upgrade-not-requested").await;
-    refused("settlement", json!({ "method": "enterprise" }), "not-commercial-yet").await;
+    refused(
+        "account/bind",
+        json!({ "username": "eager-finance" }),
+        "upgrade-not-requested",
+    )
+    .await;
+    refused(
+        "agreement/accept",
+        json!({ "version": "2024-06" }),
+        "upgrade-not-requested",
+    )
+    .await;
+    refused(
+        "settlement",
+        json!({ "method": "enterprise" }),
+        "not-commercial-yet",
+    )
+    .await;
     h.ok(&owner, w, "upgrade", json!({ "site": "cn2" })).await;
-    refused("upgrade", json!({ "site": "cn2" }), "upgrade-already-requested").await;
-    refused("agreement/accept", json!({ "version": "2024-06" }), "account-not-bound").await;
-    h.ok(&owner, w, "account/bind", json!({ "username": "eager-finance" })).await;
-    refused("account/bind", json!({ "username": "eager-finance" }), "account-already-bound").await;
-    h.ok(&owner, w, "agreement/accept", json!({ "version": "2024-06" })).await;
+    refused(
+        "upgrade",
+        json!({ "site": "cn2" }),
+        "upgrade-already-requested",
+    )
+    .await;
+    refused(
+        "agreement/accept",
+        json!({ "version": "2024-06" }),
+        "account-not-bound",
+    )
+    .await;
+    h.ok(
+        &owner,
+        w,
+        "account/bind",
+        json!({ "username": "eager-finance" }),
+    )
+    .await;
+    refused(
+        "account/bind",
+        json!({ "username": "eager-finance" }),
+        "account-already-bound",
+    )
+    .await;
+    h.ok(
+        &owner,
+        w,
+        "agreement/accept",
+        json!({ "version": "2024-06" }),
+    )
+    .await;
     refused("upgrade", json!({ "site": "cn2" }), "already-commercial").await;
-    refused("account/bind", json!({ "username": "eager-finance" }), "already-commercial").await;
+    refused(
+        "account/bind",
+        json!({ "username": "eager-finance" }),
+        "already-commercial",
+    )
+    .await;
     assert_eq!(h.stream_len(w).await, 4, "only the four steps were written");
 }
 
@@ -187,14 +294,25 @@ pub async fn a_post_is_idempotent_by_its_key(h: &Harness) {
     )
     .await;
     reply.problem(400, "idempotency-key-required");
-    assert_eq!(h.total_events().await, 0, "a POST without a key writes nothing");
+    assert_eq!(
+        h.total_events().await,
+        0,
+        "a POST without a key writes nothing"
+    );
 
     let upgrade = || h.post_keyed(&owner, w, "upgrade", "upgrade-1", &json!({ "site": "us1" }));
     let first = send(upgrade()).await;
     let first_body = first.ok();
     assert_command(&first_body, w, &["UpgradeRequested"]);
-    assert_eq!(first_body["command_id"], "upgrade-1", "the key is the command id");
-    assert_eq!(first.header("idempotent-replayed"), None, "a first send is no replay");
+    assert_eq!(
+        first_body["command_id"], "upgrade-1",
+        "the key is the command id"
+    );
+    assert_eq!(
+        first.header("idempotent-replayed"),
+        None,
+        "a first send is no replay"
+    );
 
     let again = send(upgrade()).await;
     assert_eq!(again.ok(), first_body, "a replay answers the original body");
@@ -206,18 +324,33 @@ pub async fn a_post_is_idempotent_by_its_key(h: &Harness) {
         .await
         .problem(422, "command-id-reused");
     h.register_user("idem-finance").await;
-    send(h.post_keyed(&owner, w, "account/bind", "upgrade-1", &json!({ "username": "idem-finance" })))
-        .await
-        .problem(422, "command-id-reused");
+    send(h.post_keyed(
+        &owner,
+        w,
+        "account/bind",
+        "upgrade-1",
+        &json!({ "username": "idem-finance" }),
+    ))
+    .await
+    .problem(422, "command-id-reused");
     assert_eq!(h.total_events().await, 1);
 
     // The same command sent eight times at once is written once; every answer is its outcome.
     let sends = (0..8).map(|_| {
-        send(h.post_keyed(&owner, w, "account/bind", "bind-1", &json!({ "username": "idem-finance" })))
+        send(h.post_keyed(
+            &owner,
+            w,
+            "account/bind",
+            "bind-1",
+            &json!({ "username": "idem-finance" }),
+        ))
     });
     let replies = futures_util::future::join_all(sends).await;
     let bodies: Vec<Value> = replies.iter().map(|r| r.ok()).collect();
-    assert!(bodies.windows(2).all(|p| p[0] == p[1]), "one outcome: {bodies:?}");
+    assert!(
+        bodies.windows(2).all(|p| p[0] == p[1]),
+        "one outcome: {bodies:?}"
+    );
     let fresh = replies
         .iter()
         .filter(|r| r.header("idempotent-replayed").is_none())
@@ -234,12 +367,23 @@ pub async fn if_match_guards_a_command_with_the_etag(h: &Harness) {
         async move {
             let reply = send(request).await;
             let view = reply.ok();
-            let tag = reply.header("etag").expect("a workspace GET has an ETag").to_owned();
-            assert_eq!(tag, format!("\"{}\"", view["last_sequence"]), "ETag is the last sequence");
+            let tag = reply
+                .header("etag")
+                .expect("a workspace GET has an ETag")
+                .to_owned();
+            assert_eq!(
+                tag,
+                format!("\"{}\"", view["last_sequence"]),
+                "ETag is the last sequence"
+            );
             tag
         }
     };
-    assert_eq!(etag(h).await, "\"0\"", "a workspace without events is at version 0");
+    assert_eq!(
+        etag(h).await,
+        "\"0\"",
+        "a workspace without events is at version 0"
+    );
 
     let upgrade = h
         .post(&owner, w, "upgrade", &json!({ "site": "us1" }))
@@ -249,17 +393,29 @@ pub async fn if_match_guards_a_command_with_the_etag(h: &Harness) {
 
     h.register_user("etag-finance").await;
     let bind = |key: &str, tag: &str| {
-        h.post_keyed(&owner, w, "account/bind", key, &json!({ "username": "etag-finance" }))
-            .header("If-Match", tag)
+        h.post_keyed(
+            &owner,
+            w,
+            "account/bind",
+            key,
+            &json!({ "username": "etag-finance" }),
+        )
+        .header("If-Match", tag)
     };
     // Stale: decided on version 0, the workspace is at 1.
     let before = h.total_events().await;
-    let problem = send(bind("bind-stale", "\"0\"")).await.problem(412, "precondition-failed");
+    let problem = send(bind("bind-stale", "\"0\""))
+        .await
+        .problem(412, "precondition-failed");
     assert!(
         problem["detail"].as_str().is_some_and(|d| d.contains('1')),
         "the refusal names the current version: {problem}"
     );
-    assert_eq!(h.total_events().await, before, "a failed precondition writes nothing");
+    assert_eq!(
+        h.total_events().await,
+        before,
+        "a failed precondition writes nothing"
+    );
     assert_eq!(etag(h).await, "\"1\"");
 
     let first = send(bind("bind-1", "\"1\"")).await;
@@ -274,11 +430,18 @@ pub async fn if_match_guards_a_command_with_the_etag(h: &Harness) {
 
     // `*` is no condition; anything but one strong tag of digits is an invalid value.
     for bad in ["W/\"2\"", "2", "\"two\"", "\"2\", \"3\"", "\"-1\""] {
-        send(bind(&h.key(), bad)).await.problem(422, "invalid-value");
+        send(bind(&h.key(), bad))
+            .await
+            .problem(422, "invalid-value");
     }
     assert_eq!(h.stream_len(w).await, 2);
     let accept = h
-        .post(&owner, w, "agreement/accept", &json!({ "version": "2024-06" }))
+        .post(
+            &owner,
+            w,
+            "agreement/accept",
+            &json!({ "version": "2024-06" }),
+        )
         .header("If-Match", "*");
     send(accept).await.ok();
     assert_eq!(etag(h).await, "\"4\"");

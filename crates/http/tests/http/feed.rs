@@ -56,14 +56,24 @@ async fn feed(h: &Harness, query: &str, last_event_id: Option<&str>) -> Vec<(Str
     let reply = send(request).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let content_type = reply.header("content-type").unwrap_or_default();
-    assert!(content_type.starts_with("text/event-stream"), "{content_type}");
+    assert!(
+        content_type.starts_with("text/event-stream"),
+        "{content_type}"
+    );
     parse(&reply.text)
         .into_iter()
         .map(|sse| {
-            let id = sse.id.clone().unwrap_or_else(|| panic!("every event has an id: {sse:?}"));
+            let id = sse
+                .id
+                .clone()
+                .unwrap_or_else(|| panic!("every event has an id: {sse:?}"));
             let data: Value = serde_json::from_str(&sse.data)
                 .unwrap_or_else(|e| panic!("the data is JSON ({e}): {:?}", sse.data));
-            assert_eq!(data["position"], id.as_str(), "the id is the position: {data}");
+            assert_eq!(
+                data["position"],
+                id.as_str(),
+                "the id is the position: {data}"
+            );
             assert_eq!(
                 sse.event.as_deref(),
                 data["event_type"].as_str(),
@@ -89,7 +99,10 @@ async fn the_feed_serves_every_event_in_commit_order_and_resumes() {
     let all = feed(&h, "follow=false", None).await;
     assert_eq!(all.len(), 8, "{all:?}");
     let positions: Vec<(u64, u64)> = all.iter().map(|(id, _)| position(id)).collect();
-    assert!(positions.windows(2).all(|p| p[0] < p[1]), "commit order: {positions:?}");
+    assert!(
+        positions.windows(2).all(|p| p[0] < p[1]),
+        "commit order: {positions:?}"
+    );
     let one: Vec<u64> = all
         .iter()
         .filter(|(_, d)| d["aggregate_id"] == "one")
@@ -100,14 +113,18 @@ async fn the_feed_serves_every_event_in_commit_order_and_resumes() {
     // Resuming after the third event serves the other five; Last-Event-ID wins over ?from=.
     let third = all[2].0.as_str();
     let rest = feed(&h, "follow=false", Some(third)).await;
-    let ids = |events: &[(String, Value)]| events.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>();
+    let ids =
+        |events: &[(String, Value)]| events.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>();
     assert_eq!(ids(&rest), ids(&all[3..]));
     let from = feed(&h, &format!("follow=false&from={third}"), None).await;
     assert_eq!(ids(&from), ids(&all[3..]));
     let both = feed(&h, &format!("follow=false&from={}", all[0].0), Some(third)).await;
     assert_eq!(ids(&both), ids(&all[3..]), "Last-Event-ID wins");
     let last = all.last().map(|(id, _)| id.as_str());
-    assert!(feed(&h, "follow=false", last).await.is_empty(), "nothing after the last");
+    assert!(
+        feed(&h, "follow=false", last).await.is_empty(),
+        "nothing after the last"
+    );
 
     // Only the billing system reads the feed.
     let reply = send(h.get("/v1/events?follow=false", &h.owner("one"))).await;
@@ -131,8 +148,13 @@ async fn a_following_feed_sees_a_new_event() {
 
     let owner = h.owner("live");
     h.subscribe("aws", "210987654321", true).await;
-    h.ok(&owner, "live", "settlement", json!({ "method": "aws", "account": "210987654321" }))
-        .await;
+    h.ok(
+        &owner,
+        "live",
+        "settlement",
+        json!({ "method": "aws", "account": "210987654321" }),
+    )
+    .await;
 
     let mut text = String::new();
     let arrived = tokio::time::timeout(Duration::from_secs(10), async {
@@ -146,7 +168,10 @@ async fn a_following_feed_sees_a_new_event() {
         }
     })
     .await;
-    assert!(arrived.is_ok(), "the new event reached the feed within 10 s: {text:?}");
+    assert!(
+        arrived.is_ok(),
+        "the new event reached the feed within 10 s: {text:?}"
+    );
     let events = parse(&text);
     let first = events.iter().find(|e| e.id.is_some()).expect("an event");
     assert_eq!(first.event.as_deref(), Some("SettlementChanged"), "{text}");

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use billing_adapters::Embedded;
 use billing_domain::memory::ManualClock;
-use billing_domain::{ActorId, CloudAccount, Email, ExternalId, MethodId, Role, SitePolicy, UserName, WorkspaceId};
+use billing_domain::{
+    ActorId, CloudAccount, Email, ExternalId, MethodId, Role, SitePolicy, UserName, WorkspaceId,
+};
 use billing_http::{Billing, Grant, JwtAuth};
 use billing_store::audit::{audit_store, AuditOptions};
 use billing_store::{Db, StoreOptions};
@@ -134,7 +136,11 @@ impl Reply {
 
     /// A 200 with a JSON body.
     pub fn ok(&self) -> Value {
-        assert_eq!(self.status, 200, "expected 200, got {}: {}", self.status, self.text);
+        assert_eq!(
+            self.status, 200,
+            "expected 200, got {}: {}",
+            self.status, self.text
+        );
         let content_type = self.header("content-type").unwrap_or_default();
         assert!(
             content_type.starts_with("application/json"),
@@ -267,7 +273,13 @@ impl Harness {
     }
 
     /// `POST /v1/workspaces/{workspace}/{command}` with a new key and a JSON body.
-    pub fn post(&self, token: &str, workspace: &str, command: &str, body: &Value) -> RequestBuilder {
+    pub fn post(
+        &self,
+        token: &str,
+        workspace: &str,
+        command: &str,
+        body: &Value,
+    ) -> RequestBuilder {
         self.post_keyed(token, workspace, command, &self.key(), body)
     }
 
@@ -279,10 +291,13 @@ impl Harness {
         key: &str,
         body: &Value,
     ) -> RequestBuilder {
-        self.request(Method::POST, &format!("/v1/workspaces/{workspace}/{command}"))
-            .bearer_auth(token)
-            .header("Idempotency-Key", key)
-            .json(body)
+        self.request(
+            Method::POST,
+            &format!("/v1/workspaces/{workspace}/{command}"),
+        )
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(body)
     }
 
     /// Sends a command as `token` and expects 200.
@@ -294,7 +309,13 @@ impl Harness {
         self.token_at(actor, grant, Utc::now(), Duration::hours(1))
     }
 
-    pub fn token_at(&self, actor: &str, grant: &Grant, now: DateTime<Utc>, ttl: Duration) -> String {
+    pub fn token_at(
+        &self,
+        actor: &str,
+        grant: &Grant,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> String {
         let actor = ActorId::parse(actor).expect("a valid actor id");
         self.server
             .auth
@@ -303,7 +324,10 @@ impl Harness {
     }
 
     pub fn role_token(&self, actor: &str, workspace: &str, role: Role) -> String {
-        self.token(actor, &Grant::Workspaces(BTreeMap::from([(ws(workspace), role)])))
+        self.token(
+            actor,
+            &Grant::Workspaces(BTreeMap::from([(ws(workspace), role)])),
+        )
     }
 
     pub fn owner(&self, workspace: &str) -> String {
@@ -345,11 +369,27 @@ impl Harness {
         let owner = self.owner(workspace);
         let user = format!("{workspace}-finance");
         self.register_user(&user).await;
-        self.ok(&owner, workspace, "upgrade", serde_json::json!({ "site": site })).await;
-        self.ok(&owner, workspace, "account/bind", serde_json::json!({ "username": user }))
-            .await;
-        self.ok(&owner, workspace, "agreement/accept", serde_json::json!({ "version": "2024-06" }))
-            .await
+        self.ok(
+            &owner,
+            workspace,
+            "upgrade",
+            serde_json::json!({ "site": site }),
+        )
+        .await;
+        self.ok(
+            &owner,
+            workspace,
+            "account/bind",
+            serde_json::json!({ "username": user }),
+        )
+        .await;
+        self.ok(
+            &owner,
+            workspace,
+            "agreement/accept",
+            serde_json::json!({ "version": "2024-06" }),
+        )
+        .await
     }
 
     /// Every event in the store.

@@ -48,7 +48,10 @@ async fn hostile_ids_in_the_path_are_invalid_values() {
     ids.push(&long);
     for bad in ids {
         let id = segment(bad);
-        for path in [format!("/v1/workspaces/{id}"), format!("/v1/workspaces/{id}/history")] {
+        for path in [
+            format!("/v1/workspaces/{id}"),
+            format!("/v1/workspaces/{id}/history"),
+        ] {
             invalid(&format!("GET {path}"), h.get(&path, &owner)).await;
             invalid(&format!("GET {path} as system"), h.get(&path, &system)).await;
         }
@@ -85,7 +88,8 @@ async fn hostile_values_in_the_body_are_invalid_values() {
     let h = Harness::on_sqlite().await;
     h.make_commercial(PAID, "us1").await;
     let fresh = "fresh";
-    h.ok(&h.owner(fresh), fresh, "upgrade", json!({ "site": "cn1" })).await;
+    h.ok(&h.owner(fresh), fresh, "upgrade", json!({ "site": "cn1" }))
+        .await;
     let before = h.total_events().await;
     let system = h.system();
     for bad in ODD {
@@ -103,13 +107,33 @@ async fn hostile_values_in_the_body_are_invalid_values() {
         let owner_bodies: Vec<(&str, &str, Value)> = vec![
             (fresh, "upgrade", json!({ "site": bad })),
             (fresh, "account/bind", json!({ "username": bad })),
-            (fresh, "account/register", json!({ "username": bad, "email": "a@b.example" })),
-            (fresh, "account/register", json!({ "username": "fresh-co", "email": bad })),
+            (
+                fresh,
+                "account/register",
+                json!({ "username": bad, "email": "a@b.example" }),
+            ),
+            (
+                fresh,
+                "account/register",
+                json!({ "username": "fresh-co", "email": bad }),
+            ),
             (fresh, "agreement/accept", json!({ "version": bad })),
             (PAID, "settlement", json!({ "method": bad })),
-            (PAID, "settlement", json!({ "method": "aws", "account": bad })),
-            (PAID, "settlement", json!({ "method": "aws", "account": "123456789012", "instance": bad })),
-            (PAID, "arrears/b-1/settle", json!({ "stored_value_card": bad })),
+            (
+                PAID,
+                "settlement",
+                json!({ "method": "aws", "account": bad }),
+            ),
+            (
+                PAID,
+                "settlement",
+                json!({ "method": "aws", "account": "123456789012", "instance": bad }),
+            ),
+            (
+                PAID,
+                "arrears/b-1/settle",
+                json!({ "stored_value_card": bad }),
+            ),
         ];
         for (workspace, command, body) in owner_bodies {
             let request = h.post(&h.owner(workspace), workspace, command, &body);
@@ -136,7 +160,14 @@ async fn hostile_values_in_the_body_are_invalid_values() {
         let request = h.post(&h.owner(fresh), fresh, "upgrade", &body);
         invalid(&format!("upgrade {body}"), request).await;
     }
-    for amount in ["-1.00", "1.234", "1e3", "0x10", "99999999999999999999999.00", ""] {
+    for amount in [
+        "-1.00",
+        "1.234",
+        "1e3",
+        "0x10",
+        "99999999999999999999999.00",
+        "",
+    ] {
         let body = json!({ "bill": "b-2", "amount": amount, "currency": "CNY" });
         let reply = send(h.post(&system, PAID, "arrears", &body)).await;
         reply.assert_no_server_error(&format!("amount {amount:?}"));
@@ -148,7 +179,12 @@ async fn hostile_values_in_the_body_are_invalid_values() {
     let sql_like = "1;DROP-TABLE-events;--";
     h.subscribe("aws", sql_like, true).await;
     let body = h
-        .ok(&h.owner(PAID), PAID, "settlement", json!({ "method": "aws", "account": sql_like }))
+        .ok(
+            &h.owner(PAID),
+            PAID,
+            "settlement",
+            json!({ "method": "aws", "account": sql_like }),
+        )
         .await;
     assert_eq!(body["view"]["cloud_account_id"], sql_like, "{body}");
     assert_eq!(h.total_events().await, before + 1);
@@ -163,7 +199,13 @@ async fn hostile_headers_and_queries_are_4xx() {
     let owner = h.owner(PAID);
     let system = h.system();
 
-    for key in ["x'; DROP TABLE events;--", "\"quoted\"", "a b", "ключ", &"k".repeat(129)] {
+    for key in [
+        "x'; DROP TABLE events;--",
+        "\"quoted\"",
+        "a b",
+        "ключ",
+        &"k".repeat(129),
+    ] {
         let request = h
             .request(Method::POST, &format!("/v1/workspaces/{PAID}/settlement"))
             .bearer_auth(&owner)
@@ -171,11 +213,22 @@ async fn hostile_headers_and_queries_are_4xx() {
             .json(&json!({ "method": "enterprise" }));
         invalid(&format!("Idempotency-Key {key:?}"), request).await;
     }
-    for as_of in ["yesterday", "2026-13-01T00:00:00Z", "'; DROP TABLE events;--", "\u{7}"] {
+    for as_of in [
+        "yesterday",
+        "2026-13-01T00:00:00Z",
+        "'; DROP TABLE events;--",
+        "\u{7}",
+    ] {
         let path = format!("/v1/workspaces/{PAID}?as_of={}", segment(as_of));
         invalid(&format!("as_of {as_of:?}"), h.get(&path, &owner)).await;
     }
-    for from in ["-1", "1", "a.b", "'; DROP TABLE events;--", "18446744073709551616.1"] {
+    for from in [
+        "-1",
+        "1",
+        "a.b",
+        "'; DROP TABLE events;--",
+        "18446744073709551616.1",
+    ] {
         let path = format!("/v1/events?follow=false&from={}", segment(from));
         invalid(&format!("from {from:?}"), h.get(&path, &system)).await;
         let request = h
@@ -215,7 +268,8 @@ async fn hostile_headers_and_queries_are_4xx() {
     h.audit_clean().await;
     // The tables are still there: a command still goes through.
     let fresh = "after-all";
-    h.ok(&h.owner(fresh), fresh, "upgrade", json!({ "site": "eu1" })).await;
+    h.ok(&h.owner(fresh), fresh, "upgrade", json!({ "site": "eu1" }))
+        .await;
     assert_eq!(h.total_events().await, before + 1);
 }
 
@@ -228,23 +282,46 @@ async fn the_frameworks_refusals_are_problems_too() {
     let system = h.system();
     let cases = [
         ("GET", "/v1/workspaces/%FF".to_owned(), owner.clone()),
-        ("GET", "/v1/workspaces/%C3%28/history".to_owned(), owner.clone()),
+        (
+            "GET",
+            "/v1/workspaces/%C3%28/history".to_owned(),
+            owner.clone(),
+        ),
         ("GET", "/v1/events?follow=maybe".to_owned(), system.clone()),
-        ("GET", "/v1/events?follow=false&from=%FF".to_owned(), system.clone()),
-        ("POST", "/v1/workspaces/%FF/upgrade".to_owned(), owner.clone()),
-        ("PUT", format!("/v1/workspaces/{PAID}/upgrade"), owner.clone()),
+        (
+            "GET",
+            "/v1/events?follow=false&from=%FF".to_owned(),
+            system.clone(),
+        ),
+        (
+            "POST",
+            "/v1/workspaces/%FF/upgrade".to_owned(),
+            owner.clone(),
+        ),
+        (
+            "PUT",
+            format!("/v1/workspaces/{PAID}/upgrade"),
+            owner.clone(),
+        ),
         ("DELETE", format!("/v1/workspaces/{PAID}"), owner.clone()),
     ];
     let mut not_problems = Vec::new();
     for (method, path, token) in cases {
         let request = h
-            .request(Method::from_bytes(method.as_bytes()).expect("a method"), &path)
+            .request(
+                Method::from_bytes(method.as_bytes()).expect("a method"),
+                &path,
+            )
             .bearer_auth(&token)
             .header("Idempotency-Key", h.key())
             .json(&json!({ "site": "us1" }));
         let reply = send(request).await;
         reply.assert_no_server_error(&path);
-        assert!((400..500).contains(&reply.status), "{method} {path}: {}", reply.status);
+        assert!(
+            (400..500).contains(&reply.status),
+            "{method} {path}: {}",
+            reply.status
+        );
         if reply.header("content-type") != Some("application/problem+json") {
             not_problems.push(format!(
                 "{method} {path} → {} {:?} {:?}",
@@ -254,6 +331,10 @@ async fn the_frameworks_refusals_are_problems_too() {
             ));
         }
     }
-    assert!(not_problems.is_empty(), "not RFC 9457 problems:\n{}", not_problems.join("\n"));
+    assert!(
+        not_problems.is_empty(),
+        "not RFC 9457 problems:\n{}",
+        not_problems.join("\n")
+    );
     assert_eq!(h.total_events().await, 0);
 }

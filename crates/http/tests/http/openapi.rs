@@ -23,7 +23,9 @@ const ROUTES: [(&str, &str); 11] = [
     ("get", "/v1/events"),
 ];
 
-const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
 
 async fn document(h: &Harness) -> Value {
     let reply = send(h.request(Method::GET, "/openapi.json")).await;
@@ -61,8 +63,14 @@ async fn the_document_is_openapi_3_1_and_lists_exactly_the_routes() {
         .collect();
     let undocumented: Vec<_> = expected.difference(&documented).collect();
     let unlisted: Vec<_> = documented.difference(&expected).collect();
-    assert!(undocumented.is_empty(), "routes missing from the document: {undocumented:?}");
-    assert!(unlisted.is_empty(), "documented operations the API does not list: {unlisted:?}");
+    assert!(
+        undocumented.is_empty(),
+        "routes missing from the document: {undocumented:?}"
+    );
+    assert!(
+        unlisted.is_empty(),
+        "documented operations the API does not list: {unlisted:?}"
+    );
 
     // Bearer auth is declared and every operation requires it.
     assert_eq!(
@@ -73,25 +81,40 @@ async fn the_document_is_openapi_3_1_and_lists_exactly_the_routes() {
     for (method, path) in &documented {
         let operation = &doc["paths"][path][method];
         assert!(
-            operation["security"].as_array().is_some_and(|s| !s.is_empty()),
+            operation["security"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty()),
             "{method} {path} declares its security"
         );
-        let params = operation["parameters"].as_array().cloned().unwrap_or_default();
+        let params = operation["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let param = |name: &str, place: &str| {
             params
                 .iter()
                 .find(|p| p["name"] == name && p["in"] == place)
                 .cloned()
         };
-        for name in path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')) {
-            let p = param(name, "path").unwrap_or_else(|| panic!("{method} {path} documents {name}"));
+        for name in path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+        {
+            let p =
+                param(name, "path").unwrap_or_else(|| panic!("{method} {path} documents {name}"));
             assert_eq!(p["required"], true, "{method} {path}: {p}");
         }
         if method == "post" {
             let key = param("Idempotency-Key", "header")
                 .unwrap_or_else(|| panic!("{method} {path} documents Idempotency-Key"));
-            assert_eq!(key["required"], true, "{method} {path}: the key is required");
-            assert!(param("If-Match", "header").is_some(), "{method} {path} documents If-Match");
+            assert_eq!(
+                key["required"], true,
+                "{method} {path}: the key is required"
+            );
+            assert!(
+                param("If-Match", "header").is_some(),
+                "{method} {path} documents If-Match"
+            );
             assert!(
                 operation["requestBody"]["content"]["application/json"].is_object(),
                 "{method} {path} documents its JSON body"
@@ -108,7 +131,10 @@ async fn the_document_is_openapi_3_1_and_lists_exactly_the_routes() {
             );
         }
     }
-    assert!(doc["components"]["schemas"]["Problem"].is_object(), "the Problem schema");
+    assert!(
+        doc["components"]["schemas"]["Problem"].is_object(),
+        "the Problem schema"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,9 +146,16 @@ async fn every_documented_operation_is_routed() {
     let mut checked = 0;
     for (method, path) in operations(&doc) {
         let url = path.replace("{id}", w).replace("{bill}", "b-1");
-        let url = if url == "/v1/events" { "/v1/events?follow=false".to_owned() } else { url };
+        let url = if url == "/v1/events" {
+            "/v1/events?follow=false".to_owned()
+        } else {
+            url
+        };
         let mut request = h
-            .request(Method::from_bytes(method.to_uppercase().as_bytes()).expect("a method"), &url)
+            .request(
+                Method::from_bytes(method.to_uppercase().as_bytes()).expect("a method"),
+                &url,
+            )
             .bearer_auth(&owner);
         if method == "post" {
             request = request.header("Idempotency-Key", h.key()).json(&json!({}));

@@ -18,7 +18,11 @@ async fn each_kind_of_error_is_a_problem_with_its_status() {
             .header("Idempotency-Key", h.key())
     };
     let cases = [
-        (post("account/bind").json(&json!({ "username": "x" })), 422, "invalid-value"),
+        (
+            post("account/bind").json(&json!({ "username": "x" })),
+            422,
+            "invalid-value",
+        ),
         (
             h.request(Method::POST, &format!("/v1/workspaces/{w}/upgrade"))
                 .bearer_auth(&owner)
@@ -27,22 +31,49 @@ async fn each_kind_of_error_is_a_problem_with_its_status() {
             "idempotency-key-required",
         ),
         (
-            post("upgrade").header("Content-Type", "application/json").body("{not json"),
+            post("upgrade")
+                .header("Content-Type", "application/json")
+                .body("{not json"),
             400,
             "malformed-body",
         ),
-        (h.request(Method::GET, &format!("/v1/workspaces/{w}")), 401, "missing-token"),
-        (h.get(&format!("/v1/workspaces/{w}"), &h.owner("other")), 403, "workspace-not-granted"),
-        (h.get("/nowhere", &owner), 404, "not-found"),
-        (post("upgrade").json(&json!({ "site": "us1" })), 409, "upgrade-already-requested"),
-        (h.post(&h.owner("fresh"), "fresh", "upgrade", &json!({ "site": "mars1" })), 409, "unknown-site"),
         (
-            post("account/bind").header("If-Match", "\"0\"").json(&json!({ "username": "probs-x" })),
+            h.request(Method::GET, &format!("/v1/workspaces/{w}")),
+            401,
+            "missing-token",
+        ),
+        (
+            h.get(&format!("/v1/workspaces/{w}"), &h.owner("other")),
+            403,
+            "workspace-not-granted",
+        ),
+        (h.get("/nowhere", &owner), 404, "not-found"),
+        (
+            post("upgrade").json(&json!({ "site": "us1" })),
+            409,
+            "upgrade-already-requested",
+        ),
+        (
+            h.post(
+                &h.owner("fresh"),
+                "fresh",
+                "upgrade",
+                &json!({ "site": "mars1" }),
+            ),
+            409,
+            "unknown-site",
+        ),
+        (
+            post("account/bind")
+                .header("If-Match", "\"0\"")
+                .json(&json!({ "username": "probs-x" })),
             412,
             "precondition-failed",
         ),
         (
-            post("upgrade").header("Content-Type", "application/json").body(vec![b' '; 70_000]),
+            post("upgrade")
+                .header("Content-Type", "application/json")
+                .body(vec![b' '; 70_000]),
             413,
             "body-too-large",
         ),
@@ -50,7 +81,10 @@ async fn each_kind_of_error_is_a_problem_with_its_status() {
     for (request, status, code) in cases {
         let problem = send(request).await.problem(status, code);
         let type_uri = problem["type"].as_str().unwrap_or_default();
-        assert!(type_uri.starts_with("https://"), "the type is an absolute URI: {problem}");
+        assert!(
+            type_uri.starts_with("https://"),
+            "the type is an absolute URI: {problem}"
+        );
         assert!(!problem["detail"].as_str().unwrap_or_default().is_empty());
     }
     assert_eq!(h.stream_len(w).await, 1);

@@ -20,7 +20,10 @@ use crate::harness::{send, t, Harness, Reply, START};
 fn unavailable(reply: &Reply, what: &str) -> Option<String> {
     let code = reply.problem_code();
     if reply.status != 503
-        || !matches!(code.as_deref(), Some("store-unavailable" | "port-unavailable"))
+        || !matches!(
+            code.as_deref(),
+            Some("store-unavailable" | "port-unavailable")
+        )
     {
         return Some(format!("{what}: {} {}", reply.status, reply.text));
     }
@@ -65,12 +68,35 @@ async fn an_unavailable_store_is_503_with_retry_after(pool: sqlx::PgPool) {
 
     let system = h.system();
     let requests = [
-        ("bind", h.post(&owner, w, "account/bind", &json!({ "username": "down-finance" }))),
-        ("a new workspace", h.post(&h.owner("new"), "new", "upgrade", &upgrade)),
-        ("a replay", h.post_keyed(&owner, w, "upgrade", "upgrade-1", &upgrade)),
+        (
+            "bind",
+            h.post(
+                &owner,
+                w,
+                "account/bind",
+                &json!({ "username": "down-finance" }),
+            ),
+        ),
+        (
+            "a new workspace",
+            h.post(&h.owner("new"), "new", "upgrade", &upgrade),
+        ),
+        (
+            "a replay",
+            h.post_keyed(&owner, w, "upgrade", "upgrade-1", &upgrade),
+        ),
         ("the view", h.get(&format!("/v1/workspaces/{w}"), &owner)),
-        ("as of", h.get(&format!("/v1/workspaces/{w}?as_of=2026-11-10T10:00:00Z"), &owner)),
-        ("the history", h.get(&format!("/v1/workspaces/{w}/history"), &owner)),
+        (
+            "as of",
+            h.get(
+                &format!("/v1/workspaces/{w}?as_of=2026-11-10T10:00:00Z"),
+                &owner,
+            ),
+        ),
+        (
+            "the history",
+            h.get(&format!("/v1/workspaces/{w}/history"), &owner),
+        ),
         ("the feed", h.get("/v1/events?follow=false", &system)),
         (
             "arrears",
@@ -84,8 +110,14 @@ async fn an_unavailable_store_is_503_with_retry_after(pool: sqlx::PgPool) {
     for (what, request) in requests {
         wrong.extend(unavailable(&send(request).await, what));
     }
-    assert!(wrong.is_empty(), "not 503 with Retry-After:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "not 503 with Retry-After:\n{}",
+        wrong.join("\n")
+    );
     // What needs no store still answers.
     send(h.request(Method::GET, "/openapi.json")).await.ok();
-    send(h.request(Method::GET, "/v1/workspaces/down")).await.problem(401, "missing-token");
+    send(h.request(Method::GET, "/v1/workspaces/down"))
+        .await
+        .problem(401, "missing-token");
 }
