@@ -681,6 +681,38 @@ fn webhook(command: WebhookCommand) -> Result<Request, CliError> {
     })
 }
 
+/// A duration like `90s`, `30m`, `1h` or `7d` (at most 366 days).
+fn parse_ttl(text: &str) -> Result<chrono::Duration, CliError> {
+    let bad = |why: &str| {
+        CliError::usage(
+            "ttl",
+            format!("--ttl {text:?} {why}: give a number and s, m, h or d, like 1h"),
+        )
+    };
+    let split = text.len().saturating_sub(1);
+    let (number, unit) = (
+        text.get(..split).unwrap_or(""),
+        text.get(split..).unwrap_or(""),
+    );
+    let n: i64 = number
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| bad("is not a positive duration"))?;
+    let seconds = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
+        _ => None,
+    }
+    .ok_or_else(|| bad("has no unit"))?;
+    if seconds > 366 * 86_400 {
+        return Err(bad("is longer than 366 days"));
+    }
+    Ok(chrono::Duration::seconds(seconds))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -722,36 +754,4 @@ mod tests {
         let err = external_id("instance", "a b").unwrap_err();
         assert!(err.to_string().contains("instance"), "{err}");
     }
-}
-
-/// A duration like `90s`, `30m`, `1h` or `7d` (at most 366 days).
-fn parse_ttl(text: &str) -> Result<chrono::Duration, CliError> {
-    let bad = |why: &str| {
-        CliError::usage(
-            "ttl",
-            format!("--ttl {text:?} {why}: give a number and s, m, h or d, like 1h"),
-        )
-    };
-    let split = text.len().saturating_sub(1);
-    let (number, unit) = (
-        text.get(..split).unwrap_or(""),
-        text.get(split..).unwrap_or(""),
-    );
-    let n: i64 = number
-        .parse()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| bad("is not a positive duration"))?;
-    let seconds = match unit {
-        "s" => Some(n),
-        "m" => n.checked_mul(60),
-        "h" => n.checked_mul(3600),
-        "d" => n.checked_mul(86_400),
-        _ => None,
-    }
-    .ok_or_else(|| bad("has no unit"))?;
-    if seconds > 366 * 86_400 {
-        return Err(bad("is longer than 366 days"));
-    }
-    Ok(chrono::Duration::seconds(seconds))
 }

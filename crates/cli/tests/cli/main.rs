@@ -10,6 +10,7 @@
 //! - [`publish`]: `billing publish --nats` against a real NATS JetStream server;
 //! - [`webhooks`]: `billing webhook …` and `billing deliver` against a real loopback receiver;
 //! - [`golden`]: a log written before the first schema change, replayed through every read path;
+//! - [`serve`]: `billing token issue` and `billing serve` over loopback;
 //! - [`lifecycle`]: what comes after the upgrade — `--now`, arrears, `tick`, lock, unlock,
 //!   dissolve, ended subscriptions, notices.
 
@@ -26,4 +27,5 @@ mod lifecycle;
 mod log;
 mod output;
 mod publish;
+mod serve;
 mod webhooks;
