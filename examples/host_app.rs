@@ -84,7 +84,7 @@ impl Authenticate for HostSignIn {
 async fn home(State(auth): State<HostSignIn>, headers: HeaderMap) -> Html<String> {
     let body = match auth.name(&headers) {
         Some(name) => format!(
-            "<p>Signed in as <b>{name}</b>.</p><p><a href=\"/billing/\">Billing</a> \
+            "<p>Signed in as <b>{name}</b>.</p><p><a href=\"/billing\">Billing</a> \
              (your workspace <code>{name}-ws</code>; you are a member of <code>team</code>)</p>"
         ),
         None => "<form method=post action=/sign-in><label>Your name (letters, digits, -) \
