@@ -154,7 +154,7 @@ struct Measured {
     secs: f64,
     latencies_ms: Vec<f64>,
     cpu: Cpu,
-    events: i64,
+    db: DbWork,
 }
 
 impl Measured {
@@ -181,15 +181,83 @@ async fn subscribe(embedded: &Embedded) -> Result<(), String> {
         .map_err(|e| format!("cannot subscribe the AWS account: {e}"))
 }
 
-/// Events in a bench database (to check both sides wrote the same per command).
-async fn count_events(url: &str) -> Result<i64, String> {
-    let pool = pg::pool(url, 1).await?;
-    let n: (i64,) = sqlx::query_as("SELECT count(*) FROM events")
-        .fetch_one(&pool)
+/// What a bench database saw over its whole life (migrations, subscription, warm-up and the
+/// timed slice), to check both sides did the same database work per command: its events, and
+/// PostgreSQL's own counters of it (`pg_stat_database`).
+#[derive(Clone, Copy, Debug, Default)]
+struct DbWork {
+    events: i64,
+    /// Transactions committed or rolled back.
+    xacts: i64,
+    /// Rows read (`tup_returned`: scanned; `tup_fetched`: fetched through an index).
+    returned: i64,
+    fetched: i64,
+    /// Rows written.
+    inserted: i64,
+    updated: i64,
+    deleted: i64,
+}
+
+impl DbWork {
+    /// Reads it once every connection to the database is closed: a closing backend reports its
+    /// counters as it exits.
+    async fn of(url: &str) -> Result<Self, String> {
+        let name = url::Url::parse(url)
+            .map_err(|e| e.to_string())?
+            .path()
+            .trim_start_matches('/')
+            .to_owned();
+        // Backends report on exit; give the last ones a moment.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let admin = pg::pool(&pg::server_url(), 1).await?;
+        let row: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT xact_commit + xact_rollback, tup_returned, tup_fetched, tup_inserted, \
+             tup_updated, tup_deleted FROM pg_stat_database WHERE datname = $1",
+        )
+        .bind(&name)
+        .fetch_one(&admin)
         .await
         .map_err(|e| e.to_string())?;
-    pool.close().await;
-    Ok(n.0)
+        admin.close().await;
+        let pool = pg::pool(url, 1).await?;
+        let events: (i64,) = sqlx::query_as("SELECT count(*) FROM events")
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| e.to_string())?;
+        pool.close().await;
+        Ok(Self {
+            events: events.0,
+            xacts: row.0,
+            returned: row.1,
+            fetched: row.2,
+            inserted: row.3,
+            updated: row.4,
+            deleted: row.5,
+        })
+    }
+
+    fn add(&mut self, other: &Self) {
+        self.events += other.events;
+        self.xacts += other.xacts;
+        self.returned += other.returned;
+        self.fetched += other.fetched;
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.deleted += other.deleted;
+    }
+}
+
+/// Closes every connection of `embedded` (its pool waits for the command path's connections,
+/// which the store gives back when dropped).
+async fn close(embedded: Embedded) {
+    let pool = match embedded.db().backend() {
+        billing_store::Backend::Postgres(pool) => Some(pool.clone()),
+        billing_store::Backend::Sqlite(_) => None,
+    };
+    drop(embedded);
+    if let Some(pool) = pool {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), pool.close()).await;
+    }
 }
 
 /// The flow in-process, from [`CLIENTS`] tasks; returns latencies and wall seconds.
@@ -257,14 +325,13 @@ async fn in_process_slice(slice: usize, per_client: usize) -> Result<Measured, S
             in_process_flow(&embedded.store, &plan(&format!("p{slice}"), per_client)).await?;
         let cpu = Cpu::sample(None).since(&before);
         let _ = embedded.projector.flush().await;
-        drop(embedded);
-        let events = count_events(&url).await?;
+        close(embedded).await;
         Ok::<_, String>(Measured {
             commands: latencies_ms.len(),
             secs,
             latencies_ms,
             cpu,
-            events,
+            db: DbWork::of(&url).await?,
         })
     }
     .await;
@@ -363,6 +430,7 @@ async fn http_slice(
                 .await
                 .map_err(|e| format!("cannot open {url}: {e}"))?;
             subscribe(&embedded).await?;
+            close(embedded).await;
         }
         let log = dir.join(format!("serve-{slice}.log"));
         let server = Server::start(bin, &url, &key.file, &log).await?;
@@ -394,13 +462,12 @@ async fn http_slice(
         let stopped = server.stop().await;
         let (latencies_ms, secs, cpu) = run?;
         stopped?;
-        let events = count_events(&url).await?;
         Ok::<_, String>(Measured {
             commands: latencies_ms.len(),
             secs,
             latencies_ms,
             cpu,
-            events,
+            db: DbWork::of(&url).await?,
         })
     }
     .await;
@@ -426,8 +493,9 @@ struct Side {
     cpu: Cpu,
     /// Per slice: rate, p50, p99.
     slices: Vec<(f64, f64, f64)>,
-    /// Events written per timed + warm-up command, per slice.
-    events_per_command: Vec<f64>,
+    /// What the databases saw, and over how many commands (timed and warm-up).
+    db: DbWork,
+    db_commands: usize,
 }
 
 impl Side {
@@ -438,8 +506,8 @@ impl Side {
             quantile(&m.latencies_ms, 0.5),
             quantile(&m.latencies_ms, 0.99),
         ));
-        let all_commands = (CLIENTS * (per_client + WARM_UP) * STEPS) as f64;
-        self.events_per_command.push(m.events as f64 / all_commands);
+        self.db.add(&m.db);
+        self.db_commands += CLIENTS * (per_client + WARM_UP) * STEPS;
         self.commands += m.commands;
         self.secs += m.secs;
         self.latencies_ms.extend(m.latencies_ms);
@@ -589,10 +657,22 @@ pub(crate) async fn run(quick: bool, billing_bin: Option<PathBuf>) -> Result<Str
             })
             .collect::<Vec<_>>()
     };
-    let events_per_command = |s: &Side| {
-        let (m, _, _) = median_min_max(&s.events_per_command);
-        round3(m)
+    // Per command, over every command the databases saw (the warm-up too; migrations and the
+    // subscription are in the counters as well, the same on both sides).
+    let db_per_command = |s: &Side| {
+        let per = |n: i64| round3(n as f64 / s.db_commands.max(1) as f64);
+        json!({
+            "events": per(s.db.events),
+            "transactions": per(s.db.xacts),
+            "rows_returned": per(s.db.returned),
+            "rows_fetched": per(s.db.fetched),
+            "rows_inserted": per(s.db.inserted),
+            "rows_updated": per(s.db.updated),
+            "rows_deleted": per(s.db.deleted),
+        })
     };
+    let (http_db, in_process_db) = (db_per_command(&http), db_per_command(&in_process));
+    eprintln!("  database work per command: in-process {in_process_db}; http {http_db}");
     Ok(json!({
         "bench": "http",
         "quick": quick,
@@ -626,8 +706,8 @@ pub(crate) async fn run(quick: bool, billing_bin: Option<PathBuf>) -> Result<Str
         "in_process_cpu_us_per_command": i_own.round(),
         "in_process_postgres_cpu_us_per_command": i_pg.round(),
         "in_process_machine_busy": round3(i_busy),
-        "http_events_per_command": events_per_command(&http),
-        "in_process_events_per_command": events_per_command(&in_process),
+        "http_db_per_command": http_db,
+        "in_process_db_per_command": in_process_db,
         "target_http_vs_in_process": TARGET_RATIO,
         "target_http_p99_ms": TARGET_P99_MS,
         "ratio_met": ratio_met,

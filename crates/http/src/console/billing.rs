@@ -37,6 +37,30 @@ impl Loaded {
     pub(crate) fn path(&self, billing: &Billing, tail: &str) -> String {
         billing.path(&format!("/workspaces/{}{tail}", self.id))
     }
+
+    /// The link back to this workspace's Billing page.
+    pub(crate) fn back_to_billing(&self, billing: &Billing) -> Link {
+        Link {
+            href: self.path(billing, ""),
+            text: "Back to Billing".to_owned(),
+        }
+    }
+
+    /// A page that has nothing to show here: `error` in words with a link back to Billing, or
+    /// without one, a redirect to Billing.
+    pub(crate) fn to_billing(
+        &self,
+        billing: &Billing,
+        session: &Session,
+        error: Option<Said>,
+    ) -> Response {
+        match error {
+            Some(said) => {
+                error_page_with(billing, Some(session), said, self.back_to_billing(billing))
+            }
+            None => see_other(&self.path(billing, "")),
+        }
+    }
 }
 
 /// The workspace `id` for `session`: `422` for an id that is not one, `403` without a role in
@@ -79,10 +103,7 @@ pub(crate) fn owner_only(billing: &Billing, session: &Session, w: &Loaded) -> Re
             e.code(),
             words::domain(&e, w.cx(billing)),
         ),
-        Link {
-            href: w.path(billing, ""),
-            text: "Back to Billing".to_owned(),
-        },
+        w.back_to_billing(billing),
     )
     .into())
 }

@@ -11,7 +11,7 @@ use billing_domain::{
 use serde::Deserialize;
 
 use super::billing::{load, owner_only, upgraded_page, Loaded};
-use super::pages::{error_page_with, Choice, Layout, Link, SettlementPage};
+use super::pages::{Choice, Layout, SettlementPage};
 use super::session::{form_fields, new_command_id, posted, signed_in, Session};
 use super::words::{self, Said};
 use super::{html, see_other, Reply};
@@ -46,18 +46,7 @@ fn settlement_page(
     form: Option<&SettlementForm>,
 ) -> Response {
     let Some(current) = w.state.settlement() else {
-        return match error {
-            Some(said) => error_page_with(
-                billing,
-                Some(session),
-                said,
-                Link {
-                    href: w.path(billing, ""),
-                    text: "Back to Billing".to_owned(),
-                },
-            ),
-            None => see_other(&w.path(billing, "")),
-        };
+        return w.to_billing(billing, session, error);
     };
     let policy = billing.policy();
     let cx = w.cx(billing);

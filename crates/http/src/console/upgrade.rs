@@ -12,7 +12,7 @@ use billing_domain::{
 use serde::Deserialize;
 
 use super::billing::{load, owner_only, Loaded};
-use super::pages::{error_page_with, Choice, Layout, Link, UpgradePage};
+use super::pages::{Choice, Layout, UpgradePage};
 use super::session::{form_fields, new_command_id, posted, signed_in, Posted, Session};
 use super::words::{self, Said};
 use super::{html, see_other, Reply, AGREEMENT_VERSION};
@@ -84,18 +84,7 @@ fn upgrade_page(
         UpgradeStep::Requested => "account",
         UpgradeStep::AccountBound => "agreement",
         UpgradeStep::AgreementAccepted | UpgradeStep::Upgraded => {
-            return match error {
-                Some(said) => error_page_with(
-                    billing,
-                    Some(session),
-                    said,
-                    Link {
-                        href: w.path(billing, ""),
-                        text: "Back to Billing".to_owned(),
-                    },
-                ),
-                None => see_other(&w.path(billing, "")),
-            };
+            return w.to_billing(billing, session, error);
         }
     };
     let cx = w.cx(billing);
