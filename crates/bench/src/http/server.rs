@@ -113,17 +113,17 @@ impl Server {
     }
 
     /// Stops the server with SIGTERM (requests in flight finish) and waits for it; kills it
-    /// after [`STOP_TIMEOUT`].
+    /// after [`STOP_TIMEOUT`]. Returns the warnings and errors it logged.
     ///
     /// # Errors
     /// It had to be killed, or exited unsuccessfully.
-    pub(crate) async fn stop(mut self) -> Result<(), String> {
+    pub(crate) async fn stop(mut self) -> Result<Vec<String>, String> {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let deadline = Instant::now() + STOP_TIMEOUT;
         loop {
             match self.child.try_wait() {
-                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) if status.success() => break,
                 Ok(Some(status)) => {
                     return Err(format!(
                         "billing serve exited with {status}; its stderr: {}",
@@ -143,6 +143,15 @@ impl Server {
                 }
             }
         }
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        Ok(text
+            .lines()
+            .filter(|l| {
+                let l = l.trim_start();
+                l.starts_with("WARN") || l.starts_with("ERROR")
+            })
+            .map(str::to_owned)
+            .collect())
     }
 }
 
