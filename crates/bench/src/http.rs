@@ -25,9 +25,9 @@
 //! store, or the HTTP clients), of the server process and of every `postgres` process, and the
 //! machine's busy share; and per command what each database saw over its life
 //! (`pg_stat_database`: transactions, rows read and written; migrations and warm-up included,
-//! alike on both sides). `billing serve` also hands pending notices (the opening reminder) to
-//! its mailer every 5 s and once more when it stops, which the in-process side does not: a slice
-//! longer than that pays for it inside its timed window, and every server at its stop.
+//! alike on both sides). The server runs with `--deliver-every 0`: its periodic hand-over of
+//! pending notices to the mailer (two UPDATE transactions per opening reminder), which the
+//! in-process side does not do, stays out of the timed slices; it delivers once when it stops.
 
 mod server;
 
@@ -218,7 +218,7 @@ impl DbWork {
             .trim_start_matches('/')
             .to_owned();
         // Backends report on exit; give the last ones a moment.
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         let admin = pg::pool(&pg::server_url(), 1).await?;
         let row: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(
             "SELECT xact_commit + xact_rollback, tup_returned, tup_fetched, tup_inserted, \

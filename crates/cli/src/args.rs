@@ -143,6 +143,11 @@ pub(crate) enum Command {
         /// sign-in links for a demo owner (and a member), so a newcomer can click through.
         #[arg(long)]
         demo: bool,
+        /// Seconds between deliveries of pending notices (the opening reminder, …) to the
+        /// mailer; 0: none while serving (a `billing tick` or another process delivers them).
+        /// Pending ones are delivered once more when the server stops.
+        #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+        deliver_every: u64,
         /// The Expense Center link base.
         #[command(flatten)]
         expense_center: ExpenseCenterUrl,

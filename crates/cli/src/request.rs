@@ -69,6 +69,8 @@ pub(crate) enum Request {
         auth_key: Option<PathBuf>,
         /// Seed and print demo sign-in links.
         demo: bool,
+        /// Seconds between notice deliveries (0: none while serving).
+        deliver_every: u64,
         /// The Expense Center link base.
         expense_center_url: String,
     },
@@ -399,6 +401,7 @@ pub(crate) fn validate(command: Command) -> Result<Request, CliError> {
             listen,
             auth_key,
             demo,
+            deliver_every,
             expense_center,
         } => Request::Serve {
             listen: listen.parse().map_err(|e| {
@@ -409,6 +412,7 @@ pub(crate) fn validate(command: Command) -> Result<Request, CliError> {
             })?,
             auth_key: auth_key.file,
             demo,
+            deliver_every,
             expense_center_url: expense_center.url,
         },
         Command::Token(TokenCommand::Issue {

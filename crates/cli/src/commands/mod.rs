@@ -135,8 +135,18 @@ pub(crate) async fn run(request: Request, ctx: &Context) -> Result<Report, CliEr
             listen,
             auth_key,
             demo,
+            deliver_every,
             expense_center_url,
-        } => serve::serve(ctx, listen, auth_key.as_deref(), demo, &expense_center_url).await,
+        } => {
+            let options = serve::ServeOptions {
+                listen,
+                key: auth_key.as_deref(),
+                demo,
+                deliver_every,
+                expense_center_url: &expense_center_url,
+            };
+            serve::serve(ctx, &options).await
+        }
         Request::TokenIssue {
             actor,
             grant,

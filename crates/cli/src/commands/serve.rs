@@ -19,9 +19,6 @@ use super::events::stop_signal;
 use super::{open, Context, Report};
 use crate::exit::CliError;
 
-/// How often `billing serve` hands pending notices (the opening reminder, …) to the mailer.
-const DELIVERY_INTERVAL: Duration = Duration::from_secs(5);
-
 /// The demo's Expense Center account, AWS account and Alibaba Cloud account.
 pub(crate) const DEMO_USER_NAME: &str = "demo-finance";
 /// The AWS account the demo subscribes.
@@ -154,14 +151,29 @@ fn demo_links(auth: &JwtAuth, base: &str) -> Result<String, CliError> {
     ))
 }
 
+/// What `billing serve` was asked.
+pub(super) struct ServeOptions<'a> {
+    /// The address.
+    pub(super) listen: SocketAddr,
+    /// The key file.
+    pub(super) key: Option<&'a Path>,
+    /// Seed and print the demo's links.
+    pub(super) demo: bool,
+    /// Seconds between notice deliveries (0: none while serving).
+    pub(super) deliver_every: u64,
+    /// The Expense Center link base.
+    pub(super) expense_center_url: &'a str,
+}
+
 /// `billing serve`.
-pub(super) async fn serve(
-    ctx: &Context,
-    listen: SocketAddr,
-    key: Option<&Path>,
-    demo: bool,
-    expense_center_url: &str,
-) -> Result<Report, CliError> {
+pub(super) async fn serve(ctx: &Context, options: &ServeOptions<'_>) -> Result<Report, CliError> {
+    let ServeOptions {
+        listen,
+        key,
+        demo,
+        deliver_every,
+        expense_center_url,
+    } = *options;
     let auth = auth(key, demo)?;
     let embedded = open(ctx).await?;
     if demo {
@@ -193,10 +205,17 @@ pub(super) async fn serve(
         let _ = out.write_all(banner.as_bytes());
         let _ = out.flush();
     }
-    let delivery = tokio::spawn(deliver_forever(embedded.clone()));
+    let delivery = (deliver_every > 0).then(|| {
+        tokio::spawn(deliver_forever(
+            embedded.clone(),
+            Duration::from_secs(deliver_every),
+        ))
+    });
     let stop = stop_signal()?;
     let served = billing_http::serve(listener, billing.router(), stop).await;
-    delivery.abort();
+    if let Some(delivery) = delivery {
+        delivery.abort();
+    }
     served.map_err(|e| CliError::usage("listen", e.to_string()))?;
     // Notices of the last requests, before exiting.
     let _ = deliver_pending(embedded.db(), &LogMailer, Utc::now()).await;
@@ -206,10 +225,10 @@ pub(super) async fn serve(
     ))
 }
 
-/// Hands pending notices to the log mailer every [`DELIVERY_INTERVAL`].
-async fn deliver_forever(embedded: Embedded) {
+/// Hands pending notices to the log mailer every `interval`.
+async fn deliver_forever(embedded: Embedded, interval: Duration) {
     loop {
-        tokio::time::sleep(DELIVERY_INTERVAL).await;
+        tokio::time::sleep(interval).await;
         if let Err(e) = deliver_pending(embedded.db(), &LogMailer, Utc::now()).await {
             tracing::warn!(error = %e, "pending notices not delivered; they stay in the outbox");
         }
