@@ -445,4 +445,34 @@ pub async fn if_match_guards_a_command_with_the_etag(h: &Harness) {
         .header("If-Match", "*");
     send(accept).await.ok();
     assert_eq!(etag(h).await, "\"4\"");
+
+    // Eight clients that read the same version: exactly one writes, the others are told the
+    // version moved (412), never a rule's refusal decided on a state they did not read.
+    let racers = "etag-race";
+    let racer = h.owner(racers);
+    let sends = (0..8).map(|i| {
+        send(
+            h.post_keyed(
+                &racer,
+                racers,
+                "upgrade",
+                &format!("race-{i}"),
+                &json!({ "site": "us1" }),
+            )
+            .header("If-Match", "\"0\""),
+        )
+    });
+    let replies = futures_util::future::join_all(sends).await;
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "one writer wins: {statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 412).count(),
+        7,
+        "the others are precondition failures: {statuses:?}"
+    );
+    assert_eq!(h.stream_len(racers).await, 1);
 }
