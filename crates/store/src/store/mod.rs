@@ -326,40 +326,45 @@ impl BillingStore {
         expected: Option<u64>,
     ) -> Result<CommandOutcome, StoreError> {
         let hash = command_hash(workspace, command);
-        if let Some(expected) = expected {
-            let cached = self.current(workspace, true).await?;
-            if cached.sequence != expected {
-                let (record, _) = self
-                    .db
-                    .command_and_head(command.command_id.as_str(), workspace.as_str())
-                    .await?;
-                if let Some(record) = record {
-                    return self
-                        .original_outcome(workspace, command, &hash, record)
-                        .await;
-                }
-                return Err(StoreError::VersionMismatch {
-                    workspace: workspace.to_string(),
-                    expected,
-                    actual: cached.sequence,
-                });
-            }
-        }
         // A request on a workspace this process has not seen is most likely a new workspace: it is
         // decided on an empty stream without a load. If the workspace exists after all, the append
         // conflicts on sequence 1 (or the refusal check sees its head) and it is loaded then.
         let mut assumed_empty = false;
-        let mut cached = match self.cache_get(workspace.as_str()) {
-            Some(hit) => hit,
-            None if matches!(command.action, Action::RequestUpgrade { .. }) => {
-                assumed_empty = true;
-                Arc::new(Cached {
-                    state: Workspace::default(),
-                    sequence: 0,
-                    head: GENESIS_HASH.to_owned(),
-                })
+        let mut cached = match expected {
+            // Under a condition the command is decided on the stored state it names, never on a
+            // cached one another writer may have moved on meanwhile.
+            Some(expected) => {
+                let fresh = self.current(workspace, true).await?;
+                if fresh.sequence != expected {
+                    let (record, _) = self
+                        .db
+                        .command_and_head(command.command_id.as_str(), workspace.as_str())
+                        .await?;
+                    if let Some(record) = record {
+                        return self
+                            .original_outcome(workspace, command, &hash, record)
+                            .await;
+                    }
+                    return Err(StoreError::VersionMismatch {
+                        workspace: workspace.to_string(),
+                        expected,
+                        actual: fresh.sequence,
+                    });
+                }
+                fresh
             }
-            None => self.current(workspace, true).await?,
+            None => match self.cache_get(workspace.as_str()) {
+                Some(hit) => hit,
+                None if matches!(command.action, Action::RequestUpgrade { .. }) => {
+                    assumed_empty = true;
+                    Arc::new(Cached {
+                        state: Workspace::default(),
+                        sequence: 0,
+                        head: GENESIS_HASH.to_owned(),
+                    })
+                }
+                None => self.current(workspace, true).await?,
+            },
         };
         let mut reloaded = false;
         loop {
