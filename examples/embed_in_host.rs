@@ -13,7 +13,7 @@ use billing_adapters::view_store::{audit_trail, billing_view};
 use billing_adapters::{deliver_pending, Embedded, LogMailer};
 use billing_domain::{
     Action, Actor, ActorId, AgreementVersion, Email, ExternalId, MethodId, Plan, Registration,
-    Role, Settlement, SiteId, UserName, WorkspaceCommand, WorkspaceId,
+    Role, Settlement, SettlementRequest, SiteId, UserName, WorkspaceCommand, WorkspaceId,
 };
 use billing_store::{RetryPolicy, StoreOptions};
 use chrono::Utc;
@@ -75,10 +75,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
             &WorkspaceCommand::new(
                 ExternalId::parse(&format!("{workspace}-x"))?,
                 admin,
-                Action::ChangeSettlement {
-                    method: MethodId::enterprise(),
-                    account: None,
-                },
+                Action::ChangeSettlement(SettlementRequest::of(MethodId::enterprise(), None)),
             ),
         )
         .await;

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use billing_domain::memory::{InMemoryExpenseCenter, InMemoryMarketplace, ManualClock};
 use billing_domain::{
     execute, Action, Actor, ActorId, AgreementVersion, CloudAccount, DomainError, ExternalId,
-    MethodId, Role, SiteId, SitePolicy, UserName, Workspace, WorkspaceCommand, WorkspaceServices,
+    MethodId, Role, SettlementRequest, SiteId, SitePolicy, UserName, Workspace, WorkspaceCommand,
+    WorkspaceServices,
 };
 
 fn print_state(step: &str, workspace: &Workspace) {
@@ -116,10 +117,7 @@ async fn main() -> Result<(), DomainError> {
     };
     marketplace.subscribe(&aws, &account);
     clock.advance(chrono::Duration::days(7));
-    let change = Action::ChangeSettlement {
-        method: aws,
-        account: Some(account),
-    };
+    let change = Action::ChangeSettlement(SettlementRequest::of(aws, Some(account)));
     run(&mut workspace, &services, "cmd-5", &owner, change).await?;
     print_state(
         "4. settlement changed to a subscribed AWS account",

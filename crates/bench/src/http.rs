@@ -131,13 +131,13 @@ fn steps(id: &str, user: &str) -> Result<Vec<Step>, String> {
                 path: "settlement",
                 body: json!({ "method": "aws", "account": AWS_ACCOUNT }).to_string(),
                 key: format!("{id}-3"),
-                action: Action::ChangeSettlement {
-                    method: MethodId::parse("aws")?,
-                    account: Some(CloudAccount {
+                action: Action::ChangeSettlement(billing_domain::SettlementRequest::of(
+                    MethodId::parse("aws")?,
+                    Some(CloudAccount {
                         account_id: ExternalId::parse(AWS_ACCOUNT)?,
                         instance_id: None,
                     }),
-                },
+                )),
             },
         ])
     };

@@ -144,10 +144,10 @@ fn workspace_steps(w: u64) -> Result<(WorkspaceId, Actor, Vec<Step>), DomainErro
             },
         };
         steps.push(Step {
-            action: Action::ChangeSettlement {
-                method: method.clone(),
-                account: Some(account.clone()),
-            },
+            action: Action::ChangeSettlement(billing_domain::SettlementRequest::of(
+                method.clone(),
+                Some(account.clone()),
+            )),
             events: vec![WorkspaceEvent::SettlementChanged(SettlementChanged {
                 // Some weeks after the upgrade (the first change has no monthly limit).
                 at: at(60 * 24 * 40),

@@ -1,8 +1,8 @@
 //! `billing`: the workspace-billing command-line tool for operators and auditors (SPEC §7).
 //!
-//! - [`args`]: the command line as clap parses it (shapes only);
-//! - [`request`]: validation into domain values, before the store is opened;
-//! - [`commands`]: running a request against the store (or a file) into a report;
+//! - [`args`]: the command line as clap parses it, every value into its type (bad input exits 2
+//!   before anything is opened);
+//! - [`commands`]: running a command against the store (or a file) into a report;
 //! - [`output`] and [`progress`]: tables, JSON and progress bars;
 //! - [`exit`]: exit statuses and the mapping from the libraries' errors.
 //!
@@ -14,7 +14,6 @@ mod commands;
 mod exit;
 mod output;
 mod progress;
-mod request;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -59,6 +58,22 @@ fn wants_json(args: &[OsString]) -> bool {
         .any(|a| a == "--json")
 }
 
+/// The error of a value that did not parse, as the CLI reports it: the domain's refusal of a
+/// domain value, or the tool's own for its options. `None` for clap's own usage errors.
+fn value_error(error: &clap::Error) -> Option<CliError> {
+    let source = std::error::Error::source(error)?;
+    if let Some(domain) = source.downcast_ref::<billing_domain::DomainError>() {
+        return Some(domain.clone().into());
+    }
+    if let Some(bad) = source.downcast_ref::<args::BadValue>() {
+        return Some(CliError::usage(bad.code, bad.message.clone()));
+    }
+    if let Some(adapter) = source.downcast_ref::<billing_adapters::AdapterError>() {
+        return Some(CliError::usage("invalid-value", adapter.to_string()));
+    }
+    None
+}
+
 /// Prints a clap error or help, and returns the exit status: 0 for `--help` and `--version`,
 /// else 2.
 fn usage_error(error: &clap::Error, json: bool) -> ExitCode {
@@ -69,6 +84,10 @@ fn usage_error(error: &clap::Error, json: bool) -> ExitCode {
     if informational {
         let _ = error.print();
         return ExitCode::SUCCESS;
+    }
+    if let Some(value) = value_error(error) {
+        report_error(&value, json);
+        return ExitCode::from(value.status.code());
     }
     if json {
         // The whole message up to the usage line: it names the missing or unknown option.
@@ -132,20 +151,6 @@ fn main() -> ExitCode {
         Err(error) => return usage_error(&error, json_hint),
     };
     let json = cli.json;
-    let now = match request::now(cli.now.as_deref()) {
-        Ok(now) => now,
-        Err(error) => {
-            report_error(&error, json);
-            return ExitCode::from(error.status.code());
-        }
-    };
-    let request = match request::validate(cli.command) {
-        Ok(request) => request,
-        Err(error) => {
-            report_error(&error, json);
-            return ExitCode::from(error.status.code());
-        }
-    };
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -166,9 +171,9 @@ fn main() -> ExitCode {
     let ctx = Context {
         db_url: cli.db,
         json,
-        now,
+        now: cli.now,
     };
-    let outcome = runtime.block_on(commands::run(request, &ctx));
+    let outcome = runtime.block_on(commands::run(cli.command, &ctx));
     let status = match outcome {
         Ok(report) => {
             print_report(&report, json);

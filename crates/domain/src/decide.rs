@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::commands::{Action, WorkspaceCommand};
+use crate::commands::{Action, SettlementRequest, WorkspaceCommand};
 use crate::error::DomainError;
 use crate::events::{
     AccountBound, AgreementAccepted, ArrearsRecorded, ArrearsSettled, ChangeReason,
@@ -19,7 +19,7 @@ use crate::events::{
     WorkspaceLocked, WorkspaceUnlocked,
 };
 use crate::ports::{gather, Facts, Lookup, WorkspaceServices};
-use crate::site_policy::{MethodKind, SitePolicy, SubscriptionEnd};
+use crate::site_policy::{SitePolicy, SubscriptionEnd};
 use crate::standing::{list, Countdown, Standing};
 use crate::state::{check_once_a_month, Commercial, UpgradeStep, Workspace};
 use crate::values::{ActorId, CloudAccount, MethodId, Role, Settlement};
@@ -43,7 +43,7 @@ pub fn plan(
     if let Some(dissolved_at) = commercial.and_then(|c| c.standing().dissolved_at()) {
         return Err(DomainError::WorkspaceDissolved { dissolved_at });
     }
-    authorize(command)?;
+    command.action.permission().check(&command.actor)?;
     if let Some(newest) = state.newest_event_at() {
         if now < newest {
             return Err(DomainError::ClockBehindStream { now, newest });
@@ -95,11 +95,11 @@ pub fn plan(
                 }
             }
         }
-        Action::ChangeSettlement { method, account } => {
+        Action::ChangeSettlement(request) => {
             let Some(commercial) = state.commercial() else {
                 return Err(DomainError::NotCommercialYet);
             };
-            let target = requested_settlement(commercial, policy, method, account.as_ref())?;
+            let target = requested_settlement(commercial, policy, request)?;
             let current = commercial.settlement();
             if target == *current {
                 return Err(DomainError::SettlementUnchanged {
@@ -194,46 +194,12 @@ pub fn plan(
     }
 }
 
-/// Who may send which action: the owner the upgrade flow, settlement and dissolve; the billing
-/// system the facts and the deadlines; either of them the settling of a bill.
-fn authorize(command: &WorkspaceCommand) -> Result<(), DomainError> {
-    let role = command.actor.role;
-    let system_only = matches!(
-        command.action,
-        Action::RecordArrears { .. }
-            | Action::ReportSubscriptionEnded { .. }
-            | Action::ReportSubscriptionResumed { .. }
-            | Action::SendReminder
-            | Action::Lock
-    );
-    let allowed = match (&command.action, role) {
-        (_, Role::System) if system_only => true,
-        (_, _) if system_only => {
-            return Err(DomainError::NotBillingSystem {
-                actor: command.actor.id.clone(),
-                role,
-            })
-        }
-        (Action::SettleArrears { .. }, Role::System) => true,
-        (_, Role::Owner) => true,
-        (_, _) => false,
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(DomainError::NotWorkspaceOwner {
-            actor: command.actor.id.clone(),
-            role,
-        })
-    }
-}
-
 /// Whether an action clears an open reason (the only owner commands a locked workspace takes).
 fn clears_a_reason(c: &Commercial, action: &Action) -> bool {
     match action {
         Action::SettleArrears { bill, .. } => c.reasons().iter().any(|r| r.is_bill(bill)),
-        Action::ChangeSettlement { method, account } => {
-            method.is_enterprise() && account.is_none() && ended_cloud(c)
+        Action::ChangeSettlement(request) => {
+            request.method.is_enterprise() && request.is_bare() && ended_cloud(c)
         }
         _ => false,
     }
@@ -349,7 +315,7 @@ pub fn decide(
                 }),
             ]
         }
-        Action::ChangeSettlement { method, account } => {
+        Action::ChangeSettlement(request) => {
             let Some(commercial) = state.commercial() else {
                 return Err(DomainError::NotCommercialYet);
             };
@@ -370,7 +336,7 @@ pub fn decide(
                     }
                 }
             }
-            let target = requested_settlement(commercial, policy, method, account.as_ref())?;
+            let target = requested_settlement(commercial, policy, request)?;
             if let Settlement::Cloud { method, account } = &target {
                 match &facts.target {
                     Some(Some(verified))
@@ -591,13 +557,14 @@ fn cloud_pair(settlement: &Settlement) -> Option<(MethodId, CloudAccount)> {
         .map(|(method, account)| (method.clone(), account.clone()))
 }
 
-/// The settlement a change request asks for, checked against the site policy.
+/// The settlement a change request asks for, checked against the site policy: the method must be
+/// one the site allows, and the ids given with it the ones it takes.
 fn requested_settlement(
     commercial: &Commercial,
     policy: &SitePolicy,
-    method: &MethodId,
-    account: Option<&CloudAccount>,
+    request: &SettlementRequest,
 ) -> Result<Settlement, DomainError> {
+    let method = &request.method;
     let site = policy.site(commercial.site())?;
     let spec = match policy.method(method) {
         Some(spec) if site.allows(method) => spec,
@@ -609,31 +576,19 @@ fn requested_settlement(
             })
         }
     };
-    let bad = |reason| DomainError::InvalidSettlementRequest {
-        method: method.clone(),
-        reason,
-    };
-    match spec.kind {
-        MethodKind::Enterprise => match account {
-            None => Ok(Settlement::Enterprise {
-                user_name: commercial.account().user_name.clone(),
-            }),
-            Some(_) => Err(bad(
-                "enterprise settles through the bound Expense Center account and takes no cloud account",
-            )),
+    let account = spec
+        .cloud_account(request.account.as_ref(), request.instance.as_ref())
+        .map_err(|reason| DomainError::InvalidSettlementRequest {
+            method: method.clone(),
+            reason,
+        })?;
+    Ok(match account {
+        None => Settlement::Enterprise {
+            user_name: commercial.account().user_name.clone(),
         },
-        MethodKind::Cloud => {
-            let Some(account) = account else {
-                return Err(bad("a cloud method needs the cloud account id"));
-            };
-            match (spec.requires_instance, &account.instance_id) {
-                (true, None) => Err(bad("this method needs the marketplace instance id")),
-                (false, Some(_)) => Err(bad("this method takes no marketplace instance id")),
-                _ => Ok(Settlement::Cloud {
-                    method: method.clone(),
-                    account: account.clone(),
-                }),
-            }
-        }
-    }
+        Some(account) => Settlement::Cloud {
+            method: method.clone(),
+            account,
+        },
+    })
 }

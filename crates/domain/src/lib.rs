@@ -59,7 +59,7 @@ mod state;
 mod upcast;
 mod values;
 
-pub use commands::{Action, WorkspaceCommand};
+pub use commands::{Action, Permission, SettlementRequest, WorkspaceCommand};
 pub use decide::{decide, execute, plan};
 pub use error::DomainError;
 pub use events::{

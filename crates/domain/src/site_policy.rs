@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DomainError;
-use crate::values::{MethodId, SiteId};
+use crate::values::{CloudAccount, ExternalId, MethodId, SiteId};
 
 /// The kind of a settlement method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +43,44 @@ pub struct MethodSpec {
 }
 
 impl MethodSpec {
+    /// The cloud account this method settles through, made of the ids given with it: `None` for
+    /// enterprise, which takes neither (it settles through the bound Expense Center account); a
+    /// cloud method takes its account id, and the marketplace instance id exactly when it
+    /// [requires one](MethodSpec::requires_instance).
+    ///
+    /// # Errors
+    /// What is missing or extra, in words, for the
+    /// [`invalid-settlement-request`](DomainError::InvalidSettlementRequest) refusal.
+    pub fn cloud_account(
+        &self,
+        account: Option<&ExternalId>,
+        instance: Option<&ExternalId>,
+    ) -> Result<Option<CloudAccount>, &'static str> {
+        match (self.kind, account, instance) {
+            (MethodKind::Enterprise, None, None) => Ok(None),
+            (MethodKind::Enterprise, Some(_), _) => Err(
+                "enterprise settles through the bound Expense Center account and takes no cloud account",
+            ),
+            (MethodKind::Enterprise, None, Some(_)) => Err(
+                "enterprise settles through the bound Expense Center account and takes no marketplace instance id",
+            ),
+            (MethodKind::Cloud, None, None) => Err("a cloud method needs the cloud account id"),
+            (MethodKind::Cloud, None, Some(_)) => Err(
+                "a cloud method needs the cloud account id; a marketplace instance id belongs to one",
+            ),
+            (MethodKind::Cloud, Some(_), None) if self.requires_instance => {
+                Err("this method needs the marketplace instance id")
+            }
+            (MethodKind::Cloud, Some(_), Some(_)) if !self.requires_instance => {
+                Err("this method takes no marketplace instance id")
+            }
+            (MethodKind::Cloud, Some(account_id), instance_id) => Ok(Some(CloudAccount {
+                account_id: account_id.clone(),
+                instance_id: instance_id.cloned(),
+            })),
+        }
+    }
+
     /// What an ended subscription of this method does (the default is [`SubscriptionEnd::Lock`]).
     pub fn subscription_end(&self) -> SubscriptionEnd {
         self.on_subscription_end.unwrap_or(SubscriptionEnd::Lock)

@@ -1,12 +1,24 @@
 //! The API's request and response bodies, as the OpenAPI document describes them. Request
 //! bodies refuse unknown fields (a `role` in a body is `422 invalid-value`: roles come from the
 //! identity only).
+//!
+//! Each request body is its command's whole declaration in the API: its fields, and its
+//! [`CommandBody`] impl — the route, the summary, and the [`Action`] its values make (each value
+//! parsed into its domain type, a bad one `422 invalid-value` naming the field; the rules are the
+//! domain's). `api::routes` lists them.
 
 use billing_adapters::{AuditEntry, BillingView};
+use billing_domain::{
+    Action, AgreementVersion, BillId, Currency, Email, ExternalId, MethodId, Money,
+    SettlementRequest, SiteId, UserName,
+};
 use billing_store::StoredEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+use crate::api::command::{parse, CommandBody, PathParameters};
+use crate::problem::ApiError;
 
 /// `POST …/upgrade`: request the upgrade on a site.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
@@ -17,6 +29,18 @@ pub struct UpgradeBody {
     pub site: String,
 }
 
+impl CommandBody for UpgradeBody {
+    const OPERATION: &'static str = "upgrade";
+    const PATH: &'static str = "/v1/workspaces/{id}/upgrade";
+    const SUMMARY: &'static str = "Request the upgrade to the Commercial Plan on a site (owner)";
+
+    fn action(self, _: &PathParameters) -> Result<Action, ApiError> {
+        Ok(Action::RequestUpgrade {
+            site: parse("site", &self.site, SiteId::parse)?,
+        })
+    }
+}
+
 /// `POST …/account/bind`: bind an existing Expense Center account.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -24,6 +48,20 @@ pub struct BindBody {
     /// The Expense Center user name (verified).
     #[schema(example = "acme-finance")]
     pub username: String,
+}
+
+impl CommandBody for BindBody {
+    const OPERATION: &'static str = "bind_account";
+    const PATH: &'static str = "/v1/workspaces/{id}/account/bind";
+    const SUMMARY: &'static str =
+        "Bind an existing, verified Expense Center account by user name (owner)";
+    const REFUSALS: &'static str = "unknown-user-name";
+
+    fn action(self, _: &PathParameters) -> Result<Action, ApiError> {
+        Ok(Action::BindAccount {
+            user_name: parse("username", &self.username, UserName::parse)?,
+        })
+    }
 }
 
 /// `POST …/account/register`: register a new Expense Center account and bind it.
@@ -38,6 +76,20 @@ pub struct RegisterBody {
     pub email: String,
 }
 
+impl CommandBody for RegisterBody {
+    const OPERATION: &'static str = "register_account";
+    const PATH: &'static str = "/v1/workspaces/{id}/account/register";
+    const SUMMARY: &'static str = "Register a new Expense Center account and bind it (owner)";
+    const REFUSALS: &'static str = "user-name-taken";
+
+    fn action(self, _: &PathParameters) -> Result<Action, ApiError> {
+        Ok(Action::RegisterAndBindAccount {
+            user_name: parse("username", &self.username, UserName::parse)?,
+            email: parse("email", &self.email, Email::parse)?,
+        })
+    }
+}
+
 /// `POST …/agreement/accept`: accept the opening agreement, which upgrades the workspace.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -45,6 +97,18 @@ pub struct AcceptBody {
     /// The agreement version.
     #[schema(example = "2024-06")]
     pub version: String,
+}
+
+impl CommandBody for AcceptBody {
+    const OPERATION: &'static str = "accept_agreement";
+    const PATH: &'static str = "/v1/workspaces/{id}/agreement/accept";
+    const SUMMARY: &'static str = "Accept the opening agreement: the upgrade, for good (owner)";
+
+    fn action(self, _: &PathParameters) -> Result<Action, ApiError> {
+        Ok(Action::AcceptAgreement {
+            version: parse("version", &self.version, AgreementVersion::parse)?,
+        })
+    }
 }
 
 /// `POST …/settlement`: change how the workspace settles.
@@ -63,6 +127,31 @@ pub struct SettlementBody {
     pub instance: Option<String>,
 }
 
+impl CommandBody for SettlementBody {
+    const OPERATION: &'static str = "change_settlement";
+    const PATH: &'static str = "/v1/workspaces/{id}/settlement";
+    const SUMMARY: &'static str =
+        "Change how the workspace settles (owner; at most once a calendar month)";
+    const REFUSALS: &'static str =
+        "settlement-change-too-soon, cloud-settlement-locked-in, invalid-settlement-request";
+
+    /// The method and the ids as given (an empty string is a field not given); which of them a
+    /// method takes is the domain's rule.
+    fn action(self, _: &PathParameters) -> Result<Action, ApiError> {
+        let given = |field: &str, value: Option<String>| {
+            value
+                .filter(|v| !v.is_empty())
+                .map(|v| parse(field, &v, ExternalId::parse))
+                .transpose()
+        };
+        Ok(Action::ChangeSettlement(SettlementRequest::new(
+            parse("method", &self.method, MethodId::parse)?,
+            given("account", self.account)?,
+            given("instance", self.instance)?,
+        )))
+    }
+}
+
 /// `POST …/arrears` (the billing system): a bill in arrears.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -78,6 +167,23 @@ pub struct ArrearsBody {
     pub currency: String,
 }
 
+impl CommandBody for ArrearsBody {
+    const OPERATION: &'static str = "record_arrears";
+    const PATH: &'static str = "/v1/workspaces/{id}/arrears";
+    const SUMMARY: &'static str = "Report a bill in arrears (the billing system only)";
+    const REFUSALS: &'static str = "not-billing-system, arrears-already-recorded";
+
+    fn action(self, _: &PathParameters) -> Result<Action, ApiError> {
+        let currency: Currency = parse("currency", &self.currency, str::parse)?;
+        Ok(Action::RecordArrears {
+            bill: parse("bill", &self.bill, BillId::parse)?,
+            amount: parse("amount", &self.amount, |a| {
+                Money::parse_decimal(a, currency)
+            })?,
+        })
+    }
+}
+
 /// `POST …/arrears/{bill}/settle`: the bill was paid by a recharge.
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -85,6 +191,27 @@ pub struct SettleArrearsBody {
     /// The Huawei Cloud stored-value card order that paid the recharge, if one did.
     #[serde(default)]
     pub stored_value_card: Option<String>,
+}
+
+impl CommandBody for SettleArrearsBody {
+    const OPERATION: &'static str = "settle_arrears";
+    const PATH: &'static str = "/v1/workspaces/{id}/arrears/{bill}/settle";
+    const SUMMARY: &'static str =
+        "Settle a bill in arrears by a recharge (the owner or the billing system)";
+    const REFUSALS: &'static str = "unknown-arrears";
+    const BODY: Option<&'static str> = Some("Empty, {} or the stored-value card order");
+    const PATH_PARAMETERS: &'static [(&'static str, &'static str)] = &[("bill", "The bill id")];
+
+    fn action(self, path: &PathParameters) -> Result<Action, ApiError> {
+        Ok(Action::SettleArrears {
+            bill: parse("bill", path.get("bill"), BillId::parse)?,
+            stored_value_card: self
+                .stored_value_card
+                .as_deref()
+                .map(|c| parse("stored_value_card", c, ExternalId::parse))
+                .transpose()?,
+        })
+    }
 }
 
 /// `POST …/dissolve`: no fields (an empty body or `{}`).
@@ -112,6 +239,19 @@ pub struct EventBody {
     /// The event as stored.
     #[schema(value_type = Object)]
     pub payload: serde_json::Value,
+}
+
+impl CommandBody for DissolveBody {
+    const OPERATION: &'static str = "dissolve";
+    const PATH: &'static str = "/v1/workspaces/{id}/dissolve";
+    const SUMMARY: &'static str = "Dissolve the workspace during a countdown (owner; irreversible)";
+    const REFUSALS: &'static str = "not-in-countdown";
+    const BODY: Option<&'static str> = Some("Empty, or {}");
+
+    fn action(self, _: &PathParameters) -> Result<Action, ApiError> {
+        let DissolveBody {} = self;
+        Ok(Action::Dissolve)
+    }
 }
 
 impl EventBody {

@@ -3,7 +3,7 @@
 //! through here, so they cannot disagree on a rule.
 
 use billing_adapters::{billing_view_at, BillingView};
-use billing_domain::{Action, ExternalId, Workspace, WorkspaceCommand, WorkspaceId};
+use billing_domain::{Action, Actor, ExternalId, Workspace, WorkspaceCommand, WorkspaceId};
 use billing_store::{CommandOutcome, RetryPolicy, StoreError, StoredEvent};
 use chrono::{DateTime, Utc};
 
@@ -36,27 +36,39 @@ pub(crate) fn view_body(view: &BillingView) -> Result<ViewBody, ApiError> {
 }
 
 impl Billing {
-    /// Sends `action` on `workspace` as `identity`, under command id `key`; with `expected`,
-    /// only if the workspace is still at that sequence.
+    /// Who `identity` is in `workspace`: the actor with the role its identity grants there (the
+    /// only place the API and the console take a role from). Whether that role may send a
+    /// command is the domain's rule, applied when the command is decided.
     ///
     /// # Errors
-    /// [`ApiError::NoRole`] when the caller has no role in the workspace (nothing sent);
-    /// the store's refusals and faults.
-    pub(crate) async fn execute(
+    /// [`ApiError::NoRole`] when the identity grants no role in the workspace.
+    pub(crate) fn actor(
         &self,
         identity: &Identity,
         workspace: &WorkspaceId,
-        key: &ExternalId,
-        action: Action,
-        expected: Option<u64>,
-    ) -> Result<Done, ApiError> {
-        let actor = identity
+    ) -> Result<Actor, ApiError> {
+        identity
             .actor_in(workspace)
             .ok_or_else(|| ApiError::NoRole {
                 actor: identity.actor.to_string(),
                 workspace: workspace.clone(),
                 command: true,
-            })?;
+            })
+    }
+
+    /// Sends `action` on `workspace` as `actor` (from [`Billing::actor`]), under command id
+    /// `key`; with `expected`, only if the workspace is still at that sequence.
+    ///
+    /// # Errors
+    /// The store's refusals (the domain's rules, the role's among them) and faults.
+    pub(crate) async fn execute(
+        &self,
+        actor: Actor,
+        workspace: &WorkspaceId,
+        key: &ExternalId,
+        action: Action,
+        expected: Option<u64>,
+    ) -> Result<Done, ApiError> {
         let command = WorkspaceCommand::new(key.clone(), actor, action);
         let store = &self.inner.embedded.store;
         let outcome = match expected {

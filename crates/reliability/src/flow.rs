@@ -3,7 +3,7 @@
 
 use billing_domain::{
     Action, Actor, ActorId, AgreementVersion, CloudAccount, DomainError, Email, ExternalId,
-    MethodId, Role, SitePolicy, UserName, WorkspaceCommand, WorkspaceId,
+    MethodId, Role, SettlementRequest, SitePolicy, UserName, WorkspaceCommand, WorkspaceId,
 };
 
 use crate::rng::Rng;
@@ -198,13 +198,13 @@ pub(crate) fn workspace_flow(
                 steps.push(command(
                     "settle-unsubscribed",
                     &owner,
-                    Action::ChangeSettlement {
-                        method: method.id.clone(),
-                        account: Some(CloudAccount {
+                    Action::ChangeSettlement(SettlementRequest::of(
+                        method.id.clone(),
+                        Some(CloudAccount {
                             account_id: ExternalId::parse(&format!("nosub-{name}"))?,
                             instance_id: instance(format!("nosub-inst-{name}"))?,
                         }),
-                    },
+                    )),
                     &["cloud-account-not-subscribed"],
                     true,
                 )?);
@@ -216,10 +216,7 @@ pub(crate) fn workspace_flow(
             steps.push(command(
                 "settle-cloud",
                 &owner,
-                Action::ChangeSettlement {
-                    method: method.id.clone(),
-                    account: Some(account),
-                },
+                Action::ChangeSettlement(SettlementRequest::of(method.id.clone(), Some(account))),
                 &[],
                 false,
             )?);
@@ -227,10 +224,7 @@ pub(crate) fn workspace_flow(
                 steps.push(command(
                     "settle-back",
                     &owner,
-                    Action::ChangeSettlement {
-                        method: MethodId::enterprise(),
-                        account: None,
-                    },
+                    Action::ChangeSettlement(SettlementRequest::of(MethodId::enterprise(), None)),
                     &["settlement-change-too-soon", "cloud-settlement-locked-in"],
                     true,
                 )?);
@@ -240,23 +234,20 @@ pub(crate) fn workspace_flow(
             steps.push(command(
                 "settle-unchanged",
                 &owner,
-                Action::ChangeSettlement {
-                    method: MethodId::enterprise(),
-                    account: None,
-                },
+                Action::ChangeSettlement(SettlementRequest::of(MethodId::enterprise(), None)),
                 &["settlement-unchanged"],
                 true,
             )?);
             steps.push(command(
                 "settle-aws",
                 &owner,
-                Action::ChangeSettlement {
-                    method: MethodId::parse("aws")?,
-                    account: Some(CloudAccount {
+                Action::ChangeSettlement(SettlementRequest::of(
+                    MethodId::parse("aws")?,
+                    Some(CloudAccount {
                         account_id: ExternalId::parse(&format!("acct-{name}"))?,
                         instance_id: None,
                     }),
-                },
+                )),
                 &["settlement-not-allowed-on-site"],
                 true,
             )?);

@@ -13,7 +13,7 @@ use billing_adapters::Embedded;
 use billing_domain::memory::ManualClock;
 use billing_domain::{
     Action, Actor, ActorId, AgreementVersion, CloudAccount, Email, ExternalId, MethodId, Role,
-    SiteId, SitePolicy, UserName, WorkspaceCommand, WorkspaceId,
+    SettlementRequest, SiteId, SitePolicy, UserName, WorkspaceCommand, WorkspaceId,
 };
 use billing_store::{load_workspace, StoreError, StoreOptions};
 
@@ -83,20 +83,14 @@ async fn loading_while_another_writer_commits_never_reports_a_broken_stream() {
                 };
                 let action = if n % 2 == 0 {
                     marketplace.set(&aws, &account, true).await.unwrap();
-                    Action::ChangeSettlement {
-                        method: aws.clone(),
-                        account: Some(account),
-                    }
+                    Action::ChangeSettlement(SettlementRequest::of(aws.clone(), Some(account)))
                 } else {
                     let current = CloudAccount {
                         account_id: ExternalId::parse(&format!("a{}", n - 1)).unwrap(),
                         instance_id: None,
                     };
                     marketplace.set(&aws, &current, false).await.unwrap();
-                    Action::ChangeSettlement {
-                        method: MethodId::enterprise(),
-                        account: None,
-                    }
+                    Action::ChangeSettlement(SettlementRequest::of(MethodId::enterprise(), None))
                 };
                 store.execute(&ws, &command(n, action)).await.unwrap();
                 commits.fetch_add(1, Ordering::Relaxed);

@@ -193,13 +193,13 @@ pub mod act {
         }
     }
     pub fn settle(method: &str, account: Option<&str>) -> Action {
-        Action::ChangeSettlement {
-            method: MethodId::parse(method).unwrap(),
-            account: account.map(|a| CloudAccount {
+        Action::ChangeSettlement(SettlementRequest::of(
+            MethodId::parse(method).unwrap(),
+            account.map(|a| CloudAccount {
                 account_id: ExternalId::parse(a).unwrap(),
                 instance_id: None,
             }),
-        }
+        ))
     }
 }
 

@@ -289,10 +289,10 @@ mod scenarios {
             h.run(
                 workspace,
                 &format!("{workspace}-cloud"),
-                Action::ChangeSettlement {
-                    method: method.clone(),
-                    account: Some(account.clone()),
-                },
+                Action::ChangeSettlement(SettlementRequest::of(
+                    method.clone(),
+                    Some(account.clone()),
+                )),
             )
             .await
             .unwrap();

@@ -6,7 +6,8 @@ use billing_adapters::view_store::{audit_trail, billing_view};
 use billing_adapters::{deliver_pending, Embedded, LogMailer};
 use billing_domain::{
     Action, Actor, ActorId, AgreementVersion, CloudAccount, DomainError, Email, ExternalId,
-    MethodId, Registration, Role, SiteId, UserName, WorkspaceCommand, WorkspaceId,
+    MethodId, Registration, Role, SettlementRequest, SiteId, UserName, WorkspaceCommand,
+    WorkspaceId,
 };
 use billing_store::audit::{audit_store, AuditOptions};
 use billing_store::{StoreError, StoreOptions, StoredEvent};
@@ -294,10 +295,10 @@ async fn walk(
     let change = command(
         "demo-5",
         &owner,
-        Action::ChangeSettlement {
-            method: aws.clone(),
-            account: Some(cloud_account.clone()),
-        },
+        Action::ChangeSettlement(SettlementRequest::of(
+            aws.clone(),
+            Some(cloud_account.clone()),
+        )),
     )?;
     let (outcome, _) = run_command(embedded, &workspace, &change).await?;
     steps.step(

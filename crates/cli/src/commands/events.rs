@@ -4,14 +4,13 @@
 
 use std::io::Write;
 
-use billing_store::{write_positioned_line, Position, WakeUps};
+use billing_store::{write_positioned_line, Position, SubscriptionName, WakeUps};
 use chrono::Utc;
 use serde_json::json;
 
 use super::{open, Context, Report};
 use crate::exit::{CliError, Status};
 use crate::output::{instant, instant_or_dash, Table};
-use crate::request::EventsFrom;
 
 /// Events read per round trip.
 const BATCH: u32 = 500;
@@ -21,7 +20,8 @@ const BATCH: u32 = 500;
 /// written (so a line can be printed again after a crash, never skipped).
 pub(super) async fn events(
     ctx: &Context,
-    from: EventsFrom,
+    from: Option<Position>,
+    subscription: Option<SubscriptionName>,
     follow: bool,
 ) -> Result<Report, CliError> {
     let embedded = open(ctx).await?;
@@ -29,15 +29,12 @@ pub(super) async fn events(
     let stop = stop_signal()?;
     tokio::pin!(stop);
     let mut wake = db.wake_ups();
-    let (mut at, subscription) = match from {
-        EventsFrom::Position(position) => (position, None),
-        EventsFrom::Subscription(name) => {
-            let at = db
-                .checkpoint(&name)
-                .await?
-                .map_or(Position::START, |c| c.position);
-            (at, Some(name))
-        }
+    let mut at = match &subscription {
+        None => from.unwrap_or(Position::START),
+        Some(name) => db
+            .checkpoint(name)
+            .await?
+            .map_or(Position::START, |c| c.position),
     };
     let mut line = Vec::new();
     loop {

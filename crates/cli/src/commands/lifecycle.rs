@@ -8,16 +8,17 @@ use billing_adapters::{
     workspaces_settling_through, Embedded, OutboxMessage, Scheduler, BILLING_SYSTEM_ACTOR,
 };
 use billing_domain::{
-    Action, Actor, ActorId, CloudAccount, ExternalId, MethodId, Role, WorkspaceCommand, WorkspaceId,
+    Action, Actor, ActorId, CloudAccount, ExternalId, MethodId, MethodKind, MethodSpec, Role,
+    SitePolicy, WorkspaceCommand, WorkspaceId,
 };
 use billing_store::{RetryPolicy, StoreError};
 use serde_json::{json, Value};
 
 use super::workspace::{event_json, events_table};
-use super::{open, settle, Context, Report};
+use super::{fresh_command_id, open, settle, Context, Report};
+use crate::args::CloudArgs;
 use crate::exit::{CliError, Status};
 use crate::output::{instant, instant_or_dash, Table};
-use crate::request::fresh_command_id;
 
 /// The billing system as an actor.
 pub(super) fn system_actor() -> Result<Actor, CliError> {
@@ -64,14 +65,55 @@ async fn report_to_workspaces(
     Ok(reported)
 }
 
+/// The provider and the cloud account `args` name, in the shape the site policy gives the
+/// provider's accounts (the domain's [`MethodSpec::cloud_account`]); refused before anything is
+/// opened.
+fn marketplace_account(args: CloudArgs) -> Result<(MethodId, CloudAccount), CliError> {
+    let policy = SitePolicy::builtin();
+    let cloud = |spec: &&MethodSpec| spec.kind == MethodKind::Cloud;
+    let Some(spec) = policy.method(&args.provider).filter(cloud) else {
+        let providers: Vec<&str> = policy
+            .methods()
+            .filter(cloud)
+            .map(|m| m.id.as_str())
+            .collect();
+        return Err(CliError::usage(
+            "invalid-value",
+            format!(
+                "invalid provider {:?}: must be one of {}",
+                args.provider.as_str(),
+                providers.join(", ")
+            ),
+        ));
+    };
+    match spec.cloud_account(Some(&args.account), args.instance.as_ref()) {
+        Ok(Some(account)) => Ok((args.provider, account)),
+        Ok(None) => Err(CliError::usage(
+            "invalid-value",
+            format!("provider {} takes no cloud account", args.provider),
+        )),
+        Err(reason) => Err(CliError::usage(
+            "invalid-value",
+            match &args.instance {
+                Some(instance) => format!(
+                    "provider {}: {reason} (got --instance {instance})",
+                    args.provider
+                ),
+                None => format!("provider {}: {reason} (--instance)", args.provider),
+            },
+        )),
+    }
+}
+
 /// `billing cloud subscribe|unsubscribe`: changes the embedded marketplace, then reports the
 /// change to every workspace that settles through the account.
 pub(super) async fn cloud(
     ctx: &Context,
-    method: &MethodId,
-    account: &CloudAccount,
+    args: CloudArgs,
     active: bool,
 ) -> Result<Report, CliError> {
+    let (method, account) = marketplace_account(args)?;
+    let (method, account) = (&method, &account);
     let embedded = open(ctx).await?;
     embedded.marketplace.set(method, account, active).await?;
     let what = if active { "Subscribed" } else { "Unsubscribed" };

@@ -11,6 +11,7 @@ use serde_json::json;
 use tempfile::NamedTempFile;
 
 use super::{open, Context, Report};
+use crate::args::ExpectHead;
 use crate::exit::{CliError, Status};
 use crate::output::{self, Table};
 use crate::progress::Progress;
@@ -122,8 +123,23 @@ fn with_path(error: StoreError, path: &Path) -> CliError {
     }
 }
 
+/// Opens an input file, or says why it cannot be read (exit status 2), before anything else is
+/// opened.
+fn open_input(path: &Path) -> Result<File, CliError> {
+    let file = File::open(path)
+        .map_err(|e| CliError::usage("unreadable-input", format!("cannot open {:?}: {e}", path)))?;
+    match file.metadata() {
+        Ok(meta) if meta.is_dir() => Err(CliError::usage(
+            "unreadable-input",
+            format!("cannot read {:?}: it is a directory", path),
+        )),
+        _ => Ok(file),
+    }
+}
+
 /// `billing import`.
 pub(super) async fn import(ctx: &Context, from: &Path) -> Result<Report, CliError> {
+    open_input(from)?;
     let embedded = open(ctx).await?;
     let progress = Progress::new(ctx.progress(), "verify", "lines", None);
     let report = embedded
@@ -209,10 +225,22 @@ pub(super) fn audit_report(source: &str, summary: &Summary, findings: Vec<Findin
 /// `billing audit`.
 pub(super) async fn audit(
     ctx: &Context,
-    from: Option<(PathBuf, File)>,
-    expect_heads: Vec<(String, String)>,
+    from: Option<PathBuf>,
+    expect_heads: Vec<ExpectHead>,
 ) -> Result<Report, CliError> {
-    let options = AuditOptions { expect_heads };
+    let from = match from {
+        Some(path) => {
+            let file = open_input(&path)?;
+            Some((path, file))
+        }
+        None => None,
+    };
+    let options = AuditOptions {
+        expect_heads: expect_heads
+            .into_iter()
+            .map(|h| (h.workspace, h.hash))
+            .collect(),
+    };
     let mut findings: Vec<Finding> = Vec::new();
     let json = ctx.json;
     match from {

@@ -1,4 +1,4 @@
-//! Running a validated [`Request`]: each command returns a [`Report`] (its human text, its JSON
+//! Running a parsed [`Command`]: each command returns a [`Report`] (its human text, its JSON
 //! document and its exit status) or a [`CliError`].
 
 mod demo;
@@ -21,9 +21,12 @@ use billing_store::{StoreOptions, SystemClock};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::args::{
+    AccountCommand, AgreementCommand, ArrearsCommand, CloudCommand, Command, SettlementCommand,
+    TokenCommand, WebhookCommand, WorkspaceCommand,
+};
 use crate::exit::{CliError, Status};
 use crate::output;
-use crate::request::Request;
 
 /// What every command needs besides its own values.
 #[derive(Debug)]
@@ -114,85 +117,139 @@ async fn settle(embedded: &Embedded, now: DateTime<Utc>) -> Option<DeliveryRepor
     }
 }
 
-/// Runs a validated request.
+/// A fresh command id: `cli-<unix nanos>-<pid>`.
+pub(crate) fn fresh_command_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("cli-{nanos}-{}", std::process::id())
+}
+
+/// Runs a parsed command.
 ///
 /// # Errors
 /// The command's [`CliError`], with its exit status.
-pub(crate) async fn run(request: Request, ctx: &Context) -> Result<Report, CliError> {
-    match request {
-        Request::Demo {
-            expense_center_url,
+pub(crate) async fn run(command: Command, ctx: &Context) -> Result<Report, CliError> {
+    match command {
+        Command::Demo {
+            expense_center,
             lifecycle: true,
             ..
-        } => lifecycle_demo::run(ctx, &expense_center_url).await,
-        Request::Demo {
-            expense_center_url,
+        } => lifecycle_demo::run(ctx, &expense_center.url).await,
+        Command::Demo {
+            expense_center,
             keep,
             lifecycle: false,
-        } => demo::run(ctx, &expense_center_url, keep).await,
-        Request::Tick => lifecycle::tick(ctx).await,
-        Request::Serve {
+        } => demo::run(ctx, &expense_center.url, keep).await,
+        Command::Upgrade(on) => workspace::execute(ctx, on).await,
+        Command::Account(AccountCommand::Bind(on)) => workspace::execute(ctx, on).await,
+        Command::Agreement(AgreementCommand::Accept(on)) => workspace::execute(ctx, on).await,
+        Command::Settlement(SettlementCommand::Set(on)) => workspace::execute(ctx, on).await,
+        Command::Arrears(ArrearsCommand::Record(on)) => workspace::execute(ctx, on).await,
+        Command::Arrears(ArrearsCommand::Settle(on)) => workspace::execute(ctx, on).await,
+        Command::Workspace(WorkspaceCommand::Dissolve(on)) => workspace::execute(ctx, on).await,
+        Command::Account(AccountCommand::Register { username, email }) => {
+            workspace::register(ctx, &username, &email).await
+        }
+        Command::Cloud(CloudCommand::Subscribe(args)) => lifecycle::cloud(ctx, args, true).await,
+        Command::Cloud(CloudCommand::Unsubscribe(args)) => lifecycle::cloud(ctx, args, false).await,
+        Command::Tick => lifecycle::tick(ctx).await,
+        Command::Serve {
             listen,
             auth_key,
             demo,
             deliver_every,
-            expense_center_url,
+            expense_center,
         } => {
             let options = serve::ServeOptions {
                 listen,
-                key: auth_key.as_deref(),
+                key: auth_key.file.as_deref(),
                 demo,
                 deliver_every,
-                expense_center_url: &expense_center_url,
+                expense_center_url: &expense_center.url,
             };
             serve::serve(ctx, &options).await
         }
-        Request::TokenIssue {
+        Command::Token(TokenCommand::Issue {
             actor,
-            grant,
+            workspace,
+            role,
+            system,
             ttl,
             auth_key,
-        } => serve::issue(ctx, &actor, &grant, ttl, auth_key.as_deref()),
-        Request::Notices { workspace } => lifecycle::notices(ctx, workspace.as_ref()).await,
-        Request::Register { user_name, email } => {
-            workspace::register(ctx, &user_name, &email).await
+        }) => {
+            let grant = match (system, workspace) {
+                (true, _) => billing_http::Grant::System,
+                (false, Some(workspace)) => billing_http::Grant::Workspaces(
+                    [(workspace, role.unwrap_or(billing_domain::Role::Owner))]
+                        .into_iter()
+                        .collect(),
+                ),
+                (false, None) => {
+                    return Err(CliError::usage(
+                        "workspace",
+                        "give --workspace W --role R, or --system",
+                    ))
+                }
+            };
+            serve::issue(ctx, &actor, &grant, ttl, auth_key.file.as_deref())
         }
-        Request::Cloud {
-            method,
-            account,
-            active,
-        } => lifecycle::cloud(ctx, &method, &account, active).await,
-        Request::Workspace {
-            name,
-            workspace,
-            command,
-        } => workspace::execute(ctx, name, &workspace, &command).await,
-        Request::Show {
+        Command::Notices { workspace } => lifecycle::notices(ctx, workspace.as_ref()).await,
+        Command::Show {
             workspace,
             as_of,
-            expense_center_url,
-        } => workspace::show(ctx, &workspace, as_of, &expense_center_url).await,
-        Request::History { workspace } => workspace::history(ctx, &workspace).await,
-        Request::Export { out } => log::export(ctx, out.as_deref()).await,
-        Request::Import { from } => log::import(ctx, &from).await,
-        Request::Audit { from, expect_heads } => log::audit(ctx, from, expect_heads).await,
-        Request::RebuildViews => log::rebuild(ctx).await,
-        Request::Events { from, follow } => events::events(ctx, from, follow).await,
-        Request::Subscriptions => events::subscriptions(ctx).await,
-        Request::Publish {
+            expense_center,
+        } => workspace::show(ctx, &workspace, as_of, &expense_center.url).await,
+        Command::History { workspace } => workspace::history(ctx, &workspace).await,
+        Command::Export { out } => log::export(ctx, out.as_deref()).await,
+        Command::Import { from } => log::import(ctx, &from).await,
+        Command::Audit { from, expect_head } => log::audit(ctx, from, expect_head).await,
+        Command::RebuildViews => log::rebuild(ctx).await,
+        Command::Events {
+            from,
+            subscription,
+            follow,
+        } => events::events(ctx, from, subscription, follow).await,
+        Command::Subscriptions => events::subscriptions(ctx).await,
+        Command::Publish {
             nats,
             stream,
             follow,
         } => publish::publish(ctx, &nats, &stream, follow).await,
-        Request::WebhookAdd { url, events } => webhook::add(ctx, &url, &events).await,
-        Request::WebhookList => webhook::list(ctx).await,
-        Request::WebhookRemove(id) => webhook::remove(ctx, &id).await,
-        Request::WebhookFailures(id) => webhook::failures(ctx, id.as_ref()).await,
-        Request::WebhookRetry(id) => webhook::retry(ctx, &id).await,
-        Request::Deliver {
+        Command::Webhook(WebhookCommand::Add { url, events }) => {
+            webhook::add(ctx, &url, &events).await
+        }
+        Command::Webhook(WebhookCommand::List) => webhook::list(ctx).await,
+        Command::Webhook(WebhookCommand::Remove { endpoint }) => {
+            webhook::remove(ctx, &endpoint).await
+        }
+        Command::Webhook(WebhookCommand::Failures { endpoint }) => {
+            webhook::failures(ctx, endpoint.as_ref()).await
+        }
+        Command::Webhook(WebhookCommand::Retry { endpoint }) => {
+            webhook::retry(ctx, &endpoint).await
+        }
+        Command::Deliver {
             follow,
             timeout,
             lease,
-        } => webhook::deliver(ctx, follow, timeout, lease).await,
+        } => {
+            if lease < timeout.saturating_mul(2) {
+                return Err(CliError::usage(
+                    "invalid-value",
+                    format!(
+                        "invalid --lease {lease}: at least twice --timeout ({timeout}), so a step \
+                         waiting for its attempts does not lose the lease"
+                    ),
+                ));
+            }
+            webhook::deliver(
+                ctx,
+                follow,
+                std::time::Duration::from_secs(timeout),
+                std::time::Duration::from_secs(lease),
+            )
+            .await
+        }
     }
 }

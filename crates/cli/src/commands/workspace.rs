@@ -6,14 +6,15 @@ use billing_adapters::outbox::{outbox, DeliveryReport};
 use billing_adapters::view_store::{audit_trail, billing_view};
 use billing_adapters::{billing_view_at, AuditEntry, BillingView, Embedded, OutboxMessage};
 use billing_domain::{
-    DomainError, Email, MethodId, Registration, Settlement, SitePolicy, UserName, Workspace,
-    WorkspaceCommand, WorkspaceEvent, WorkspaceId,
+    Actor, DomainError, Email, ExternalId, MethodId, Registration, Settlement, SitePolicy,
+    UserName, Workspace, WorkspaceCommand, WorkspaceEvent, WorkspaceId,
 };
 use billing_store::{CommandOutcome, RetryPolicy, StoredEvent};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::{open, settle, Context, Report};
+use super::{fresh_command_id, open, settle, Context, Report};
+use crate::args::{Ask, On};
 use crate::exit::CliError;
 use crate::output::{instant, instant_or_dash, or_dash, Table};
 
@@ -141,13 +142,21 @@ pub(super) async fn run_command(
     Ok((outcome, delivery))
 }
 
-/// `billing upgrade`, `account bind`, `agreement accept`, `settlement set`.
-pub(super) async fn execute(
-    ctx: &Context,
-    name: &str,
-    workspace: &WorkspaceId,
-    command: &WorkspaceCommand,
-) -> Result<Report, CliError> {
+/// Any workspace command (`upgrade`, `account bind`, `agreement accept`, `settlement set`,
+/// `arrears …`, `workspace dissolve`): its action is made before the store is opened (a value
+/// that does not fit exits 2 and writes nothing), then decided by the domain.
+pub(super) async fn execute<A: Ask>(ctx: &Context, on: On<A>) -> Result<Report, CliError> {
+    let name = A::NAME;
+    let workspace = &on.workspace;
+    let command_id = match on.who.command_id {
+        Some(id) => id,
+        None => ExternalId::parse(&fresh_command_id())?,
+    };
+    let command = &WorkspaceCommand::new(
+        command_id,
+        Actor::new(on.who.actor, on.who.role),
+        on.ask.action()?,
+    );
     let embedded = open(ctx).await?;
     let (outcome, delivery) = run_command(&embedded, workspace, command).await?;
     let head = match outcome.events.last() {

@@ -375,10 +375,7 @@ pub mod act {
         }
     }
     pub fn settle(m: &str, account: Option<CloudAccount>) -> Action {
-        Action::ChangeSettlement {
-            method: method(m),
-            account,
-        }
+        Action::ChangeSettlement(SettlementRequest::of(method(m), account))
     }
     pub fn record(b: &str, minor: u64) -> Action {
         Action::RecordArrears {

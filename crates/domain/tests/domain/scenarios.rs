@@ -359,6 +359,14 @@ fn a_method_the_site_does_not_allow_is_refused_naming_the_allowed_ones() {
         .then_refused("settlement-not-allowed-on-site");
 }
 
+fn instance_only(m: &str) -> Action {
+    Action::ChangeSettlement(SettlementRequest::new(
+        method(m),
+        None,
+        Some(ExternalId::parse("i-1").unwrap()),
+    ))
+}
+
 #[test]
 fn a_request_that_does_not_fit_its_method_is_bad_input() {
     let world = World::new();
@@ -370,6 +378,11 @@ fn a_request_that_does_not_fit_its_method_is_bad_input() {
         ("cn1", act::settle("alibaba-cloud", None)),
         ("us1", act::settle("aws", Some(cloud("1234", Some("i-1"))))),
         ("us1", act::settle("enterprise", Some(cloud("1234", None)))),
+        // An instance id given without an account, as a door hands it over when its user typed
+        // one: the rules refuse it, whatever the method.
+        ("us1", instance_only("enterprise")),
+        ("us1", instance_only("aws")),
+        ("cn1", instance_only("alibaba-cloud")),
     ];
     for (s, action) in cases {
         let err = world

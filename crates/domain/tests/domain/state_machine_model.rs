@@ -203,9 +203,9 @@ impl Model {
                 Action::SettleArrears { bill, .. } => self
                     .reasons
                     .contains(&MReason::Bill(bill.as_str().to_owned())),
-                Action::ChangeSettlement { method, account } => {
-                    method.as_str() == "enterprise"
-                        && account.is_none()
+                Action::ChangeSettlement(request) => {
+                    request.method.as_str() == "enterprise"
+                        && request.is_bare()
                         && self.current_cloud_ended()
                 }
                 _ => false,
@@ -267,25 +267,29 @@ impl Model {
                 next.settlement = Some(("enterprise".into(), None));
                 events.extend(["AgreementAccepted", "PlanUpgraded"]);
             }
-            Action::ChangeSettlement { method, account } => {
+            Action::ChangeSettlement(request) => {
                 if !self.commercial {
                     return Err("not-commercial-yet");
                 }
                 let site = self.site.as_deref().unwrap_or_default();
                 let (allowed, tz) = model_site(site).ok_or("unknown-site")?;
-                let m = method.as_str();
+                let m = request.method.as_str();
                 if !allowed.contains(&m) {
                     return Err("settlement-not-allowed-on-site");
                 }
-                let shape_ok = match (m, account) {
-                    ("enterprise", None) => true,
-                    ("aws", Some(a)) => a.instance_id.is_none(),
-                    ("alibaba-cloud", Some(a)) => a.instance_id.is_some(),
-                    _ => false,
-                };
+                let shape_ok = matches!(
+                    (m, request.account.is_some(), request.instance.is_some()),
+                    ("enterprise", false, false)
+                        | ("aws", true, false)
+                        | ("alibaba-cloud", true, true)
+                );
                 if !shape_ok {
                     return Err("invalid-settlement-request");
                 }
+                let account = request.account.clone().map(|account_id| CloudAccount {
+                    account_id,
+                    instance_id: request.instance.clone(),
+                });
                 let target = (m.to_owned(), account.clone());
                 let current = self.settlement.clone().unwrap_or_default();
                 if target == current {
@@ -552,17 +556,39 @@ fn settlement_request(site: Option<&str>) -> impl Strategy<Value = Action> {
             _ => vec![("enterprise", None)],
         })
         .collect();
-    let all_accounts: Vec<_> = aws_accounts().into_iter().chain(ali_accounts()).collect();
+    let fitting: Vec<_> = fitting
+        .into_iter()
+        .map(|(m, account)| {
+            let (account, instance) =
+                account.map_or((None, None), |a| (Some(a.account_id), a.instance_id));
+            (m, account, instance)
+        })
+        .collect();
+    // Anything at all: every method with an account id and an instance id each given or not,
+    // the shapes a door hands over as its user typed them.
+    let ids = |v: Vec<CloudAccount>| v.into_iter().map(|a| a.account_id).collect::<Vec<_>>();
+    let all_accounts: Vec<_> = ids(aws_accounts())
+        .into_iter()
+        .chain(ids(ali_accounts()))
+        .collect();
+    let instances: Vec<ExternalId> = ali_accounts()
+        .into_iter()
+        .filter_map(|a| a.instance_id)
+        .collect();
     let random = (
         proptest::sample::select(METHODS.to_vec()),
         proptest::option::of(proptest::sample::select(all_accounts)),
+        proptest::option::of(proptest::sample::select(instances)),
     );
-    prop_oneof![4 => proptest::sample::select(fitting), 1 => random].prop_map(|(m, account)| {
-        Action::ChangeSettlement {
-            method: MethodId::parse(m).unwrap(),
-            account,
-        }
-    })
+    prop_oneof![4 => proptest::sample::select(fitting), 1 => random].prop_map(
+        |(m, account, instance)| {
+            Action::ChangeSettlement(SettlementRequest::new(
+                MethodId::parse(m).unwrap(),
+                account,
+                instance,
+            ))
+        },
+    )
 }
 
 /// The flow's commands, weighted towards the step that comes next (`next` is 0 = request,

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::Response;
-use billing_domain::{DomainError, Plan, Role, UpgradeStep, Workspace, WorkspaceId};
+use billing_domain::{Actor, Permission, Plan, Role, UpgradeStep, Workspace, WorkspaceId};
 
 use super::pages::{
     error_page, error_page_with, BillingPage, Layout, Link, UpgradedPage, WorkspaceRow,
@@ -86,26 +86,36 @@ pub(crate) async fn load(billing: &Billing, session: &Session, id: &str) -> Resu
     Ok(Loaded { id, state, role })
 }
 
-/// `403 not-workspace-owner` in words unless the caller owns the workspace.
+/// Whether the caller may see the owner's forms (the upgrade flow, settlement): the domain's
+/// rule for who sends their commands; its refusal (`403 not-workspace-owner`) in words, with a
+/// link back to Billing. The commands themselves are decided by the domain when they are sent.
 pub(crate) fn owner_only(billing: &Billing, session: &Session, w: &Loaded) -> Result<(), Stop> {
-    if w.role == Role::Owner {
-        return Ok(());
+    let actor = Actor::new(session.identity.actor.clone(), w.role);
+    match Permission::Owner.check(&actor) {
+        Ok(()) => Ok(()),
+        Err(e) => Err(refused_page(
+            billing,
+            session,
+            w,
+            Said::new(
+                StatusCode::FORBIDDEN,
+                e.code(),
+                words::domain(&e, w.cx(billing)),
+            ),
+        )
+        .into()),
     }
-    let e = DomainError::NotWorkspaceOwner {
-        actor: session.identity.actor.clone(),
-        role: w.role,
-    };
-    Err(error_page_with(
-        billing,
-        Some(session),
-        Said::new(
-            StatusCode::FORBIDDEN,
-            e.code(),
-            words::domain(&e, w.cx(billing)),
-        ),
-        w.back_to_billing(billing),
-    )
-    .into())
+}
+
+/// A refusal that leaves nothing to do on the page it came from (the caller's role does not
+/// allow it): the refusal in words on a page of its own, with a link back to Billing.
+pub(crate) fn refused_page(
+    billing: &Billing,
+    session: &Session,
+    w: &Loaded,
+    said: Said,
+) -> Response {
+    error_page_with(billing, Some(session), said, w.back_to_billing(billing))
 }
 
 /// `GET /`: the caller's workspaces; exactly one: `303` straight to it.

@@ -5,12 +5,10 @@ use axum::extract::{Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::Response;
-use billing_domain::{
-    Action, CloudAccount, DomainError, ExternalId, MethodId, MethodKind, Plan, SitePolicy,
-};
+use billing_domain::{Action, DomainError, ExternalId, MethodId, Plan, SettlementRequest};
 use serde::Deserialize;
 
-use super::billing::{load, owner_only, upgraded_page, Loaded};
+use super::billing::{load, owner_only, refused_page, upgraded_page, Loaded};
 use super::pages::{Choice, Layout, SettlementPage};
 use super::session::{form_fields, new_command_id, posted, signed_in, Session};
 use super::words::{self, Said};
@@ -105,9 +103,10 @@ fn given(value: Option<&str>) -> Option<&str> {
     value.map(str::trim).filter(|v| !v.is_empty())
 }
 
-/// The settlement the form asks for. One form serves every method, so the fields a method does
-/// not take are left out: no account for enterprise, no instance for a cloud method without one.
-fn settlement_action(policy: &SitePolicy, form: &SettlementForm) -> Result<Action, DomainError> {
+/// The settlement the form asks for: the method chosen, and the account and instance ids as
+/// typed (an empty field is one not given). Which of them the method takes is the domain's rule,
+/// so a wrong combination is refused here exactly as through the API and the CLI.
+fn settlement_action(form: &SettlementForm) -> Result<Action, DomainError> {
     let Some(method) = given(form.method.as_deref()) else {
         return Err(DomainError::InvalidValue {
             field: "method",
@@ -115,41 +114,25 @@ fn settlement_action(policy: &SitePolicy, form: &SettlementForm) -> Result<Actio
             reason: "must be chosen",
         });
     };
-    let method = MethodId::parse(method)?;
-    let spec = policy.method(&method);
-    if spec.is_some_and(|m| m.kind == MethodKind::Enterprise) {
-        return Ok(Action::ChangeSettlement {
-            method,
-            account: None,
-        });
-    }
-    let takes_instance = spec.is_none_or(|m| m.requires_instance);
-    let instance_id = match given(form.instance.as_deref()).filter(|_| takes_instance) {
-        None => None,
-        Some(instance) => Some(ExternalId::parse(instance).map_err(|e| match e {
-            DomainError::InvalidValue { value, reason, .. } => DomainError::InvalidValue {
-                field: "instance",
-                value,
-                reason,
-            },
-            other => other,
-        })?),
-    };
-    let account = match given(form.account.as_deref()) {
-        None if instance_id.is_some() => {
-            return Err(DomainError::InvalidValue {
-                field: "account",
-                value: String::new(),
-                reason: "must be given with an instance id",
+    let id = |field: &'static str, value: Option<&str>| {
+        given(value)
+            .map(|v| {
+                ExternalId::parse(v).map_err(|e| match e {
+                    DomainError::InvalidValue { value, reason, .. } => DomainError::InvalidValue {
+                        field,
+                        value,
+                        reason,
+                    },
+                    other => other,
+                })
             })
-        }
-        None => None,
-        Some(account) => Some(CloudAccount {
-            account_id: ExternalId::parse(account)?,
-            instance_id,
-        }),
+            .transpose()
     };
-    Ok(Action::ChangeSettlement { method, account })
+    Ok(Action::ChangeSettlement(SettlementRequest::new(
+        MethodId::parse(method)?,
+        id("account", form.account.as_deref())?,
+        id("instance", form.instance.as_deref())?,
+    )))
 }
 
 /// `POST /workspaces/{id}/settlement`: change the settlement; `303` to Billing, or the page it
@@ -162,22 +145,31 @@ pub(crate) async fn change(
     let posted = posted::<SettlementForm>(&billing, request).await?;
     let session = &posted.session;
     let w = load(&billing, session, &id).await?;
-    owner_only(&billing, session, &w)?;
     let form = &posted.form;
-    let said = match settlement_action(billing.policy(), form) {
+    let said = match settlement_action(form) {
         Err(e) => Said::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             e.code(),
             words::domain(&e, w.cx(&billing)),
         ),
-        Ok(action) => match billing
-            .execute(&session.identity, &w.id, &posted.command_id, action, None)
-            .await
-        {
-            Ok(_) => return Ok(see_other(&w.path(&billing, ""))),
-            Err(e) => words::refusal(&e, w.cx(&billing)),
-        },
+        Ok(action) => {
+            let sent = match billing.actor(&session.identity, &w.id) {
+                Ok(actor) => {
+                    billing
+                        .execute(actor, &w.id, &posted.command_id, action, None)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok(_) => return Ok(see_other(&w.path(&billing, ""))),
+                Err(e) => words::refusal(&e, w.cx(&billing)),
+            }
+        }
     };
+    if said.status == StatusCode::FORBIDDEN {
+        return Ok(refused_page(&billing, session, &w, said));
+    }
     // Show the workspace as it is now (another tab may have changed it).
     let w = match billing.read(&w.id).await {
         Ok((state, _, _)) => Loaded { state, ..w },

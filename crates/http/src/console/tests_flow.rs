@@ -246,16 +246,35 @@ async fn a_second_settlement_change_in_a_month_is_refused_in_words() {
         .body
         .contains(r#"<p id="settlement">AWS account 111111111111</p>"#));
 
-    // The once-a-month rule is checked before the subscription lock-in.
+    // The fields a method does not take are the domain's to refuse, as through the API and the
+    // CLI (this test sent `account=ignored` with enterprise and the console dropped it before
+    // issue 18; the same request was refused at the other doors).
     let settlement = "/workspaces/ws-4/settlement";
     let before = app.events("ws-4").await;
-    let soon = app
+    let extra = app
         .submit(
             settlement,
             "settlement-form",
             &owner,
             "method=enterprise&account=ignored",
         )
+        .await;
+    assert_eq!(
+        extra.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        extra.body
+    );
+    assert!(
+        extra.body.contains("takes no cloud account"),
+        "{}",
+        extra.body
+    );
+    assert_eq!(app.events("ws-4").await, before, "nothing written");
+
+    // The once-a-month rule is checked before the subscription lock-in.
+    let soon = app
+        .submit(settlement, "settlement-form", &owner, "method=enterprise")
         .await;
     assert_eq!(soon.status, StatusCode::CONFLICT, "{}", soon.body);
     assert!(soon.body.contains("The settlement method can change only once per calendar month. The next change is possible from "));

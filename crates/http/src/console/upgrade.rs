@@ -11,7 +11,7 @@ use billing_domain::{
 };
 use serde::Deserialize;
 
-use super::billing::{load, owner_only, Loaded};
+use super::billing::{load, owner_only, refused_page, Loaded};
 use super::pages::{Choice, Layout, UpgradePage};
 use super::session::{form_fields, new_command_id, posted, signed_in, Posted, Session};
 use super::words::{self, Said};
@@ -177,10 +177,15 @@ async fn run<T>(
             return Ok(upgrade_page(billing, session, &w, Some(said), entered));
         }
     };
-    match billing
-        .execute(&session.identity, &w.id, &posted.command_id, action, None)
-        .await
-    {
+    let sent = match billing.actor(&session.identity, &w.id) {
+        Ok(actor) => {
+            billing
+                .execute(actor, &w.id, &posted.command_id, action, None)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match sent {
         Ok(done) => {
             let location = match next {
                 Next::NextStep => w.path(billing, "/upgrade"),
@@ -202,6 +207,9 @@ async fn run<T>(
         }
         Err(e) => {
             let said = words::refusal(&e, w.cx(billing));
+            if said.status == StatusCode::FORBIDDEN {
+                return Ok(refused_page(billing, session, &w, said));
+            }
             // Show the step the workspace is at now (another tab may have moved it on).
             let w = match billing.read(&w.id).await {
                 Ok((state, _, _)) => Loaded { state, ..w },
@@ -220,7 +228,6 @@ pub(crate) async fn request(
 ) -> Reply {
     let posted = posted::<RequestForm>(&billing, request).await?;
     let w = load(&billing, &posted.session, &id).await?;
-    owner_only(&billing, &posted.session, &w)?;
     let site = posted.form.site.clone().unwrap_or_default();
     let action = SiteId::parse(site.trim()).map(|site| Action::RequestUpgrade { site });
     let entered = Entered {
@@ -238,7 +245,6 @@ pub(crate) async fn bind(
 ) -> Reply {
     let posted = posted::<AccountForm>(&billing, request).await?;
     let w = load(&billing, &posted.session, &id).await?;
-    owner_only(&billing, &posted.session, &w)?;
     let username = posted.form.username.clone().unwrap_or_default();
     let action =
         UserName::parse(username.trim()).map(|user_name| Action::BindAccount { user_name });
@@ -257,7 +263,6 @@ pub(crate) async fn register(
 ) -> Reply {
     let posted = posted::<AccountForm>(&billing, request).await?;
     let w = load(&billing, &posted.session, &id).await?;
-    owner_only(&billing, &posted.session, &w)?;
     let username = posted.form.username.clone().unwrap_or_default();
     let email = posted.form.email.clone().unwrap_or_default();
     let action = UserName::parse(username.trim()).and_then(|user_name| {
@@ -283,7 +288,6 @@ pub(crate) async fn accept(
 ) -> Reply {
     let posted = posted::<AcceptForm>(&billing, request).await?;
     let w = load(&billing, &posted.session, &id).await?;
-    owner_only(&billing, &posted.session, &w)?;
     if posted.form.agree.as_deref().map(str::trim) != Some("yes") {
         let said = Said::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -5,8 +5,8 @@ use std::sync::atomic::Ordering;
 
 use billing_domain::{
     Action, Actor, ActorId, AgreementVersion, CloudAccount, DomainError, Email, ExternalId,
-    MethodId, Role, Settlement, Site, SiteId, SitePolicy, UpgradeStep, UserName, WorkspaceCommand,
-    WorkspaceId,
+    MethodId, Role, Settlement, SettlementRequest, Site, SiteId, SitePolicy, UpgradeStep, UserName,
+    WorkspaceCommand, WorkspaceId,
 };
 
 use super::writer::{failure_kind, Owned};
@@ -120,10 +120,10 @@ pub(super) async fn ordinary_command(
                     3 => (
                         cmd(
                             &owner,
-                            Action::ChangeSettlement {
-                                method: MethodId::enterprise(),
-                                account: None,
-                            },
+                            Action::ChangeSettlement(SettlementRequest::of(
+                                MethodId::enterprise(),
+                                None,
+                            )),
                         ),
                         Expect::Refused(&["not-commercial-yet"]),
                     ),
@@ -211,10 +211,10 @@ pub(super) async fn ordinary_command(
                     2 => (
                         cmd(
                             &owner,
-                            Action::ChangeSettlement {
-                                method: MethodId::enterprise(),
-                                account: None,
-                            },
+                            Action::ChangeSettlement(SettlementRequest::of(
+                                MethodId::enterprise(),
+                                None,
+                            )),
                         ),
                         Expect::Refused(&["not-commercial-yet"]),
                     ),
@@ -242,10 +242,7 @@ pub(super) async fn ordinary_command(
                     (
                         cmd(
                             &owner,
-                            Action::ChangeSettlement {
-                                method,
-                                account: Some(account),
-                            },
+                            Action::ChangeSettlement(SettlementRequest::of(method, Some(account))),
                         ),
                         Expect::OkOr(&["settlement-change-too-soon"]),
                     )
@@ -255,10 +252,10 @@ pub(super) async fn ordinary_command(
                     (
                         cmd(
                             &owner,
-                            Action::ChangeSettlement {
-                                method: MethodId::enterprise(),
-                                account: None,
-                            },
+                            Action::ChangeSettlement(SettlementRequest::of(
+                                MethodId::enterprise(),
+                                None,
+                            )),
                         ),
                         Expect::OkOr(&["settlement-change-too-soon"]),
                     )
@@ -268,10 +265,7 @@ pub(super) async fn ordinary_command(
                         // Never subscribed.
                         cmd(
                             &owner,
-                            Action::ChangeSettlement {
-                                method,
-                                account: Some(account),
-                            },
+                            Action::ChangeSettlement(SettlementRequest::of(method, Some(account))),
                         ),
                         Expect::Refused(&[
                             "cloud-account-not-subscribed",
@@ -282,13 +276,13 @@ pub(super) async fn ordinary_command(
                     (0, None, _) => (
                         cmd(
                             &owner,
-                            Action::ChangeSettlement {
-                                method: MethodId::parse("aws").map_err(e)?,
-                                account: Some(CloudAccount {
+                            Action::ChangeSettlement(SettlementRequest::of(
+                                MethodId::parse("aws").map_err(e)?,
+                                Some(CloudAccount {
                                     account_id: ExternalId::parse("123456789012").map_err(e)?,
                                     instance_id: None,
                                 }),
-                            },
+                            )),
                         ),
                         Expect::Refused(&["settlement-not-allowed-on-site"]),
                     ),
@@ -298,7 +292,10 @@ pub(super) async fn ordinary_command(
                             Settlement::Cloud { method, account } => (method, Some(account)),
                         };
                         (
-                            cmd(&owner, Action::ChangeSettlement { method, account }),
+                            cmd(
+                                &owner,
+                                Action::ChangeSettlement(SettlementRequest::of(method, account)),
+                            ),
                             Expect::Refused(&["settlement-unchanged"]),
                         )
                     }
@@ -318,10 +315,10 @@ pub(super) async fn ordinary_command(
                     _ => (
                         cmd(
                             &actor(name, Role::Admin)?,
-                            Action::ChangeSettlement {
-                                method: MethodId::enterprise(),
-                                account: None,
-                            },
+                            Action::ChangeSettlement(SettlementRequest::of(
+                                MethodId::enterprise(),
+                                None,
+                            )),
                         ),
                         Expect::Refused(&["not-workspace-owner"]),
                     ),
@@ -396,22 +393,22 @@ pub(super) async fn race_command(
             ) {
                 (Some(_), Some(Settlement::Cloud { method, account })) if k % 3 == 0 => {
                     subscribe(ctx, &method, &account, false).await?;
-                    cmd(Action::ChangeSettlement {
-                        method: MethodId::enterprise(),
-                        account: None,
-                    })
+                    cmd(Action::ChangeSettlement(SettlementRequest::of(
+                        MethodId::enterprise(),
+                        None,
+                    )))
                 }
                 (Some((method, account)), _) => {
                     subscribe(ctx, &method, &account, true).await?;
-                    cmd(Action::ChangeSettlement {
+                    cmd(Action::ChangeSettlement(SettlementRequest::of(
                         method,
-                        account: Some(account),
-                    })
+                        Some(account),
+                    )))
                 }
-                (None, _) => cmd(Action::ChangeSettlement {
-                    method: MethodId::enterprise(),
-                    account: None,
-                }),
+                (None, _) => cmd(Action::ChangeSettlement(SettlementRequest::of(
+                    MethodId::enterprise(),
+                    None,
+                ))),
             }
         }
     };

@@ -172,13 +172,13 @@ pub mod act {
         }
     }
     pub fn settle(method: &str, account: Option<(&str, Option<&str>)>) -> Action {
-        Action::ChangeSettlement {
-            method: MethodId::parse(method).unwrap(),
-            account: account.map(|(a, i)| CloudAccount {
+        Action::ChangeSettlement(SettlementRequest::of(
+            MethodId::parse(method).unwrap(),
+            account.map(|(a, i)| CloudAccount {
                 account_id: ExternalId::parse(a).unwrap(),
                 instance_id: i.map(|i| ExternalId::parse(i).unwrap()),
             }),
-        }
+        ))
     }
 }
 

@@ -131,6 +131,23 @@ fn unknown_or_malformed_sites_and_methods_are_refused() {
         )
         .prepared_only(),
         case(
+            "an instance without an account",
+            &[
+                "settlement",
+                "set",
+                "--workspace",
+                "acme",
+                "--method",
+                "aws",
+                "--instance",
+                "i-1",
+            ],
+            2,
+            "invalid-settlement-request",
+            &["aws", "instance"],
+        )
+        .prepared_only(),
+        case(
             "cloud method without an account",
             &[
                 "settlement",

@@ -1,9 +1,24 @@
-//! The command line as clap parses it: shapes only. Values are validated by
-//! [`crate::request`] before anything touches the store.
+//! The command line as clap parses it: every value in its type (domain values through the
+//! domain's own parsers, see [`values`]), so a command that parsed is a valid request and bad
+//! input never reaches the store. The workspace commands are declared in [`workspace`].
 
+mod values;
+mod workspace;
+
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use billing_adapters::webhooks::EndpointId;
+use billing_domain::{ActorId, Email, ExternalId, MethodId, Role, UserName, WorkspaceId};
+use billing_store::{Position, SubscriptionName};
+use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
+
+use self::values::{external_id, named, workspace_role};
+pub(crate) use self::values::{BadValue, ExpectHead};
+pub(crate) use self::workspace::{
+    Accept, Ask, Bind, Dissolve, On, RecordArrears, SetSettlement, SettleArrears, Upgrade,
+};
 
 /// The Expense Center base URL used for links unless one is given.
 pub(crate) const DEFAULT_EXPENSE_CENTER_URL: &str = "https://expense-center.example";
@@ -37,29 +52,12 @@ pub(crate) struct Cli {
     /// decisions taken offline and tests; default: the system clock. A command at an instant
     /// before its workspace's newest event is refused (`clock-behind-stream`). The store still
     /// records when it wrote each event (`recorded_at`) by its own clock.
-    #[arg(long, global = true, env = "BILLING_NOW", value_name = "RFC3339")]
-    pub(crate) now: Option<String>,
+    #[arg(long, global = true, env = "BILLING_NOW", value_name = "RFC3339", value_parser = values::now)]
+    pub(crate) now: Option<DateTime<Utc>>,
 
     /// What to do.
     #[command(subcommand)]
     pub(crate) command: Command,
-}
-
-/// Who sends a workspace command, and under which command id.
-#[derive(Debug, Args)]
-pub(crate) struct Who {
-    /// The id of the person acting (as the host application knows them).
-    #[arg(long, default_value = "cli", value_name = "ID")]
-    pub(crate) actor: String,
-
-    /// The actor's role in the workspace; `system` is the billing system itself (it reports
-    /// arrears and ended subscriptions).
-    #[arg(long, default_value = "owner", value_parser = ["owner", "admin", "member", "system"])]
-    pub(crate) role: String,
-
-    /// The command id (re-sending the same id is safe); default: a fresh unique id.
-    #[arg(long, value_name = "ID")]
-    pub(crate) command_id: Option<String>,
 }
 
 /// The Expense Center base URL for links.
@@ -101,17 +99,7 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Cloud(CloudCommand),
     /// Request the upgrade to the Commercial Plan (step 1).
-    Upgrade {
-        /// The workspace.
-        #[arg(long, value_name = "W")]
-        workspace: String,
-        /// The workspace's site (`cn1`, `us1`, …).
-        #[arg(long, value_name = "S")]
-        site: String,
-        /// Actor, role and command id.
-        #[command(flatten)]
-        who: Who,
-    },
+    Upgrade(On<Upgrade>),
     /// The opening agreement.
     #[command(subcommand)]
     Agreement(AgreementCommand),
@@ -132,8 +120,8 @@ pub(crate) enum Command {
     /// at `/`, on the `--db` store, until SIGINT or SIGTERM (requests in flight finish).
     Serve {
         /// The address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
-        listen: String,
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR", value_parser = values::listen)]
+        listen: SocketAddr,
         /// The HS256 key that signs and checks the bearer tokens: the file's bytes (a trailing
         /// newline removed), at least 32. Required unless `--demo`, which then makes a key for
         /// this run only.
@@ -158,17 +146,17 @@ pub(crate) enum Command {
     /// List the notices in the outbox: workspace, kind, when it was due, when it was sent.
     Notices {
         /// Only this workspace's.
-        #[arg(long, value_name = "W")]
-        workspace: Option<String>,
+        #[arg(long, value_name = "W", value_parser = named("workspace", WorkspaceId::parse))]
+        workspace: Option<WorkspaceId>,
     },
     /// Show a workspace's billing view, now or as of an instant.
     Show {
         /// The workspace.
-        #[arg(long, value_name = "W")]
-        workspace: String,
+        #[arg(long, value_name = "W", value_parser = named("workspace", WorkspaceId::parse))]
+        workspace: WorkspaceId,
         /// Show the view as of this instant (RFC 3339, e.g. `2026-11-27T09:00:00Z`).
-        #[arg(long, value_name = "RFC3339")]
-        as_of: Option<String>,
+        #[arg(long, value_name = "RFC3339", value_parser = values::as_of)]
+        as_of: Option<DateTime<Utc>>,
         /// The Expense Center link base.
         #[command(flatten)]
         expense_center: ExpenseCenterUrl,
@@ -176,8 +164,8 @@ pub(crate) enum Command {
     /// Show a workspace's audit trail: every event with actor, role and time.
     History {
         /// The workspace.
-        #[arg(long, value_name = "W")]
-        workspace: String,
+        #[arg(long, value_name = "W", value_parser = named("workspace", WorkspaceId::parse))]
+        workspace: WorkspaceId,
     },
     /// Export every event as JSON Lines (ordered by workspace, then sequence).
     ///
@@ -199,8 +187,8 @@ pub(crate) enum Command {
         #[arg(long, value_name = "FILE")]
         from: Option<PathBuf>,
         /// A head hash kept outside the log: `WORKSPACE=HASH` (repeatable).
-        #[arg(long = "expect-head", value_name = "W=HASH")]
-        expect_head: Vec<String>,
+        #[arg(long = "expect-head", value_name = "W=HASH", value_parser = values::expect_head)]
+        expect_head: Vec<ExpectHead>,
     },
     /// Rebuild every view from the log.
     RebuildViews,
@@ -213,12 +201,12 @@ pub(crate) enum Command {
     Events {
         /// Start after this position (`TRANSACTION.POSITION`, as a line's `"position"` says);
         /// default: the beginning of the log.
-        #[arg(long, value_name = "POSITION", conflicts_with = "subscription")]
-        from: Option<String>,
+        #[arg(long, value_name = "POSITION", conflicts_with = "subscription", value_parser = values::position)]
+        from: Option<Position>,
         /// Resume from this subscription's checkpoint (a new name starts at the beginning of
         /// the log) and save it after each line is written.
-        #[arg(long, value_name = "NAME")]
-        subscription: Option<String>,
+        #[arg(long, value_name = "NAME", value_parser = values::subscription)]
+        subscription: Option<SubscriptionName>,
         /// Keep waiting for new events.
         #[arg(long)]
         follow: bool,
@@ -236,10 +224,10 @@ pub(crate) enum Command {
     /// a crash only the unacknowledged batch is sent again.
     Publish {
         /// The NATS server, e.g. `nats://127.0.0.1:4222`.
-        #[arg(long, value_name = "URL")]
+        #[arg(long, value_name = "URL", value_parser = values::nats)]
         nats: String,
         /// The JetStream stream: 1 to 32 of A-Z, a-z, 0-9, `_` and `-`.
-        #[arg(long, value_name = "NAME", default_value = "BILLING")]
+        #[arg(long, value_name = "NAME", default_value = "BILLING", value_parser = values::stream)]
         stream: String,
         /// Keep publishing new events until SIGINT or SIGTERM.
         #[arg(long)]
@@ -263,8 +251,8 @@ pub(crate) enum Command {
         /// without it, stop once nothing is due.
         #[arg(long)]
         follow: bool,
-        /// Seconds one attempt waits for the receiver's answer.
-        #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+        /// Seconds one attempt waits for the receiver's answer (1 to 3600).
+        #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = values::timeout)]
         timeout: u64,
         /// Seconds after this run dies (stops renewing) that another may take over; at least
         /// twice `--timeout`.
@@ -288,25 +276,26 @@ pub(crate) enum TokenCommand {
     /// workspace, or the billing system.
     Issue {
         /// The actor id (`sub`).
-        #[arg(long, value_name = "A")]
-        actor: String,
+        #[arg(long, value_name = "A", value_parser = named("actor", ActorId::parse))]
+        actor: ActorId,
         /// The workspace the role is in (with `--role`).
         #[arg(
             long,
             value_name = "W",
             required_unless_present = "system",
-            conflicts_with = "system"
+            conflicts_with = "system",
+            value_parser = named("workspace", WorkspaceId::parse)
         )]
-        workspace: Option<String>,
-        /// The role in that workspace.
-        #[arg(long, value_parser = ["owner", "admin", "member"], requires = "workspace")]
-        role: Option<String>,
+        workspace: Option<WorkspaceId>,
+        /// The role in that workspace (default: owner).
+        #[arg(long, value_parser = workspace_role(), requires = "workspace")]
+        role: Option<Role>,
         /// A token of the billing system itself (`scope: billing-system`).
         #[arg(long)]
         system: bool,
         /// How long it is valid: a number and s, m, h or d (`90m`, `1h`, `7d`).
-        #[arg(long, default_value = "1h", value_name = "TTL")]
-        ttl: String,
+        #[arg(long, default_value = "1h", value_name = "TTL", value_parser = values::ttl)]
+        ttl: chrono::Duration,
         /// The key file.
         #[command(flatten)]
         auth_key: AuthKey,
@@ -321,10 +310,10 @@ pub(crate) enum WebhookCommand {
     /// It is sent the events committed from now on (as far as `billing deliver` has queued).
     Add {
         /// Where events are POSTed: an http or https URL.
-        #[arg(long, value_name = "URL")]
+        #[arg(long, value_name = "URL", value_parser = values::webhook_url)]
         url: String,
         /// Send only events of this type (repeatable); default: every type.
-        #[arg(long = "event", value_name = "TYPE")]
+        #[arg(long = "event", value_name = "TYPE", value_parser = values::event_type)]
         events: Vec<String>,
     },
     /// List the endpoints with their delivered, pending and dead counts.
@@ -332,21 +321,21 @@ pub(crate) enum WebhookCommand {
     /// Remove an endpoint and everything still queued for it.
     Remove {
         /// The endpoint id (`ep_…`).
-        #[arg(value_name = "ENDPOINT")]
-        endpoint: String,
+        #[arg(value_name = "ENDPOINT", value_parser = values::endpoint)]
+        endpoint: EndpointId,
     },
     /// List the dead letters: events whose retries gave up.
     Failures {
         /// Only this endpoint's.
-        #[arg(long, value_name = "ENDPOINT")]
-        endpoint: Option<String>,
+        #[arg(long, value_name = "ENDPOINT", value_parser = values::endpoint)]
+        endpoint: Option<EndpointId>,
     },
     /// Re-drive an endpoint: its dead letters are attempted again (in order), a disabled
     /// endpoint is enabled again, and everything pending for it is due now.
     Retry {
         /// The endpoint id (`ep_…`).
-        #[arg(value_name = "ENDPOINT")]
-        endpoint: String,
+        #[arg(value_name = "ENDPOINT", value_parser = values::endpoint)]
+        endpoint: EndpointId,
     },
 }
 
@@ -357,23 +346,13 @@ pub(crate) enum AccountCommand {
     Register {
         /// The new user name (unique).
         #[arg(long, value_name = "U")]
-        username: String,
+        username: UserName,
         /// The account's e-mail address.
         #[arg(long, value_name = "E")]
-        email: String,
+        email: Email,
     },
     /// Bind an Expense Center account to a workspace by user name, verified (step 2).
-    Bind {
-        /// The workspace.
-        #[arg(long, value_name = "W")]
-        workspace: String,
-        /// The Expense Center user name.
-        #[arg(long, value_name = "U")]
-        username: String,
-        /// Actor, role and command id.
-        #[command(flatten)]
-        who: Who,
-    },
+    Bind(On<Bind>),
 }
 
 /// `billing arrears …`
@@ -381,39 +360,10 @@ pub(crate) enum AccountCommand {
 pub(crate) enum ArrearsCommand {
     /// Record a bill in arrears (reported by the billing system: `--role system`). Starts the
     /// countdown on a workspace in good standing.
-    Record {
-        /// The workspace.
-        #[arg(long, value_name = "W")]
-        workspace: String,
-        /// The Expense Center's bill id.
-        #[arg(long, value_name = "B")]
-        bill: String,
-        /// The amount owed, e.g. `12.34` (at most two decimals).
-        #[arg(long, value_name = "AMOUNT")]
-        amount: String,
-        /// The currency.
-        #[arg(long, value_name = "CUR", value_parser = ["CNY", "USD"])]
-        currency: String,
-        /// Actor, role and command id.
-        #[command(flatten)]
-        who: Who,
-    },
+    Record(On<RecordArrears>),
     /// Settle a bill by a recharge of the Expense Center account (the owner, or the billing
     /// system reporting the payment); unlocks once no reason is left.
-    Settle {
-        /// The workspace.
-        #[arg(long, value_name = "W")]
-        workspace: String,
-        /// The bill id.
-        #[arg(long, value_name = "B")]
-        bill: String,
-        /// The Huawei Cloud stored-value card order that paid the recharge.
-        #[arg(long, value_name = "ORDER")]
-        stored_value_card: Option<String>,
-        /// Actor, role and command id.
-        #[command(flatten)]
-        who: Who,
-    },
+    Settle(On<SettleArrears>),
 }
 
 /// `billing workspace …`
@@ -421,28 +371,21 @@ pub(crate) enum ArrearsCommand {
 pub(crate) enum WorkspaceCommand {
     /// Dissolve the workspace (the owner, during a countdown only). Irreversible: a dissolved
     /// workspace refuses every command.
-    Dissolve {
-        /// The workspace.
-        #[arg(long, value_name = "W")]
-        workspace: String,
-        /// Actor, role and command id.
-        #[command(flatten)]
-        who: Who,
-    },
+    Dissolve(On<Dissolve>),
 }
 
 /// A cloud account at a marketplace.
 #[derive(Debug, Args)]
 pub(crate) struct CloudArgs {
     /// The cloud provider (a cloud settlement method: `alibaba-cloud`, `aws`).
-    #[arg(long, value_name = "PROVIDER")]
-    pub(crate) provider: String,
+    #[arg(long, value_name = "PROVIDER", value_parser = named("provider", MethodId::parse))]
+    pub(crate) provider: MethodId,
     /// The account id at the provider (Alibaba Cloud UID, AWS account id).
-    #[arg(long, value_name = "ID")]
-    pub(crate) account: String,
+    #[arg(long, value_name = "ID", value_parser = external_id("account"))]
+    pub(crate) account: ExternalId,
     /// The marketplace instance id (Alibaba Cloud).
-    #[arg(long, value_name = "ID")]
-    pub(crate) instance: Option<String>,
+    #[arg(long, value_name = "ID", value_parser = external_id("instance"))]
+    pub(crate) instance: Option<ExternalId>,
 }
 
 /// `billing cloud …`
@@ -460,40 +403,14 @@ pub(crate) enum CloudCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum AgreementCommand {
     /// Accept the opening agreement, which completes the upgrade (step 3).
-    Accept {
-        /// The workspace.
-        #[arg(long, value_name = "W")]
-        workspace: String,
-        /// The agreement version accepted (e.g. `2024-06`).
-        #[arg(long, value_name = "V")]
-        version: String,
-        /// Actor, role and command id.
-        #[command(flatten)]
-        who: Who,
-    },
+    Accept(On<Accept>),
 }
 
 /// `billing settlement …`
 #[derive(Debug, Subcommand)]
 pub(crate) enum SettlementCommand {
     /// Change the settlement method (step 4).
-    Set {
-        /// The workspace.
-        #[arg(long, value_name = "W")]
-        workspace: String,
-        /// The method: `enterprise` or a cloud method the site allows.
-        #[arg(long, value_name = "M")]
-        method: String,
-        /// The cloud account id (cloud methods).
-        #[arg(long, value_name = "ID")]
-        account: Option<String>,
-        /// The marketplace instance id (methods that need one).
-        #[arg(long, value_name = "ID", requires = "account")]
-        instance: Option<String>,
-        /// Actor, role and command id.
-        #[command(flatten)]
-        who: Who,
-    },
+    Set(On<SetSettlement>),
 }
 
 #[cfg(test)]
