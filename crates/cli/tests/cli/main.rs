@@ -11,6 +11,8 @@
 //! - [`webhooks`]: `billing webhook …` and `billing deliver` against a real loopback receiver;
 //! - [`golden`]: a log written before the first schema change, replayed through every read path;
 //! - [`serve`]: `billing token issue` and `billing serve` over loopback;
+//! - [`doors`]: one table of settlement requests through the CLI, the API and the console form,
+//!   the same answer at each (both backends);
 //! - [`lifecycle`]: what comes after the upgrade — `--now`, arrears, `tick`, lock, unlock,
 //!   dissolve, ended subscriptions, notices.
 
@@ -18,6 +20,7 @@
 
 mod bad_input;
 mod demo;
+mod doors;
 mod events;
 mod first_open;
 mod flow;
