@@ -143,7 +143,8 @@ async fn upgrade(h: &Doors, workspace: &str, site: &str) {
         },
     ];
     for (i, action) in steps.into_iter().enumerate() {
-        let command = WorkspaceCommand::new(id(&format!("setup-{workspace}-{i}")), owner.clone(), action);
+        let command =
+            WorkspaceCommand::new(id(&format!("setup-{workspace}-{i}")), owner.clone(), action);
         h.embedded
             .store
             .execute(&workspace, &command)
