@@ -3,8 +3,8 @@
 //!
 //! The plan is structural: [`Workspace`] is either in the Experience stage (with its upgrade
 //! progress) or in the Commercial stage, and the only function that turns a commercial state into
-//! a next state, `evolve_commercial` (in [`fold`]), returns a [`Commercial`] — there is no path back. The fields
-//! are private, so a host can only read them.
+//! a next state, `evolve_commercial` (in [`fold`]), returns a [`Commercial`] — there is no path
+//! back. The fields are private, so a host can only read them.
 
 mod fold;
 
