@@ -28,15 +28,21 @@ use crate::args::Cli;
 use crate::commands::{Context, Report};
 use crate::exit::{CliError, Status};
 
-/// The log filter unless `BILLING_LOG` gives one: warnings, and the opening-reminder deliveries.
-const DEFAULT_LOG: &str = "warn,billing_adapters::outbox=info";
+/// The log filter unless `BILLING_LOG` gives one: warnings only. A command reports what it did
+/// in its own output (the opening reminder it delivered, say); its log stays quiet.
+const DEFAULT_LOG: &str = "warn";
 
-/// Sends log lines (e.g. the opening reminder's delivery) to stderr.
-fn init_logging() {
+/// The log filter of `billing serve` unless `BILLING_LOG` gives one: a server has no other
+/// output, so it also logs each notice the log mailer delivers.
+const SERVE_LOG: &str = "warn,billing_adapters::outbox=info";
+
+/// Sends log lines to stderr: `BILLING_LOG` (a `tracing` targets filter such as
+/// `info` or `warn,billing_adapters=debug`), else `default`.
+fn init_logging(default: &str) {
     let filter = std::env::var("BILLING_LOG")
         .ok()
         .and_then(|s| Targets::from_str(&s).ok())
-        .or_else(|| Targets::from_str(DEFAULT_LOG).ok())
+        .or_else(|| Targets::from_str(default).ok())
         .unwrap_or_default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -151,7 +157,10 @@ fn main() -> ExitCode {
         Err(error) => return usage_error(&error, json_hint),
     };
     let json = cli.json;
-    init_logging();
+    init_logging(match cli.command {
+        args::Command::Serve { .. } => SERVE_LOG,
+        _ => DEFAULT_LOG,
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

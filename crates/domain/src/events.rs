@@ -407,7 +407,7 @@ impl WorkspaceEvent {
             WorkspaceEvent::PlanUpgraded(e) => format!(
                 "workspace upgraded to the Commercial Plan; settles through {}; data before {} no longer viewable",
                 e.settlement,
-                e.at.to_rfc3339()
+                crate::instant::human(e.at, None)
             ),
             WorkspaceEvent::SettlementChanged(e) => match e.reason {
                 ChangeReason::OwnerRequest => {
@@ -440,17 +440,17 @@ impl WorkspaceEvent {
             WorkspaceEvent::CountdownStarted(e) => format!(
                 "countdown {} started: the workspace will be locked at {} unless every reason is cleared",
                 e.countdown,
-                e.deadline.to_rfc3339()
+                crate::instant::human(e.deadline, None)
             ),
             WorkspaceEvent::CountdownReminded(e) => format!(
                 "countdown {} reminder sent: the workspace will be locked at {}",
                 e.countdown,
-                e.deadline.to_rfc3339()
+                crate::instant::human(e.deadline, None)
             ),
             WorkspaceEvent::WorkspaceLocked(e) => format!(
                 "workspace locked: countdown {} passed its deadline {} with a reason still open",
                 e.countdown,
-                e.deadline.to_rfc3339()
+                crate::instant::human(e.deadline, None)
             ),
             WorkspaceEvent::WorkspaceUnlocked(e) => format!(
                 "workspace unlocked: every reason of countdown {} is cleared",

@@ -51,6 +51,7 @@ mod commands;
 mod decide;
 mod error;
 mod events;
+pub mod instant;
 pub mod memory;
 mod ports;
 mod site_policy;

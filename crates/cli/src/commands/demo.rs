@@ -21,6 +21,7 @@ use super::workspace::{
 };
 use super::{Context, Report};
 use crate::exit::{CliError, Status};
+use crate::output::Zone;
 
 /// How far a step's lines are indented under its title.
 pub(super) const STEP_INDENT: usize = 3;
@@ -163,6 +164,7 @@ async fn walk(
     let email = value(Email::parse("finance@acme.example"))?;
     let unknown = value(UserName::parse("nobody-here"))?;
     let site = value(SiteId::parse("us1"))?;
+    let zone = Zone::of(Some(&site));
     let version = value(AgreementVersion::parse("2024-06"))?;
     let aws = value(MethodId::parse("aws"))?;
     let cloud_account = CloudAccount {
@@ -198,7 +200,9 @@ async fn walk(
     let (outcome, _) = run_command(embedded, &workspace, &request).await?;
     steps.step(
         &format!("Request the upgrade on site {site} (Billing -> Upgrade)"),
-        &events_table(&outcome.events).nested(STEP_INDENT).render(0),
+        &events_table(&outcome.events, zone)
+            .nested(STEP_INDENT)
+            .render(0),
         events_json(&outcome.events),
     );
 
@@ -237,7 +241,9 @@ async fn walk(
     let (outcome, _) = run_command(embedded, &workspace, &bind).await?;
     steps.step(
         &format!("Bind verified user name {user_name}"),
-        &events_table(&outcome.events).nested(STEP_INDENT).render(0),
+        &events_table(&outcome.events, zone)
+            .nested(STEP_INDENT)
+            .render(0),
         events_json(&outcome.events),
     );
 
@@ -258,9 +264,11 @@ async fn walk(
         .filter(|m| m.workspace_id == workspace)
         .count();
     let sent_now = delivered.map_or(0, |d| d.sent);
-    let mut lines = events_table(&outcome.events).nested(STEP_INDENT).render(0);
+    let mut lines = events_table(&outcome.events, zone)
+        .nested(STEP_INDENT)
+        .render(0);
     match &reminder {
-        Some(message) => lines.push_str(&reminder_line(message)),
+        Some(message) => lines.push_str(&reminder_line(message, zone)),
         None => lines.push_str("Opening reminder: not recorded"),
     }
     lines.push_str(&format!(
@@ -303,7 +311,7 @@ async fn walk(
     let (outcome, _) = run_command(embedded, &workspace, &change).await?;
     steps.step(
         &format!("Change settlement to {aws} account {cloud_account} (allowed on {site}; the upgrade's default does not count as a change)"),
-        &events_table(&outcome.events).nested(STEP_INDENT).render(0),
+        &events_table(&outcome.events, zone).nested(STEP_INDENT).render(0),
         events_json(&outcome.events),
     );
 
@@ -320,7 +328,7 @@ async fn walk(
         "{header}{}\nBilling view\n{}\nAudit trail\n{}\n{listed}{}",
         steps.human,
         view_table(&view, expense_center_url, None).render(2),
-        trail_table(&trail).render(2),
+        trail_table(&trail, zone).render(2),
         audit.human
     );
     let json = json!({

@@ -18,7 +18,7 @@ use super::workspace::{event_json, events_table};
 use super::{fresh_command_id, open, settle, Context, Report};
 use crate::args::CloudArgs;
 use crate::exit::{CliError, Status};
-use crate::output::{instant, instant_or_dash, Table};
+use crate::output::{instant, instant_or_dash, Table, Zone};
 
 /// The billing system as an actor.
 pub(super) fn system_actor() -> Result<Actor, CliError> {
@@ -105,6 +105,11 @@ fn marketplace_account(args: CloudArgs) -> Result<(MethodId, CloudAccount), CliE
     }
 }
 
+/// The zone a workspace's instants are shown in (its site's).
+async fn zone_of(embedded: &Embedded, workspace: &WorkspaceId) -> Result<Zone, CliError> {
+    Ok(Zone::of(embedded.store.state(workspace).await?.site()))
+}
+
 /// `billing cloud subscribe|unsubscribe`: changes the embedded marketplace, then reports the
 /// change to every workspace that settles through the account.
 pub(super) async fn cloud(
@@ -143,7 +148,9 @@ pub(super) async fn cloud(
                     "Reported to workspace {} (as the billing system):\n",
                     r.workspace
                 ));
-                human.push_str(&events_table(events).render(2));
+                human.push_str(
+                    &events_table(events, zone_of(&embedded, &r.workspace).await?).render(2),
+                );
                 json_reports.push(json!({
                     "workspace": r.workspace.as_str(),
                     "events": events.iter().map(event_json).collect::<Vec<_>>(),

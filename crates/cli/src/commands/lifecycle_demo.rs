@@ -21,7 +21,7 @@ use super::lifecycle::system_actor;
 use super::workspace::{events_table, run_command, trail_table, view_json, view_table};
 use super::{Context, Report};
 use crate::exit::{CliError, Status};
-use crate::output::{instant, instant_or_dash, Table};
+use crate::output::{instant, instant_or_dash, Table, Zone};
 
 /// Runs the lifecycle demo on a temporary store.
 pub(super) async fn run(ctx: &Context, expense_center_url: &str) -> Result<Report, CliError> {
@@ -98,6 +98,7 @@ async fn walk(
         }
     }
     let site = value(SiteId::parse("cn4"))?;
+    let zone = Zone::of(Some(&site));
     let version = value(AgreementVersion::parse("2024-06"))?;
     let mut upgrade_events = Vec::new();
     for (id, action) in [
@@ -119,7 +120,9 @@ async fn walk(
             clock_now(clock),
             start,
         ),
-        &events_table(&upgrade_events).nested(STEP_INDENT).render(0),
+        &events_table(&upgrade_events, zone)
+            .nested(STEP_INDENT)
+            .render(0),
         events_json(&upgrade_events),
     );
 
@@ -139,7 +142,9 @@ async fn walk(
             clock_now(clock),
             start,
         ),
-        &events_table(&outcome.events).nested(STEP_INDENT).render(0),
+        &events_table(&outcome.events, zone)
+            .nested(STEP_INDENT)
+            .render(0),
         events_json(&outcome.events),
     );
 
@@ -214,7 +219,7 @@ async fn walk(
             clock_now(clock),
             start,
         ),
-        &events_table(&outcome.events).nested(STEP_INDENT).render(0),
+        &events_table(&outcome.events, zone).nested(STEP_INDENT).render(0),
         events_json(&outcome.events),
     );
 
@@ -241,7 +246,7 @@ async fn walk(
         steps.human,
         table.render(2),
         view_table(&view, expense_center_url, None).render(2),
-        trail_table(&trail).render(2),
+        trail_table(&trail, zone).render(2),
         audit.human
     );
     let json = json!({

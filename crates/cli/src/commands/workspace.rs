@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use super::{fresh_command_id, open, settle, Context, Report};
 use crate::args::{Ask, On};
 use crate::exit::CliError;
-use crate::output::{instant, instant_or_dash, or_dash, Table};
+use crate::output::{or_dash, Table, Zone};
 
 /// `billing account register`.
 pub(super) async fn register(
@@ -67,15 +67,15 @@ pub(super) fn event_json(event: &StoredEvent) -> Value {
     })
 }
 
-/// Stored events as a table.
-pub(super) fn events_table(events: &[StoredEvent]) -> Table {
+/// Stored events as a table, their instants in `zone`.
+pub(super) fn events_table(events: &[StoredEvent], zone: Zone) -> Table {
     let mut table = Table::new(["SEQ", "EVENT", "OCCURRED AT", "DESCRIPTION"]).align_right(0);
     for event in events {
         let entry = AuditEntry::from_event(event);
         table.row([
             entry.sequence.to_string(),
             entry.event_type,
-            instant(entry.occurred_at),
+            zone.instant(entry.occurred_at),
             entry.description,
         ]);
     }
@@ -100,13 +100,13 @@ pub(super) async fn reminder_for(
         .find(|m| m.workspace_id == *workspace && m.sequence == upgrade.sequence))
 }
 
-/// A line about the opening reminder.
-pub(super) fn reminder_line(message: &OutboxMessage) -> String {
+/// A line about the opening reminder, its instant in `zone`.
+pub(super) fn reminder_line(message: &OutboxMessage, zone: Zone) -> String {
     match message.sent_at {
         Some(at) => format!(
             "Opening reminder sent to {} at {} (Message-ID {}): {}",
             message.user_name,
-            instant(at),
+            zone.instant(at),
             message.message_id(),
             message.subject
         ),
@@ -159,6 +159,7 @@ pub(super) async fn execute<A: Ask>(ctx: &Context, on: On<A>) -> Result<Report, 
     );
     let embedded = open(ctx).await?;
     let (outcome, delivery) = run_command(&embedded, workspace, command).await?;
+    let zone = Zone::of(embedded.store.state(workspace).await?.site());
     let head = match outcome.events.last() {
         Some(event) => Some(event.metadata.hash.clone()),
         None => embedded.store.head(workspace).await?,
@@ -174,10 +175,10 @@ pub(super) async fn execute<A: Ask>(ctx: &Context, on: On<A>) -> Result<Report, 
             "This command id was executed before: its original outcome follows; nothing new was written.\n",
         );
     }
-    human.push_str(&events_table(&outcome.events).render(2));
+    human.push_str(&events_table(&outcome.events, zone).render(2));
     human.push_str(&format!("Head hash: {}\n", or_dash(head.as_deref())));
     if let Some(message) = &reminder {
-        human.push_str(&reminder_line(message));
+        human.push_str(&reminder_line(message, zone));
         human.push('\n');
     }
     let json = json!({
@@ -221,6 +222,7 @@ pub(super) fn view_table(
     as_of: Option<DateTime<Utc>>,
 ) -> Table {
     let policy = SitePolicy::builtin();
+    let zone = Zone::of(view.site.as_ref());
     let site = view.site.as_ref().map(|id| match policy.site(id) {
         Ok(site) => format!("{id} — {}", site.name),
         Err(_) => id.to_string(),
@@ -228,7 +230,7 @@ pub(super) fn view_table(
     let mut table = Table::pairs();
     table.row(["Workspace", view.workspace_id.as_str()]);
     if let Some(at) = as_of {
-        table.row(["As of".to_owned(), instant(at)]);
+        table.row(["As of".to_owned(), zone.instant(at)]);
     }
     table.row(["Plan", view.plan_name()]);
     table.row(["Upgrade step", view.upgrade_step.as_str()]);
@@ -249,16 +251,19 @@ pub(super) fn view_table(
         "Agreement version".to_owned(),
         or_dash(view.agreement_version.as_ref().map(|v| v.as_str())),
     ]);
-    table.row(["Upgraded at".to_owned(), instant_or_dash(view.upgraded_at)]);
     table.row([
-        "data_visible_from".to_owned(),
-        instant_or_dash(view.data_visible_from),
+        "Upgraded at".to_owned(),
+        zone.instant_or_dash(view.upgraded_at),
+    ]);
+    table.row([
+        "Data visible from".to_owned(),
+        zone.instant_or_dash(view.data_visible_from),
     ]);
     table.row([
         "Settlement changes".to_owned(),
         view.settlement_changes.to_string(),
     ]);
-    standing_rows(&mut table, view);
+    standing_rows(&mut table, view, zone);
     table.row(["Last sequence".to_owned(), view.last_sequence.to_string()]);
     table.row([
         "Head hash".to_owned(),
@@ -269,7 +274,7 @@ pub(super) fn view_table(
 
 /// The standing rows of the view's table (SPEC §10): standing, open reasons, the countdown's
 /// deadline and reminder, and when it was locked or dissolved.
-fn standing_rows(table: &mut Table, view: &BillingView) {
+fn standing_rows(table: &mut Table, view: &BillingView, zone: Zone) {
     let Some(standing) = &view.standing else {
         table.row(["Standing", "-"]);
         return;
@@ -287,22 +292,22 @@ fn standing_rows(table: &mut Table, view: &BillingView) {
     table.row(["Open reasons".to_owned(), reasons]);
     let countdown = standing.countdown();
     table.row([
-        "countdown_deadline".to_owned(),
-        instant_or_dash(countdown.map(|c| c.deadline)),
+        "Countdown deadline".to_owned(),
+        zone.instant_or_dash(countdown.map(|c| c.deadline)),
     ]);
     if let Some(c) = countdown {
         let reminder = match c.reminded_at {
-            Some(at) => format!("sent {}", instant(at)),
-            None => format!("due {}", instant(c.remind_at)),
+            Some(at) => format!("sent {}", zone.instant(at)),
+            None => format!("due {}", zone.instant(c.remind_at)),
         };
         table.row([format!("Countdown {} reminder", c.number), reminder]);
     }
     table.row([
-        "locked_at".to_owned(),
-        instant_or_dash(standing.locked_at()),
+        "Locked at".to_owned(),
+        zone.instant_or_dash(standing.locked_at()),
     ]);
     if let Some(at) = standing.dissolved_at() {
-        table.row(["Dissolved at".to_owned(), instant(at)]);
+        table.row(["Dissolved at".to_owned(), zone.instant(at)]);
     }
 }
 
@@ -360,8 +365,8 @@ pub(super) async fn show(
     Ok(Report::done(human, json))
 }
 
-/// The audit trail as a table.
-pub(super) fn trail_table(trail: &[AuditEntry]) -> Table {
+/// The audit trail as a table, its instants in `zone`.
+pub(super) fn trail_table(trail: &[AuditEntry], zone: Zone) -> Table {
     let mut table = Table::new([
         "SEQ",
         "OCCURRED AT",
@@ -374,7 +379,7 @@ pub(super) fn trail_table(trail: &[AuditEntry]) -> Table {
     for entry in trail {
         table.row([
             entry.sequence.to_string(),
-            instant(entry.occurred_at),
+            zone.instant(entry.occurred_at),
             entry.actor_id.to_string(),
             entry.actor_role.to_string(),
             entry.event_type.clone(),
@@ -389,13 +394,19 @@ pub(super) async fn history(ctx: &Context, workspace: &WorkspaceId) -> Result<Re
     let embedded = open(ctx).await?;
     embedded.projector.flush().await?;
     let trail = audit_trail(embedded.db(), workspace).await?;
+    let zone = Zone::of(
+        billing_view(embedded.db(), workspace)
+            .await?
+            .and_then(|v| v.site)
+            .as_ref(),
+    );
     let human = if trail.is_empty() {
         format!("Workspace {workspace} has no events.\n")
     } else {
         format!(
             "Audit trail of workspace {workspace} ({} events)\n{}",
             trail.len(),
-            trail_table(&trail).render(0)
+            trail_table(&trail, zone).render(0)
         )
     };
     Ok(Report::done(
@@ -423,7 +434,7 @@ mod tests {
     }
 
     #[test]
-    fn the_trail_shows_instants_to_the_second_and_descriptions_as_written() {
+    fn the_trail_shows_instants_to_the_minute_and_descriptions_as_written() {
         // Actor ids are ASCII (ActorId); descriptions are free text (wide characters aligned by
         // display width are the table's own test).
         let trail = [
@@ -431,29 +442,40 @@ mod tests {
             entry(2, "bob", "bob bound an account"),
         ];
         assert_eq!(
-            trail_table(&trail).render_within(0, None),
-            "SEQ  OCCURRED AT              ACTOR  ROLE   EVENT             DESCRIPTION\n  \
-               1  2026-11-27 09:00:00 UTC  alice  owner  UpgradeRequested  アリスがアップグレードを申請しました\n  \
-               2  2026-11-27 09:00:00 UTC  bob    owner  UpgradeRequested  bob bound an account\n"
+            trail_table(&trail, Zone::default()).render_within(0, None),
+            "SEQ  OCCURRED AT           ACTOR  ROLE   EVENT             DESCRIPTION\n  \
+               1  2026-11-27 09:00 UTC  alice  owner  UpgradeRequested  アリスがアップグレードを申請しました\n  \
+               2  2026-11-27 09:00 UTC  bob    owner  UpgradeRequested  bob bound an account\n"
         );
     }
 
     #[test]
-    fn the_view_shows_its_instants_to_the_second() {
+    fn the_view_shows_its_instants_to_the_minute_in_the_sites_zone_with_labels() {
         let acme = WorkspaceId::parse("acme").unwrap();
         let mut view = BillingView::from_state(&acme, &Workspace::default(), 0, "");
         view.upgraded_at = Some("2026-11-27T09:00:00.5Z".parse().unwrap());
         let as_of = "2026-11-27T10:00:00.25Z".parse().unwrap();
         let text = view_table(&view, "https://ec.example", Some(as_of)).render_within(0, None);
         assert!(
-            text.contains("As of                   2026-11-27 10:00:00 UTC\n"),
+            text.contains("As of                   2026-11-27 10:00 UTC\n"),
             "{text}"
         );
         assert!(
-            text.contains("Upgraded at             2026-11-27 09:00:00 UTC\n"),
+            text.contains("Upgraded at             2026-11-27 09:00 UTC\n"),
             "{text}"
         );
-        assert!(text.contains("data_visible_from       -\n"), "{text}");
+        assert!(text.contains("Data visible from       -\n"), "{text}");
+        view.site = Some(billing_domain::SiteId::parse("cn1").unwrap());
+        let text = view_table(&view, "https://ec.example", Some(as_of)).render_within(0, None);
+        assert!(
+            text.contains("Upgraded at             2026-11-27 17:00 (Asia/Shanghai)\n"),
+            "{text}"
+        );
+        // Every row has a label for people, none a field name.
+        for line in text.lines() {
+            let label = line.split("  ").next().unwrap_or_default();
+            assert!(!label.contains('_'), "{label:?} in {text}");
+        }
     }
 
     #[test]

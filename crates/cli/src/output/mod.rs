@@ -2,7 +2,8 @@
 //! stderr is closed.
 //!
 //! - [`Table`]: every table the commands print, aligned by display width;
-//! - [`instant()`]: every instant people read, to the second (`--json` keeps full precision);
+//! - [`instant()`] and [`Zone`]: every instant people read, to the minute in the site's time zone
+//!   or UTC, through the domain's one formatter (`--json` keeps full precision);
 //! - [`stdout`], [`stderr`], [`json`]: the writers.
 
 mod instant;
@@ -12,7 +13,7 @@ use std::io::Write;
 
 use serde_json::Value;
 
-pub(crate) use instant::{instant, instant_or_dash};
+pub(crate) use instant::{instant, instant_or_dash, Zone};
 pub(crate) use table::Table;
 
 /// `-` for a missing value.

@@ -11,7 +11,7 @@ fn the_demo_runs_the_documented_flow() {
         "Opening reminder sent to acme-finance",
         "Commercial Plan",
         "SettlementChanged",
-        "data_visible_from",
+        "Data visible from",
         "clean",
     ] {
         assert!(

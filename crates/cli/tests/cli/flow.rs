@@ -106,7 +106,7 @@ fn the_documented_flow_runs_through_separate_invocations() {
 
     let show = store.expect(0, &["show", "--workspace", "acme"]);
     assert!(show.stdout.contains("Commercial Plan"), "{show:?}");
-    assert!(show.stdout.contains("data_visible_from"), "{show:?}");
+    assert!(show.stdout.contains("Data visible from"), "{show:?}");
     assert!(
         show.stdout
             .contains("https://expense-center.example/accounts/acme-finance"),

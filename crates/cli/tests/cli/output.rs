@@ -1,13 +1,18 @@
-//! What people read against what `--json` keeps: instants to the second in tables and full
-//! precision in JSON; every command's human output ending in a newline.
+//! What people read against what `--json` keeps: instants to the minute in the site's time zone
+//! in tables and full precision in JSON; labels, not field names; every command's human output
+//! ending in a newline.
+
+use chrono::{DateTime, Utc};
 
 use crate::harness::{billing, Run, Store};
 
-/// How the tables show a stored instant (`2026-11-27T09:00:00.123456789Z` →
-/// `2026-11-27 09:00:00 UTC`); the stores write UTC with a `Z`.
-fn to_the_second(stored: &str) -> String {
+/// How the tables show a stored instant of a workspace on `us1` (`2026-11-27T09:00:00.123Z` →
+/// `2026-11-27 01:00 (America/Los_Angeles)`); the stores write UTC with a `Z`.
+fn on_us1(stored: &str) -> String {
     assert!(stored.ends_with('Z') && stored.len() >= 20, "{stored}");
-    format!("{} {} UTC", &stored[..10], &stored[11..19])
+    let t: DateTime<Utc> = stored.parse().unwrap();
+    let local = t.with_timezone(&chrono_tz::America::Los_Angeles);
+    format!("{} (America/Los_Angeles)", local.format("%Y-%m-%d %H:%M"))
 }
 
 /// The value of the two-column row labelled `label` in a human view table.
@@ -20,7 +25,7 @@ fn row<'a>(run: &'a Run, label: &str) -> &'a str {
 }
 
 #[test]
-fn tables_show_instants_to_the_second_while_json_keeps_them() {
+fn tables_show_instants_to_the_minute_in_the_sites_zone_while_json_keeps_them() {
     let store = Store::new();
     store.upgraded();
     let as_of = "2999-01-01T00:00:00.123456789Z";
@@ -33,13 +38,17 @@ fn tables_show_instants_to_the_second_while_json_keeps_them() {
         )
         .json();
     assert_eq!(json["as_of"], as_of, "{json}");
-    assert_eq!(row(&shown, "As of"), "2999-01-01 00:00:00 UTC");
-    let upgraded_at = json["upgraded_at"].as_str().unwrap();
-    assert_eq!(row(&shown, "Upgraded at"), to_the_second(upgraded_at));
     assert_eq!(
-        row(&shown, "data_visible_from"),
-        to_the_second(json["data_visible_from"].as_str().unwrap())
+        row(&shown, "As of"),
+        "2998-12-31 16:00 (America/Los_Angeles)"
     );
+    let upgraded_at = json["upgraded_at"].as_str().unwrap();
+    assert_eq!(row(&shown, "Upgraded at"), on_us1(upgraded_at));
+    assert_eq!(
+        row(&shown, "Data visible from"),
+        on_us1(json["data_visible_from"].as_str().unwrap())
+    );
+    assert!(!shown.stdout.contains("data_visible_from"), "{shown:?}");
     assert!(!shown.stdout.contains(as_of), "{shown:?}");
     assert!(!shown.stdout.contains(upgraded_at), "{shown:?}");
 
@@ -61,7 +70,7 @@ fn tables_show_instants_to_the_second_while_json_keeps_them() {
             .lines()
             .find(|l| l.trim_start().starts_with(&format!("{sequence} ")))
             .unwrap_or_else(|| panic!("no row for event {sequence}: {history:?}"));
-        assert!(line.contains(&to_the_second(occurred_at)), "{line}");
+        assert!(line.contains(&on_us1(occurred_at)), "{line}");
         assert!(!line.contains(occurred_at), "{line}");
     }
 }

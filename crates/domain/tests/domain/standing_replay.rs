@@ -330,17 +330,19 @@ fn every_standing_event_describes_itself_with_its_values() {
             ev::sub_resumed("aws", account, at),
             "billing-system reported that the aws subscription of account 123456789012 is active again",
         ),
+        // Instants in descriptions are for people: to the minute, in UTC (billing_domain::instant;
+        // they were RFC 3339 with seconds and an offset before issue 18).
         (
             ev::countdown(1, SYSTEM, at),
-            "countdown 1 started: the workspace will be locked at 2026-12-11T09:15:30+00:00 unless every reason is cleared",
+            "countdown 1 started: the workspace will be locked at 2026-12-11 09:15 UTC unless every reason is cleared",
         ),
         (
             ev::reminded(1, deadline, at),
-            "countdown 1 reminder sent: the workspace will be locked at 2026-12-11T09:15:30+00:00",
+            "countdown 1 reminder sent: the workspace will be locked at 2026-12-11 09:15 UTC",
         ),
         (
             ev::locked(1, deadline, deadline),
-            "workspace locked: countdown 1 passed its deadline 2026-12-11T09:15:30+00:00 with a reason still open",
+            "workspace locked: countdown 1 passed its deadline 2026-12-11 09:15 UTC with a reason still open",
         ),
         (ev::unlocked(2, "alice", at), "workspace unlocked: every reason of countdown 2 is cleared"),
         (ev::dissolved(1, at), "alice dissolved the workspace during countdown 1; nothing can follow"),
@@ -400,7 +402,7 @@ fn the_upgrade_events_describe_themselves_with_their_values() {
         ),
         (
             ev::upgraded("cn1", KNOWN_USER, "2024-06", at),
-            "workspace upgraded to the Commercial Plan; settles through enterprise (acme-finance); data before 2026-11-27T09:15:30+00:00 no longer viewable",
+            "workspace upgraded to the Commercial Plan; settles through enterprise (acme-finance); data before 2026-11-27 09:15 UTC no longer viewable",
         ),
     ];
     for (event, text) in cases {

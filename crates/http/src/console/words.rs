@@ -60,17 +60,10 @@ impl<'a> Cx<'a> {
     }
 }
 
-/// An instant for people: `2027-02-01 00:00 (Asia/Shanghai)` in the site's time zone, in UTC
-/// when the site is not known.
+/// An instant for people, through the domain's one formatter: `2027-02-01 00:00
+/// (Asia/Shanghai)` in the site's time zone, `2027-02-01 00:00 UTC` when the site is not known.
 pub(crate) fn when(t: DateTime<Utc>, site: Option<&Site>) -> String {
-    match site {
-        Some(site) => format!(
-            "{} ({})",
-            t.with_timezone(&site.time_zone).format("%Y-%m-%d %H:%M"),
-            site.time_zone.name()
-        ),
-        None => format!("{} (UTC)", t.format("%Y-%m-%d %H:%M")),
-    }
+    billing_domain::instant::human(t, site.map(|s| s.time_zone))
 }
 
 /// A method as the settlement form lists it: "Enterprise (Expense Center)", "AWS",
