@@ -5,10 +5,12 @@
 mod postgres;
 pub mod receiver;
 mod sqlite;
+mod store;
 mod test_db;
 
 pub use postgres::{database_url, second_database, url_of};
 pub use sqlite::SqliteFile;
+pub use store::{execute, query_i64, Outage};
 pub use test_db::{FreshDatabase, TestDb};
 
 /// A crate's test harness, built on one backend or the other.

@@ -1,5 +1,7 @@
-//! The database a harness runs on, and a fresh one of the same backend.
+//! The database a harness runs on, another store's connection to it, and a fresh one of the same
+//! backend.
 
+use billing_store::{Db, StoreOptions};
 use sqlx::PgPool;
 
 use crate::{postgres, SqliteFile};
@@ -33,6 +35,20 @@ impl TestDb {
             Self::Sqlite(file) => file.url().to_owned(),
             Self::Postgres(pool) => postgres::url_of(pool).await,
         }
+    }
+
+    /// Another connection of the store to this database, migrated, as another process would
+    /// open it: its own pool, lanes and writer.
+    ///
+    /// # Panics
+    ///
+    /// When the database cannot be opened.
+    pub async fn connect(&self, options: &StoreOptions) -> Db {
+        match self {
+            Self::Sqlite(file) => Db::connect(file.url(), options).await,
+            Self::Postgres(pool) => Db::from_pg_pool(pool.clone(), options).await,
+        }
+        .unwrap_or_else(|e| panic!("opening the test database again: {e}"))
     }
 
     /// An empty database of the same backend: a new temporary file, or a second PostgreSQL
