@@ -11,7 +11,7 @@ mod test_db;
 pub use postgres::{database_url, second_database, url_of};
 pub use sqlite::SqliteFile;
 pub use store::{execute, query_i64, Outage};
-pub use test_db::{FreshDatabase, TestDb};
+pub use test_db::{FreshDatabase, TestDatabase, TestDb};
 
 /// A crate's test harness, built on one backend or the other.
 ///

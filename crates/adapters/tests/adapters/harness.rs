@@ -6,7 +6,7 @@ use billing_adapters::Embedded;
 use billing_domain::memory::ManualClock;
 use billing_domain::*;
 use billing_store::{Db, RetryPolicy, StoreOptions};
-pub use billing_test_support::{BackendHarness, FreshDatabase, TestDb};
+pub use billing_test_support::{BackendHarness, FreshDatabase, TestDatabase, TestDb};
 use chrono::{DateTime, Utc};
 
 pub struct Harness {

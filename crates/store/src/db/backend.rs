@@ -2,7 +2,7 @@
 //!
 //! - [`PerBackend`] holds a value of one backend's kind: [`Backend`] a pool, [`StoreTx`] an open
 //!   transaction's connection, and inside the store a lane's connection, a streamed row, the
-//!   write path. Nothing else in the workspace names the two backends side by side.
+//!   write path. No other crate defines a switch of its own.
 //! - [`on_backend!`](crate::on_backend) runs one piece of code on whichever backend a value
 //!   holds: the code is written once and compiled once per backend. Wherever the backends agree
 //!   on a statement's text (sqlx's SQLite driver takes `$N` parameters), that is all it takes.
@@ -17,15 +17,17 @@
 //!    `append.rs` is PostgreSQL's and `sqlite_writer.rs` SQLite's), and `impl Dialect`;
 //! 2. here: the variant of [`PerBackend`], its arm in `on_backend!` and in
 //!    [`PerBackend::kind`];
-//! 3. the two places where a backend is chosen rather than used, which the compiler then points
-//!    at: `Db::connect` (its URL scheme) and `Db::append` (its writer).
+//! 3. the two places where a backend is chosen rather than used: `Db::connect` (its URL scheme,
+//!    in the `if` that picks a module) and `Db::append` (its writer; a `match` the compiler
+//!    points at).
 //!
 //! Every other statement of the store and of the adapters runs through `on_backend!` and
-//! compiles for the new backend unchanged, or does not compile for it (a statement text it does
-//! not take): then the difference becomes a [`Dialect`] item. Outside the store, only the view
-//! rebuild (`billing-adapters`, which fills fresh tables with each database's own bulk load and
-//! copies their schema from its catalog) and the tests' `TestDb` (`billing-test-support`) have
-//! per-backend code; the compiler points at both too.
+//! compiles for the new backend unchanged (or, for a statement text it does not take, the
+//! difference becomes a [`Dialect`] item). Outside the store only what really differs names a
+//! backend, and the compiler points at each `match` there too: the view rebuild
+//! (`billing-adapters`: its schema copy reads each database's catalog, its fill uses each one's
+//! bulk path), the benchmarks' settling of a database after an import (`billing-bench`), and the
+//! tests' databases (`TestDb`, `Outage` in `billing-test-support`).
 
 use std::future::Future;
 
@@ -40,7 +42,9 @@ use crate::record::StoredRow;
 /// `value` (a [`PerBackend`], or a reference to one) and runs `body` with `x` bound to what it
 /// holds. `body` is written once and compiled once per backend, so it may use each backend's
 /// own types (`x` is a `&PgPool` in one arm and a `&SqlitePool` in the other) as long as both
-/// compile; `?` and `return` act on the enclosing function.
+/// compile; `?` and `return` act on the enclosing function. Both arms must have one type: where
+/// the backends' own types differ (a `PgQueryResult` and a `SqliteQueryResult`), end the body
+/// with `;` or map it to a common type (`.rows_affected()`).
 ///
 /// `on_backend!(value, |x, Same| body)` also names the arm's variant: inside `body`, `Same(v)`
 /// wraps `v` as the same backend's value (a connection into a [`StoreTx`], say).
@@ -82,7 +86,7 @@ macro_rules! on_backend {
 /// A value of one backend's kind: a pool, a connection, a row — whichever the database is.
 ///
 /// Run code on it with [`on_backend!`](crate::on_backend); match on it only where a backend is
-/// chosen (see the [module docs](self) on adding one).
+/// chosen (`db/backend.rs` says how a backend is added).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PerBackend<P, S> {
     /// PostgreSQL.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use billing_domain::memory::{InMemoryExpenseCenter, InMemoryMarketplace, ManualClock};
 use billing_domain::*;
 use billing_store::{BillingStore, StoreOptions};
-pub use billing_test_support::{BackendHarness, FreshDatabase, TestDb};
+pub use billing_test_support::{BackendHarness, FreshDatabase, TestDatabase, TestDb};
 use chrono::{DateTime, Utc};
 
 pub const KNOWN_USER: &str = "acme-finance";
