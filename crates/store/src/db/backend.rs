@@ -113,16 +113,6 @@ impl<P, S> PerBackend<P, S> {
             Self::Sqlite(_) => "sqlite",
         }
     }
-
-    /// The value, borrowed.
-    pub fn as_ref(&self) -> PerBackend<&P, &S> {
-        on_backend!(self, |x, Same| Same(x))
-    }
-
-    /// The value, borrowed mutably.
-    pub fn as_mut(&mut self) -> PerBackend<&mut P, &mut S> {
-        on_backend!(self, |x, Same| Same(x))
-    }
 }
 
 impl StoreTx<'_> {
