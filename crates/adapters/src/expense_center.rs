@@ -6,12 +6,11 @@ use async_trait::async_trait;
 use billing_domain::{
     DomainError, Email, ExpenseCenter, ExpenseCenterAccount, ExternalId, Registration, UserName,
 };
-use billing_store::Db;
+use billing_store::{on_backend, Db};
 use chrono::Utc;
 use sha2_free_id::account_id_for;
 
 use crate::error::AdapterError;
-use crate::view_store::on_pool;
 use crate::views::rfc3339;
 
 /// The embedded Expense Center directory.
@@ -66,7 +65,7 @@ impl EmbeddedExpenseCenter {
     /// [`AdapterError::Database`]; [`AdapterError::Corrupt`] for a stored address that does
     /// not parse.
     pub async fn email_of(&self, user_name: &UserName) -> Result<Option<Email>, AdapterError> {
-        let row: Option<(String,)> = on_pool!(self.db, |pool| sqlx::query_as(
+        let row: Option<(String,)> = on_backend!(self.db.backend(), |pool| sqlx::query_as(
             "SELECT email FROM expense_center_accounts WHERE user_name = $1"
         )
         .bind(user_name.as_str())
@@ -91,7 +90,7 @@ impl EmbeddedExpenseCenter {
             return Ok(Registration::Taken);
         };
         let now = rfc3339(Utc::now());
-        let inserted = on_pool!(self.db, |pool| {
+        let inserted = on_backend!(self.db.backend(), |pool| {
             sqlx::query(
             "INSERT INTO expense_center_accounts (user_name, account_id, email, request_id, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
@@ -112,12 +111,13 @@ impl EmbeddedExpenseCenter {
             }));
         }
         // Taken — unless it is this very request again (a retried command).
-        let row: Option<(String, Option<String>)> = on_pool!(self.db, |pool| sqlx::query_as(
-            "SELECT account_id, request_id FROM expense_center_accounts WHERE user_name = $1"
-        )
-        .bind(user_name.as_str())
-        .fetch_optional(pool)
-        .await?);
+        let row: Option<(String, Option<String>)> =
+            on_backend!(self.db.backend(), |pool| sqlx::query_as(
+                "SELECT account_id, request_id FROM expense_center_accounts WHERE user_name = $1"
+            )
+            .bind(user_name.as_str())
+            .fetch_optional(pool)
+            .await?);
         match (row, request_id) {
             (Some((id, Some(by))), Some(request)) if by == request.as_str() => {
                 let account_id = ExternalId::parse(&id).map_err(|e| AdapterError::Corrupt {
@@ -142,7 +142,7 @@ impl ExpenseCenter for EmbeddedExpenseCenter {
         &self,
         user_name: &UserName,
     ) -> Result<Option<ExpenseCenterAccount>, DomainError> {
-        let row: Option<(String,)> = on_pool!(self.db, |pool| sqlx::query_as(
+        let row: Option<(String,)> = on_backend!(self.db.backend(), |pool| sqlx::query_as(
             "SELECT account_id FROM expense_center_accounts WHERE user_name = $1"
         )
         .bind(user_name.as_str())

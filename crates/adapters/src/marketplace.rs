@@ -4,11 +4,10 @@
 
 use async_trait::async_trait;
 use billing_domain::{CloudAccount, CloudMarketplace, DomainError, MethodId};
-use billing_store::Db;
+use billing_store::{on_backend, Db};
 use chrono::{SecondsFormat, Utc};
 
 use crate::error::AdapterError;
-use crate::view_store::on_pool;
 
 /// The embedded marketplace subscriptions.
 #[derive(Clone, Debug)]
@@ -34,7 +33,7 @@ impl EmbeddedMarketplace {
     ) -> Result<(), AdapterError> {
         let now = Utc::now().to_rfc3339_opts(SecondsFormat::AutoSi, true);
         let instance = account.instance_id.as_ref().map_or("", |i| i.as_str());
-        on_pool!(self.db, |pool| {
+        on_backend!(self.db.backend(), |pool| {
             sqlx::query(
             "INSERT INTO cloud_subscriptions (method, account_id, instance_id, active, changed_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (method, account_id, instance_id) \
@@ -61,7 +60,7 @@ impl CloudMarketplace for EmbeddedMarketplace {
         account: &CloudAccount,
     ) -> Result<bool, DomainError> {
         let instance = account.instance_id.as_ref().map_or("", |i| i.as_str());
-        let row: Option<(bool,)> = on_pool!(self.db, |pool| {
+        let row: Option<(bool,)> = on_backend!(self.db.backend(), |pool| {
             sqlx::query_as(
             "SELECT active FROM cloud_subscriptions WHERE method = $1 AND account_id = $2 AND instance_id = $3"
         )

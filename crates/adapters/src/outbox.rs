@@ -17,12 +17,12 @@
 
 use async_trait::async_trait;
 use billing_domain::{UserName, WorkspaceId};
-use billing_store::{Db, ImportHook, StoreTx};
+use billing_store::{on_backend, Db, ImportHook, StoreTx};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::error::AdapterError;
-use crate::view_store::{insert_outbox, int, on_pool, parse, stream_notices, OutboxRow};
+use crate::view_store::{insert_outbox, int, parse, stream_notices, OutboxRow};
 use crate::views::{rfc3339, sortable};
 
 pub use crate::notices::{
@@ -157,7 +157,9 @@ impl MessageRow {
 pub async fn outbox(db: &Db) -> Result<Vec<OutboxMessage>, AdapterError> {
     let sql =
         format!("SELECT {OUTBOX_COLUMNS} FROM email_outbox ORDER BY workspace_id, kind, sequence");
-    let rows: Vec<MessageRow> = on_pool!(db, |pool| sqlx::query_as(&sql).fetch_all(pool).await?);
+    let rows: Vec<MessageRow> = on_backend!(db.backend(), |pool| sqlx::query_as(&sql)
+        .fetch_all(pool)
+        .await?);
     rows.into_iter().map(MessageRow::into_message).collect()
 }
 
@@ -176,7 +178,7 @@ pub async fn notices(
                 "SELECT {OUTBOX_COLUMNS} FROM email_outbox WHERE workspace_id = $1 \
                  ORDER BY workspace_id, sequence, kind"
             );
-            on_pool!(db, |pool| sqlx::query_as(&sql)
+            on_backend!(db.backend(), |pool| sqlx::query_as(&sql)
                 .bind(w.as_str())
                 .fetch_all(pool)
                 .await?)
@@ -185,7 +187,9 @@ pub async fn notices(
             let sql = format!(
                 "SELECT {OUTBOX_COLUMNS} FROM email_outbox ORDER BY workspace_id, sequence, kind"
             );
-            on_pool!(db, |pool| sqlx::query_as(&sql).fetch_all(pool).await?)
+            on_backend!(db.backend(), |pool| sqlx::query_as(&sql)
+                .fetch_all(pool)
+                .await?)
         }
     };
     rows.into_iter().map(MessageRow::into_message).collect()
@@ -241,8 +245,9 @@ pub async fn deliver_pending_at(
         "SELECT {OUTBOX_COLUMNS} FROM email_outbox WHERE sent_at IS NULL \
          ORDER BY workspace_id, sequence, kind"
     );
-    let pending: Vec<MessageRow> =
-        on_pool!(db, |pool| sqlx::query_as(&sql).fetch_all(pool).await?);
+    let pending: Vec<MessageRow> = on_backend!(db.backend(), |pool| sqlx::query_as(&sql)
+        .fetch_all(pool)
+        .await?);
     let mut report = DeliveryReport::default();
     for row in pending {
         let message = row.into_message()?;
@@ -250,7 +255,7 @@ pub async fn deliver_pending_at(
         // that claimed it, or marked it sent since the select, keeps it. A claim runs out after
         // CLAIM (a run that died while holding it), by the system clock: leases are about
         // processes, not about the instant commands happen at.
-        let claimed = on_pool!(db, |pool| sqlx::query(
+        let claimed = on_backend!(db.backend(), |pool| sqlx::query(
             "UPDATE email_outbox SET claimed_until = $1 \
              WHERE workspace_id = $2 AND sequence = $3 AND kind = $4 AND sent_at IS NULL \
              AND (claimed_until IS NULL OR claimed_until < $5)"
@@ -282,7 +287,7 @@ pub async fn deliver_pending_at(
                 e.to_string(),
             ),
         };
-        on_pool!(db, |pool| sqlx::query(sql)
+        on_backend!(db.backend(), |pool| sqlx::query(sql)
             .bind(&value)
             .bind(message.workspace_id.as_str())
             .bind(crate::view_store::db_int(message.sequence))
@@ -336,7 +341,7 @@ pub async fn ensure_outbox(db: &Db, now: DateTime<Utc>) -> Result<u64, AdapterEr
     let mut added = 0;
     let mut after = String::new();
     loop {
-        let page: Vec<(String,)> = on_pool!(db, |pool| sqlx::query_as(&select)
+        let page: Vec<(String,)> = on_backend!(db.backend(), |pool| sqlx::query_as(&select)
             .bind(after.as_str())
             .bind(ENSURE_PAGE)
             .fetch_all(pool)
@@ -352,7 +357,7 @@ pub async fn ensure_outbox(db: &Db, now: DateTime<Utc>) -> Result<u64, AdapterEr
             for o in rows {
                 // Another process may have recorded it since the select: count only what this
                 // inserts.
-                added += on_pool!(db, |pool| insert_outbox(&o)
+                added += on_backend!(db.backend(), |pool| insert_outbox(&o)
                     .execute(pool)
                     .await?
                     .rows_affected());
@@ -406,21 +411,15 @@ pub struct ImportedReminders;
 
 #[async_trait]
 impl ImportHook for ImportedReminders {
-    async fn imported(&self, tx: StoreTx<'_>) -> Result<(), sqlx::Error> {
-        match tx {
-            StoreTx::Postgres(c) => {
-                sqlx::query(IMPORTED_NOTICES.as_str())
-                    .execute(&mut *c)
-                    .await?;
-                // Planned with statistics, the outbox catch-up's anti-join over a large import
-                // is a merge join, not minutes of nested loops.
-                sqlx::query("ANALYZE email_outbox").execute(c).await?;
-            }
-            StoreTx::Sqlite(c) => {
-                sqlx::query(IMPORTED_NOTICES.as_str()).execute(c).await?;
-            }
-        }
-        Ok(())
+    async fn imported(&self, mut tx: StoreTx<'_>) -> Result<(), sqlx::Error> {
+        on_backend!(&mut tx, |c| {
+            sqlx::query(IMPORTED_NOTICES.as_str())
+                .execute(&mut **c)
+                .await?;
+        });
+        // Planned with statistics, the outbox catch-up's anti-join over a large import is a
+        // merge join, not minutes of nested loops.
+        tx.analyze("email_outbox").await
     }
 }
 

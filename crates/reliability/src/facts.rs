@@ -10,18 +10,8 @@ use billing_adapters::view_store::{all_billing_views, audit_trail};
 use billing_adapters::{deliver_pending, AuditEntry, BillingView, Embedded, LogMailer};
 use billing_domain::SitePolicy;
 use billing_store::audit::{audit_store, AuditOptions};
-use billing_store::{Backend, Db};
+use billing_store::{on_backend, Db};
 use serde::{Deserialize, Serialize};
-
-/// Runs the same code on the PostgreSQL or SQLite pool.
-macro_rules! on_pool {
-    ($db:expr, |$pool:ident| $body:expr) => {
-        match $db.backend() {
-            Backend::Postgres($pool) => $body,
-            Backend::Sqlite($pool) => $body,
-        }
-    };
-}
 
 /// A command record (`commands` table).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,7 +73,7 @@ impl StoreFacts {
     pub(crate) async fn read(db: &Db, prefix: &str) -> Result<Self, String> {
         let like = format!("{prefix}%");
         let sql_e = |e: sqlx::Error| format!("reading the store: {e}");
-        let commands: Vec<(String, String, String, i64, i64)> = on_pool!(db, |pool| {
+        let commands: Vec<(String, String, String, i64, i64)> = on_backend!(db.backend(), |pool| {
             sqlx::query_as(
                 "SELECT command_id, aggregate_id, command_hash, first_sequence, last_sequence \
                  FROM commands WHERE aggregate_id LIKE $1",
@@ -93,24 +83,18 @@ impl StoreFacts {
             .await
             .map_err(sql_e)?
         });
-        let events: Vec<(String, i64, String, String)> = match db.backend() {
-            Backend::Postgres(pool) => sqlx::query_as(
-                "SELECT aggregate_id, sequence, event_type, metadata::text FROM events \
+        // `CAST(… AS TEXT)`: PostgreSQL's `json` column and SQLite's text column alike, as
+        // stored.
+        let events: Vec<(String, i64, String, String)> = on_backend!(db.backend(), |pool| {
+            sqlx::query_as(
+                "SELECT aggregate_id, sequence, event_type, CAST(metadata AS TEXT) FROM events \
                  WHERE aggregate_id LIKE $1 ORDER BY aggregate_id, sequence",
             )
             .bind(&like)
             .fetch_all(pool)
             .await
-            .map_err(sql_e)?,
-            Backend::Sqlite(pool) => sqlx::query_as(
-                "SELECT aggregate_id, sequence, event_type, metadata FROM events \
-                 WHERE aggregate_id LIKE $1 ORDER BY aggregate_id, sequence",
-            )
-            .bind(&like)
-            .fetch_all(pool)
-            .await
-            .map_err(sql_e)?,
-        };
+            .map_err(sql_e)?
+        });
         let mut facts = StoreFacts::default();
         for (id, workspace, command_hash, first, last) in commands {
             let row = CommandRow {

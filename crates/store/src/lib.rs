@@ -43,7 +43,7 @@ pub mod verify;
 pub use clock::SystemClock;
 pub use db::{
     Backend, BadPosition, BadSubscriptionName, Checkpoint, Db, EventRow, Handled, Head, ImportHook,
-    Position, PositionedRow, SqliteDurability, StoreOptions, StoreTx, Subscriber,
+    PerBackend, Position, PositionedRow, SqliteDurability, StoreOptions, StoreTx, Subscriber,
     SubscriptionHandler, SubscriptionLag, SubscriptionName, WakeUps,
 };
 pub use error::{DbError, StoreError};

@@ -5,11 +5,13 @@
 mod postgres;
 pub mod receiver;
 mod sqlite;
+mod store;
 mod test_db;
 
 pub use postgres::{database_url, second_database, url_of};
 pub use sqlite::SqliteFile;
-pub use test_db::{FreshDatabase, TestDb};
+pub use store::{execute, query_i64, Outage};
+pub use test_db::{FreshDatabase, TestDatabase, TestDb};
 
 /// A crate's test harness, built on one backend or the other.
 ///

@@ -1,7 +1,7 @@
 //! The view tables: writing projections, reading them, finding what lags, and rebuilding them.
 //!
-//! The same SQL runs on both backends (`$n` parameters work in SQLite too); `on_pool!` runs it
-//! on whichever pool the store uses. Views are typed; `rows.rs` turns them into the text and
+//! The same SQL runs on both backends (`$n` parameters work in SQLite too);
+//! [`on_backend!`](billing_store::on_backend) runs it on whichever database the store uses. Views are typed; `rows.rs` turns them into the text and
 //! integers the tables store and parses them back.
 
 mod rebuild;
@@ -10,7 +10,7 @@ mod rows;
 use billing_domain::{UserName, Workspace, WorkspaceId};
 use std::collections::HashMap;
 
-use billing_store::{Db, StoreTx, StoredEvent};
+use billing_store::{on_backend, Db, StoreTx, StoredEvent};
 use chrono::{DateTime, Utc};
 
 pub use self::rebuild::{rebuild, RebuildReport};
@@ -21,17 +21,6 @@ use crate::error::AdapterError;
 pub use crate::notices::OPENING_REMINDER;
 use crate::notices::{notice, Notice};
 use crate::views::{rfc3339, sortable, AuditEntry, BillingView};
-
-/// Runs the same code on the store's PostgreSQL or SQLite pool.
-macro_rules! on_pool {
-    ($db:expr, |$pool:ident| $body:expr) => {
-        match $db.backend() {
-            billing_store::Backend::Postgres($pool) => $body,
-            billing_store::Backend::Sqlite($pool) => $body,
-        }
-    };
-}
-pub(crate) use on_pool;
 
 /// An outbox message to record: at most one per triggering event (workspace and sequence) and
 /// kind, and at most one per workspace, countdown and kind.
@@ -207,35 +196,6 @@ where
         .bind(rfc3339(o.due_at))
 }
 
-/// The statements of [`apply`] on one connection (either backend), inside its transaction.
-macro_rules! apply_on {
-    ($conn:expr, $updates:expr) => {{
-        // In workspace order (a stable sort: one workspace's updates keep their order), so that
-        // two transactions writing the same workspaces' rows — a process's commit path and
-        // another's catch-up — take the row locks in one order and never deadlock (PostgreSQL
-        // detected one between two concurrent `billing tick`s).
-        let mut ordered: Vec<&ViewUpdate> = $updates.iter().collect();
-        ordered.sort_by(|a, b| a.view.workspace_id.cmp(&b.view.workspace_id));
-        for update in ordered {
-            let view = ViewColumns::of(&update.view);
-            bind_view!(sqlx::query(UPSERT_VIEW), view)
-                .bind(update.full)
-                .bind(db_int(update.first_sequence))
-                .execute(&mut *$conn)
-                .await?;
-            for e in &update.trail {
-                let entry = TrailColumns::of(e);
-                bind_trail!(sqlx::query(INSERT_TRAIL), entry)
-                    .execute(&mut *$conn)
-                    .await?;
-            }
-            for o in &update.outbox {
-                insert_outbox(o).execute(&mut *$conn).await?;
-            }
-        }
-    }};
-}
-
 /// Applies updates in one transaction. Each is guarded by its sequence: a view never moves
 /// backwards and a trail entry or outbox message is never written twice, so applying an update
 /// again (a retry, a catch-up) changes nothing.
@@ -246,9 +206,9 @@ pub async fn apply(db: &Db, updates: &[ViewUpdate]) -> Result<(), AdapterError> 
     if updates.is_empty() {
         return Ok(());
     }
-    on_pool!(db, |pool| {
+    on_backend!(db.backend(), |pool, Same| {
         let mut tx = pool.begin().await?;
-        apply_on!(&mut *tx, updates);
+        apply_in(Same(&mut *tx), updates).await?;
         tx.commit().await?;
     });
     Ok(())
@@ -259,10 +219,31 @@ pub async fn apply(db: &Db, updates: &[ViewUpdate]) -> Result<(), AdapterError> 
 /// # Errors
 /// [`AdapterError::Database`]; the transaction should then be rolled back.
 pub(crate) async fn apply_in(tx: StoreTx<'_>, updates: &[ViewUpdate]) -> Result<(), AdapterError> {
-    match tx {
-        StoreTx::Postgres(conn) => apply_on!(&mut *conn, updates),
-        StoreTx::Sqlite(conn) => apply_on!(&mut *conn, updates),
-    }
+    // In workspace order (a stable sort: one workspace's updates keep their order), so that two
+    // transactions writing the same workspaces' rows — a process's commit path and another's
+    // catch-up — take the row locks in one order and never deadlock (PostgreSQL detected one
+    // between two concurrent `billing tick`s).
+    let mut ordered: Vec<&ViewUpdate> = updates.iter().collect();
+    ordered.sort_by(|a, b| a.view.workspace_id.cmp(&b.view.workspace_id));
+    on_backend!(tx, |conn| {
+        for update in ordered {
+            let view = ViewColumns::of(&update.view);
+            bind_view(sqlx::query(UPSERT_VIEW), &view)
+                .bind(update.full)
+                .bind(db_int(update.first_sequence))
+                .execute(&mut *conn)
+                .await?;
+            for e in &update.trail {
+                let entry = TrailColumns::of(e);
+                bind_trail(sqlx::query(INSERT_TRAIL), &entry)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            for o in &update.outbox {
+                insert_outbox(o).execute(&mut *conn).await?;
+            }
+        }
+    });
     Ok(())
 }
 
@@ -282,19 +263,13 @@ pub(crate) async fn view_sequences(
         "SELECT workspace_id, last_sequence FROM billing_view WHERE workspace_id IN ({})",
         list.join(", ")
     );
-    macro_rules! fetch {
-        ($conn:expr) => {{
-            let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
-            for w in workspaces {
-                query = query.bind(*w);
-            }
-            query.fetch_all(&mut **$conn).await?
-        }};
-    }
-    let rows = match tx {
-        StoreTx::Postgres(conn) => fetch!(conn),
-        StoreTx::Sqlite(conn) => fetch!(conn),
-    };
+    let rows = on_backend!(tx, |conn| {
+        let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
+        for w in workspaces {
+            query = query.bind(*w);
+        }
+        query.fetch_all(&mut **conn).await?
+    });
     rows.into_iter()
         .map(|(w, n)| {
             let n = int(&w, "billing_view.last_sequence", n)?;
@@ -313,7 +288,7 @@ pub async fn billing_view(
     workspace: &WorkspaceId,
 ) -> Result<Option<BillingView>, AdapterError> {
     let sql = format!("SELECT {VIEW_COLUMNS} FROM billing_view WHERE workspace_id = $1");
-    let row: Option<ViewRow> = on_pool!(db, |pool| sqlx::query_as(&sql)
+    let row: Option<ViewRow> = on_backend!(db.backend(), |pool| sqlx::query_as(&sql)
         .bind(workspace.as_str())
         .fetch_optional(pool)
         .await?);
@@ -326,7 +301,9 @@ pub async fn billing_view(
 /// As [`billing_view`].
 pub async fn all_billing_views(db: &Db) -> Result<Vec<BillingView>, AdapterError> {
     let sql = format!("SELECT {VIEW_COLUMNS} FROM billing_view ORDER BY workspace_id");
-    let rows: Vec<ViewRow> = on_pool!(db, |pool| sqlx::query_as(&sql).fetch_all(pool).await?);
+    let rows: Vec<ViewRow> = on_backend!(db.backend(), |pool| sqlx::query_as(&sql)
+        .fetch_all(pool)
+        .await?);
     rows.into_iter().map(ViewRow::into_view).collect()
 }
 
@@ -342,7 +319,7 @@ pub async fn audit_trail(
     let sql = format!(
         "SELECT {TRAIL_COLUMNS} FROM audit_trail WHERE workspace_id = $1 ORDER BY sequence"
     );
-    let rows: Vec<TrailRow> = on_pool!(db, |pool| sqlx::query_as(&sql)
+    let rows: Vec<TrailRow> = on_backend!(db.backend(), |pool| sqlx::query_as(&sql)
         .bind(workspace.as_str())
         .fetch_all(pool)
         .await?);
@@ -360,7 +337,7 @@ pub async fn lagging_workspaces(db: &Db, limit: u32) -> Result<Vec<WorkspaceId>,
                LEFT JOIN billing_view v ON v.workspace_id = h.aggregate_id \
                WHERE h.aggregate_type = 'workspace' AND (v.last_sequence IS NULL OR v.last_sequence < h.sequence) \
                ORDER BY h.aggregate_id LIMIT $1";
-    let rows: Vec<(String,)> = on_pool!(db, |pool| sqlx::query_as(sql)
+    let rows: Vec<(String,)> = on_backend!(db.backend(), |pool| sqlx::query_as(sql)
         .bind(i64::from(limit))
         .fetch_all(pool)
         .await?);
@@ -432,7 +409,7 @@ pub async fn workspaces_settling_through(
                  AND coalesce(cloud_instance_id, '') = $3 \
                ORDER BY workspace_id";
     let instance = account.instance_id.as_ref().map_or("", |i| i.as_str());
-    let rows: Vec<(String,)> = on_pool!(db, |pool| sqlx::query_as(sql)
+    let rows: Vec<(String,)> = on_backend!(db.backend(), |pool| sqlx::query_as(sql)
         .bind(account.account_id.as_str())
         .bind(method.as_str())
         .bind(instance)
@@ -488,15 +465,16 @@ pub(crate) async fn due_countdowns(
     let (due_after, workspace_after) = after.unwrap_or(("", ""));
     let now = sortable(now);
     #[allow(clippy::type_complexity)]
-    let rows: Vec<(String, Option<i64>, Option<String>, Option<String>)> = on_pool!(db, |pool| {
-        sqlx::query_as(&sql)
-            .bind(now.as_str())
-            .bind(due_after)
-            .bind(workspace_after)
-            .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await?
-    });
+    let rows: Vec<(String, Option<i64>, Option<String>, Option<String>)> =
+        on_backend!(db.backend(), |pool| {
+            sqlx::query_as(&sql)
+                .bind(now.as_str())
+                .bind(due_after)
+                .bind(workspace_after)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?
+        });
     rows.into_iter()
         .map(|(id, countdown, due, reminded_at)| {
             let missing = |column: &str| AdapterError::Integrity {

@@ -190,37 +190,44 @@ impl<'a> ViewColumns<'a> {
     }
 }
 
+/// A query of either backend, as sqlx builds it.
+type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>;
+
 /// Binds a [`ViewColumns`]' twenty-three values, in [`VIEW_COLUMNS`] order, to a query of either
 /// backend.
-macro_rules! bind_view {
-    ($query:expr, $c:expr) => {
-        $query
-            .bind($c.workspace_id)
-            .bind($c.plan)
-            .bind($c.upgrade_step)
-            .bind($c.site)
-            .bind($c.user_name)
-            .bind($c.settlement_method)
-            .bind($c.cloud_account_id)
-            .bind($c.cloud_instance_id)
-            .bind($c.agreement_version)
-            .bind($c.upgraded_at.as_deref())
-            .bind($c.data_visible_from.as_deref())
-            .bind($c.settlement_changes)
-            .bind($c.last_sequence)
-            .bind($c.head_hash)
-            .bind($c.standing)
-            .bind($c.reasons.as_str())
-            .bind($c.countdown)
-            .bind($c.countdown_started_at.as_deref())
-            .bind($c.countdown_deadline.as_deref())
-            .bind($c.remind_at.as_deref())
-            .bind($c.reminded_at.as_deref())
-            .bind($c.locked_at.as_deref())
-            .bind($c.dissolved_at.as_deref())
-    };
+pub(crate) fn bind_view<'q, DB>(query: Query<'q, DB>, c: &'q ViewColumns<'_>) -> Query<'q, DB>
+where
+    DB: sqlx::Database,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
+        .bind(c.workspace_id)
+        .bind(c.plan)
+        .bind(c.upgrade_step)
+        .bind(c.site)
+        .bind(c.user_name)
+        .bind(c.settlement_method)
+        .bind(c.cloud_account_id)
+        .bind(c.cloud_instance_id)
+        .bind(c.agreement_version)
+        .bind(c.upgraded_at.as_deref())
+        .bind(c.data_visible_from.as_deref())
+        .bind(c.settlement_changes)
+        .bind(c.last_sequence)
+        .bind(c.head_hash)
+        .bind(c.standing)
+        .bind(c.reasons.as_str())
+        .bind(c.countdown)
+        .bind(c.countdown_started_at.as_deref())
+        .bind(c.countdown_deadline.as_deref())
+        .bind(c.remind_at.as_deref())
+        .bind(c.reminded_at.as_deref())
+        .bind(c.locked_at.as_deref())
+        .bind(c.dissolved_at.as_deref())
 }
-pub(crate) use bind_view;
 
 /// A `billing_view` row as stored.
 #[derive(sqlx::FromRow)]
@@ -371,19 +378,21 @@ impl<'a> TrailColumns<'a> {
 
 /// Binds a [`TrailColumns`]' seven values, in [`TRAIL_COLUMNS`] order, to a query of either
 /// backend.
-macro_rules! bind_trail {
-    ($query:expr, $c:expr) => {
-        $query
-            .bind($c.workspace_id)
-            .bind($c.sequence)
-            .bind($c.event_type)
-            .bind($c.actor_id)
-            .bind($c.actor_role)
-            .bind(&*$c.occurred_at)
-            .bind($c.description)
-    };
+pub(crate) fn bind_trail<'q, DB>(query: Query<'q, DB>, c: &'q TrailColumns<'_>) -> Query<'q, DB>
+where
+    DB: sqlx::Database,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
+        .bind(c.workspace_id)
+        .bind(c.sequence)
+        .bind(c.event_type)
+        .bind(c.actor_id)
+        .bind(c.actor_role)
+        .bind(&*c.occurred_at)
+        .bind(c.description)
 }
-pub(crate) use bind_trail;
 
 /// An `audit_trail` row as stored.
 #[derive(sqlx::FromRow)]

@@ -43,13 +43,13 @@ use std::time::Duration;
 
 use base64::Engine;
 use billing_domain::WorkspaceEvent;
-use billing_store::{Db, SubscriptionName};
+use billing_store::{on_backend, Db, SubscriptionName};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use self::deliver::{Deliverer, Step};
 use crate::error::AdapterError;
-use crate::view_store::{int, on_pool, parse};
+use crate::view_store::{int, parse};
 
 /// The subscription that queues events for the endpoints.
 pub const SUBSCRIPTION: &str = "webhooks";
@@ -271,7 +271,7 @@ pub async fn add_endpoint(
     let types_json = serde_json::to_string(&event_types).map_err(|e| AdapterError::Internal {
         detail: format!("event types do not serialize: {e}"),
     })?;
-    on_pool!(db, |pool| sqlx::query(
+    on_backend!(db.backend(), |pool| sqlx::query(
         "INSERT INTO webhook_endpoints (id, url, secret, event_types, created_at) \
          VALUES ($1, $2, $3, $4, $5)"
     )
@@ -367,7 +367,9 @@ impl EndpointRow {
 /// # Errors
 /// [`AdapterError::Database`]; [`AdapterError::Corrupt`] for a hand-edited row.
 pub async fn endpoints(db: &Db) -> Result<Vec<Endpoint>, AdapterError> {
-    let rows: Vec<EndpointRow> = on_pool!(db, |pool| sqlx::query_as(LIST).fetch_all(pool).await?);
+    let rows: Vec<EndpointRow> = on_backend!(db.backend(), |pool| sqlx::query_as(LIST)
+        .fetch_all(pool)
+        .await?);
     rows.into_iter().map(EndpointRow::into_endpoint).collect()
 }
 
@@ -377,7 +379,7 @@ pub async fn endpoints(db: &Db) -> Result<Vec<Endpoint>, AdapterError> {
 /// # Errors
 /// [`AdapterError::UnknownEndpoint`] when there is no such endpoint; [`AdapterError::Database`].
 pub async fn remove_endpoint(db: &Db, id: &EndpointId) -> Result<u64, AdapterError> {
-    let dropped: Option<i64> = on_pool!(db, |pool| {
+    let dropped: Option<i64> = on_backend!(db.backend(), |pool| {
         let mut tx = pool.begin().await?;
         let dropped: i64 =
             sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = $1")
@@ -436,7 +438,7 @@ pub async fn failures(
     db: &Db,
     endpoint: Option<&EndpointId>,
 ) -> Result<Vec<DeadLetter>, AdapterError> {
-    let rows: Vec<DeadRow> = on_pool!(db, |pool| {
+    let rows: Vec<DeadRow> = on_backend!(db.backend(), |pool| {
         sqlx::query_as(
         "SELECT endpoint_id, workspace_id, sequence, event_type, attempts, last_error, dead_at \
          FROM webhook_deliveries WHERE status = 'dead' AND ($1 IS NULL OR endpoint_id = $1) \
@@ -481,7 +483,7 @@ pub struct Retried {
 /// # Errors
 /// [`AdapterError::UnknownEndpoint`] when there is no such endpoint; [`AdapterError::Database`].
 pub async fn retry(db: &Db, id: &EndpointId, now: DateTime<Utc>) -> Result<Retried, AdapterError> {
-    let result: Option<(u64, bool)> = on_pool!(db, |pool| {
+    let result: Option<(u64, bool)> = on_backend!(db.backend(), |pool| {
         let mut tx = pool.begin().await?;
         let was: Option<Option<String>> =
             sqlx::query_scalar("SELECT disabled_at FROM webhook_endpoints WHERE id = $1")

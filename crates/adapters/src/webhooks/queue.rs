@@ -3,11 +3,13 @@
 //! attempt's outcome.
 
 use async_trait::async_trait;
-use billing_store::{write_positioned_line, Db, PositionedRow, StoreTx, SubscriptionHandler};
+use billing_store::{
+    on_backend, write_positioned_line, Db, PositionedRow, StoreTx, SubscriptionHandler,
+};
 use chrono::{DateTime, Utc};
 
 use crate::error::AdapterError;
-use crate::view_store::{db_int, on_pool};
+use crate::view_store::db_int;
 
 /// Queues each event of a batch for every endpoint whose types include it.
 pub(super) struct Enqueue {
@@ -25,15 +27,6 @@ const INSERT: &str = "INSERT INTO webhook_deliveries \
 /// Queue rows per statement (9 parameters each).
 const ROWS_PER_INSERT: usize = 200;
 
-macro_rules! on_tx {
-    ($tx:expr, |$conn:ident| $body:expr) => {
-        match $tx {
-            StoreTx::Postgres($conn) => $body,
-            StoreTx::Sqlite($conn) => $body,
-        }
-    };
-}
-
 #[async_trait]
 impl SubscriptionHandler for Enqueue {
     async fn handle(
@@ -42,7 +35,7 @@ impl SubscriptionHandler for Enqueue {
         tx: StoreTx<'_>,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let mut body = Vec::new();
-        on_tx!(tx, |conn| {
+        on_backend!(tx, |conn| {
             let endpoints: Vec<(String, String)> =
                 sqlx::query_as(ENDPOINTS).fetch_all(&mut *conn).await?;
             let mut wanted = Vec::with_capacity(endpoints.len());
@@ -130,7 +123,7 @@ const NEXT: &str = "SELECT min(d.next_attempt_ms) FROM webhook_deliveries d \
 
 pub(super) async fn due(db: &Db, now_ms: i64, limit: usize) -> Result<Vec<Due>, AdapterError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    Ok(on_pool!(db, |pool| sqlx::query_as(DUE)
+    Ok(on_backend!(db.backend(), |pool| sqlx::query_as(DUE)
         .bind(now_ms)
         .bind(limit)
         .fetch_all(pool)
@@ -138,7 +131,9 @@ pub(super) async fn due(db: &Db, now_ms: i64, limit: usize) -> Result<Vec<Due>, 
 }
 
 pub(super) async fn next_attempt(db: &Db) -> Result<Option<DateTime<Utc>>, AdapterError> {
-    let ms: Option<i64> = on_pool!(db, |pool| sqlx::query_scalar(NEXT).fetch_one(pool).await?);
+    let ms: Option<i64> = on_backend!(db.backend(), |pool| sqlx::query_scalar(NEXT)
+        .fetch_one(pool)
+        .await?);
     Ok(ms.and_then(DateTime::from_timestamp_millis))
 }
 
@@ -183,7 +178,7 @@ pub(super) async fn record(
         return Ok(());
     }
     let (now_ms, at) = (now.timestamp_millis(), super::now_text(now));
-    on_pool!(db, |pool| {
+    on_backend!(db.backend(), |pool| {
         let mut tx = pool.begin().await?;
         for (due, record) in records {
             let key = (

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use billing_adapters::Embedded;
 use billing_domain::memory::ManualClock;
 use billing_domain::*;
-use billing_store::{Backend, Db, RetryPolicy, StoreOptions};
-pub use billing_test_support::{BackendHarness, FreshDatabase, TestDb};
+use billing_store::{Db, RetryPolicy, StoreOptions};
+pub use billing_test_support::{BackendHarness, FreshDatabase, TestDatabase, TestDb};
 use chrono::{DateTime, Utc};
 
 pub struct Harness {
@@ -54,25 +54,9 @@ impl BackendHarness for Harness {
 impl Harness {
     /// Another process on the same database: its own store, projector and cache.
     pub async fn reopen(&self) -> Embedded {
-        match &self.db {
-            TestDb::Sqlite(file) => Embedded::open_with(
-                file.url(),
-                StoreOptions::default(),
-                SitePolicy::builtin(),
-                self.clock.clone(),
-            )
-            .await
-            .unwrap(),
-            TestDb::Postgres(pool) => {
-                let options = StoreOptions::default();
-                Embedded::over(
-                    Db::from_pg_pool(pool.clone(), &options).await.unwrap(),
-                    &options,
-                    SitePolicy::builtin(),
-                    self.clock.clone(),
-                )
-            }
-        }
+        let options = StoreOptions::default();
+        let db = self.db.connect(&options).await;
+        Embedded::over(db, &options, SitePolicy::builtin(), self.clock.clone())
     }
 
     /// A fresh, empty database of the same backend, wired like this one (for imports); keep the
@@ -94,10 +78,7 @@ impl Harness {
     /// projecting).
     pub async fn store_without_views(&self) -> billing_store::BillingStore {
         let options = StoreOptions::default();
-        let db = match &self.db {
-            TestDb::Sqlite(file) => Db::connect(file.url(), &options).await.unwrap(),
-            TestDb::Postgres(pool) => Db::from_pg_pool(pool.clone(), &options).await.unwrap(),
-        };
+        let db = self.db.connect(&options).await;
         let services = WorkspaceServices {
             expense_center: Arc::new(billing_adapters::EmbeddedExpenseCenter::new(db.clone())),
             marketplace: Arc::new(billing_adapters::EmbeddedMarketplace::new(db.clone())),
@@ -108,28 +89,16 @@ impl Harness {
     }
 
     pub async fn raw(&self, sql: &str) -> Result<u64, sqlx::Error> {
-        match self.billing.db().backend() {
-            Backend::Postgres(pool) => sqlx::query(sql)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected()),
-            Backend::Sqlite(pool) => sqlx::query(sql)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected()),
-        }
+        billing_test_support::execute(self.billing.db(), sql).await
     }
 
     /// The one integer `sql` selects (a `count(*)`).
     pub async fn count(&self, sql: &str) -> i64 {
-        match self.billing.db().backend() {
-            Backend::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
-            Backend::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
-        }
+        billing_test_support::query_i64(self.billing.db(), sql).await
     }
 
     pub fn is_postgres(&self) -> bool {
-        matches!(self.billing.db().backend(), Backend::Postgres(_))
+        self.billing.db().kind() == "postgres"
     }
 
     pub async fn register(&self, name: &str) {

@@ -328,22 +328,15 @@ pub mod scenarios {
     ) -> String {
         let sql = "SELECT last_error FROM webhook_deliveries \
                    WHERE endpoint_id = $1 AND workspace_id = $2 AND sequence = $3";
-        let found: Option<String> = match h.billing.db().backend() {
-            billing_store::Backend::Postgres(p) => sqlx::query_scalar(sql)
+        let found: Option<String> = billing_store::on_backend!(h.billing.db().backend(), |p| {
+            sqlx::query_scalar(sql)
                 .bind(endpoint.as_str())
                 .bind(workspace)
                 .bind(sequence)
                 .fetch_one(p)
                 .await
-                .unwrap(),
-            billing_store::Backend::Sqlite(p) => sqlx::query_scalar(sql)
-                .bind(endpoint.as_str())
-                .bind(workspace)
-                .bind(sequence)
-                .fetch_one(p)
-                .await
-                .unwrap(),
-        };
+                .unwrap()
+        });
         found.expect("an attempt was recorded")
     }
 

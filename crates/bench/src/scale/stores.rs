@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use billing_store::{Backend, BillingStore, StoreOptions};
+use billing_store::{on_backend, Backend, BillingStore, StoreOptions};
 
 use crate::contender::services;
 use crate::loggen::{Log, Shape};
@@ -24,10 +24,7 @@ pub(super) async fn open(url: &str, options: StoreOptions) -> Result<BillingStor
 
 /// Closes the store's pool now (its connections would otherwise linger until dropped).
 pub(super) async fn close(store: &BillingStore) {
-    match store.db().backend() {
-        Backend::Postgres(pool) => pool.close().await,
-        Backend::Sqlite(pool) => pool.close().await,
-    }
+    on_backend!(store.db().backend(), |pool| pool.close().await);
 }
 
 /// Imports the log at `path` into the empty store at `url`, then settles the database: on

@@ -14,7 +14,7 @@ use billing_domain::{
 use billing_http::{Billing, Grant, JwtAuth};
 use billing_store::audit::{audit_store, AuditOptions};
 use billing_store::{Db, StoreOptions};
-use billing_test_support::{BackendHarness, TestDb};
+use billing_test_support::{BackendHarness, TestDatabase, TestDb};
 use chrono::{DateTime, Duration, Utc};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder};

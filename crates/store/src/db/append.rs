@@ -12,7 +12,7 @@ use std::sync::{Mutex, PoisonError};
 use sqlx::PgConnection;
 use tokio::sync::oneshot;
 
-use super::lanes::Conn;
+use super::backend::PerBackend;
 use super::{seq_i64, Db, Writer};
 use crate::error::{DbError, StoreError};
 use crate::record::AGGREGATE_TYPE;
@@ -212,7 +212,7 @@ impl Db {
     /// (the database answered; nothing is left open), closed after anything else.
     async fn append_on_lane(&self, append: &Append) -> Result<(), AppendError> {
         let mut lane = self.lane().await.map_err(AppendError::from_store)?;
-        let Conn::Pg(conn) = &mut lane.conn else {
+        let PerBackend::Postgres(conn) = &mut lane.conn else {
             return Err(AppendError::Internal(
                 "a PostgreSQL append was given a SQLite connection".into(),
             ));
@@ -235,7 +235,7 @@ impl Db {
     ) -> Vec<Result<(), AppendError>> {
         let outcome = async {
             let mut lane = self.lane().await.map_err(AppendError::from_store)?;
-            let Conn::Pg(conn) = &mut lane.conn else {
+            let PerBackend::Postgres(conn) = &mut lane.conn else {
                 return Err(AppendError::Internal(
                     "a PostgreSQL append was given a SQLite connection".into(),
                 ));

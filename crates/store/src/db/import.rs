@@ -10,11 +10,11 @@ use std::path::Path;
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use futures_util::TryStreamExt;
-use sqlx::{PgConnection, SqliteConnection};
 
-use super::{seq_i64, Backend, Db};
+use super::backend::{analyze, Dialect, StoreTx};
+use super::Db;
 use crate::error::StoreError;
-use crate::record::{MetadataText, StoredRow, AGGREGATE_TYPE};
+use crate::record::{MetadataText, StoredRow};
 
 /// Work an import does inside its own transaction, after every row is written and before it
 /// commits. A hook that fails rolls the whole import back.
@@ -25,18 +25,6 @@ pub trait ImportHook: Send + Sync {
     /// # Errors
     /// The database's error; the import then writes nothing.
     async fn imported(&self, tx: StoreTx<'_>) -> Result<(), sqlx::Error>;
-}
-
-/// An open transaction of the store's database, on either backend: an import's (for an
-/// [`ImportHook`]) or a subscription batch's (for a
-/// [`SubscriptionHandler`](crate::SubscriptionHandler)), so what a hook or handler writes
-/// commits with it or not at all.
-#[derive(Debug)]
-pub enum StoreTx<'t> {
-    /// PostgreSQL.
-    Postgres(&'t mut PgConnection),
-    /// SQLite.
-    Sqlite(&'t mut SqliteConnection),
 }
 
 /// Rows written per statement.
@@ -61,88 +49,54 @@ impl Db {
             path: source.to_owned(),
             detail,
         };
-        macro_rules! fill {
-            ($tx:ident, $flush:ident) => {{
-                while let Some(row) = rows.try_next().await? {
-                    commands.push(&row).map_err(changed)?;
-                    batch.push(row);
-                    if batch.len() >= BATCH {
-                        $flush(&mut $tx, &mut batch, commands.take(false)).await?;
-                        written += BATCH as u64;
-                        progress(written);
-                    }
-                }
-                let n = batch.len() as u64;
-                $flush(&mut $tx, &mut batch, commands.take(true)).await?;
-                written += n;
-                progress(written);
-                if written != expected {
-                    // Dropping the transaction rolls it back.
-                    return Err(changed(format!(
-                        "verified {expected} events, read {written}"
-                    )));
-                }
-            }};
-        }
-        match &self.backend {
-            Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                // Nothing else may write while the import checks emptiness and fills the store.
-                sqlx::query("LOCK TABLE events, commands IN EXCLUSIVE MODE")
-                    .execute(&mut *tx)
-                    .await?;
-                if any_events(&mut *tx).await? {
-                    return Err(StoreError::NotEmpty);
-                }
-                fill!(tx, flush_pg);
-                // Statistics for the tables just filled: the first queries after an import would
-                // otherwise be planned for empty tables (a nested loop over a million rows).
-                sqlx::query("ANALYZE events, commands")
-                    .execute(&mut *tx)
-                    .await?;
-                if let Some(hook) = hook {
-                    hook.imported(StoreTx::Postgres(&mut tx)).await?;
-                }
-                tx.commit().await?;
+        on_backend!(&self.backend, |pool, Same| {
+            let mut tx = Dialect::begin_import(pool).await?;
+            let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events)")
+                .fetch_one(&mut *tx)
+                .await?;
+            if any {
+                return Err(StoreError::NotEmpty);
             }
-            Backend::Sqlite(pool) => {
-                // IMMEDIATE: take the write lock before checking emptiness.
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                if any_events(&mut *tx).await? {
-                    return Err(StoreError::NotEmpty);
+            while let Some(row) = rows.try_next().await? {
+                commands.push(&row).map_err(changed)?;
+                batch.push(row);
+                if batch.len() >= BATCH {
+                    Dialect::flush_import(&mut tx, &mut batch, commands.take(false)).await?;
+                    written += BATCH as u64;
+                    progress(written);
                 }
-                fill!(tx, flush_sqlite);
-                if let Some(hook) = hook {
-                    hook.imported(StoreTx::Sqlite(&mut tx)).await?;
-                }
-                tx.commit().await?;
             }
-        }
+            let n = batch.len() as u64;
+            Dialect::flush_import(&mut tx, &mut batch, commands.take(true)).await?;
+            written += n;
+            progress(written);
+            if written != expected {
+                // Dropping the transaction rolls it back.
+                return Err(changed(format!(
+                    "verified {expected} events, read {written}"
+                )));
+            }
+            // Statistics for the tables just filled: the first queries after an import would
+            // otherwise be planned for empty tables (a nested loop over a million rows).
+            analyze(&mut *tx, "events, commands").await?;
+            if let Some(hook) = hook {
+                hook.imported(Same(&mut *tx)).await?;
+            }
+            tx.commit().await?;
+        });
         self.commits.committed();
         Ok(written)
     }
 }
 
-async fn any_events<'c, E>(conn: E) -> Result<bool, sqlx::Error>
-where
-    E: sqlx::Executor<'c>,
-    bool: sqlx::Type<E::Database> + for<'r> sqlx::Decode<'r, E::Database>,
-    for<'q> <E::Database as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, E::Database>,
-    (bool,): for<'r> sqlx::FromRow<'r, <E::Database as sqlx::Database>::Row>,
-{
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events)")
-        .fetch_one(conn)
-        .await
-}
-
 /// One command's record as an import rebuilds it.
-struct Span {
-    command_id: String,
-    workspace: String,
-    command_hash: String,
-    first: u64,
-    last: u64,
-    head_hash: String,
+pub(super) struct Span {
+    pub(super) command_id: String,
+    pub(super) workspace: String,
+    pub(super) command_hash: String,
+    pub(super) first: u64,
+    pub(super) last: u64,
+    pub(super) head_hash: String,
 }
 
 /// Groups consecutive events of one command into command records (idempotency and head).
@@ -194,107 +148,4 @@ impl CommandSpans {
         }
         std::mem::take(&mut self.done)
     }
-}
-
-/// PostgreSQL: one statement per batch, the columns as arrays (`UNNEST`).
-async fn flush_pg(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    batch: &mut Vec<StoredRow>,
-    spans: Vec<Span>,
-) -> Result<(), StoreError> {
-    if !batch.is_empty() {
-        let ids: Vec<&str> = batch.iter().map(|r| r.aggregate_id.as_str()).collect();
-        let seqs: Vec<i64> = batch.iter().map(|r| seq_i64(r.sequence)).collect();
-        let types: Vec<&str> = batch.iter().map(|r| r.event_type.as_str()).collect();
-        let versions: Vec<&str> = batch.iter().map(|r| r.event_version.as_str()).collect();
-        let payloads: Vec<&str> = batch.iter().map(|r| r.payload.as_str()).collect();
-        let metas: Vec<&str> = batch.iter().map(|r| r.metadata.as_str()).collect();
-        sqlx::query(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-             SELECT $1, e.i, e.s, e.t, e.v, e.p::json, e.m::json \
-             FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[]) AS e(i, s, t, v, p, m)",
-        )
-        .bind(AGGREGATE_TYPE)
-        .bind(&ids)
-        .bind(&seqs)
-        .bind(&types)
-        .bind(&versions)
-        .bind(&payloads)
-        .bind(&metas)
-        .execute(&mut **tx)
-        .await?;
-        batch.clear();
-    }
-    if !spans.is_empty() {
-        let ids: Vec<&str> = spans.iter().map(|c| c.command_id.as_str()).collect();
-        let wss: Vec<&str> = spans.iter().map(|c| c.workspace.as_str()).collect();
-        let hashes: Vec<&str> = spans.iter().map(|c| c.command_hash.as_str()).collect();
-        let firsts: Vec<i64> = spans.iter().map(|c| seq_i64(c.first)).collect();
-        let lasts: Vec<i64> = spans.iter().map(|c| seq_i64(c.last)).collect();
-        let heads: Vec<&str> = spans.iter().map(|c| c.head_hash.as_str()).collect();
-        sqlx::query(
-            "INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence, head_hash) \
-             SELECT c.i, $1, c.w, c.h, c.f, c.l, c.d \
-             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[]) AS c(i, w, h, f, l, d)",
-        )
-        .bind(AGGREGATE_TYPE)
-        .bind(&ids)
-        .bind(&wss)
-        .bind(&hashes)
-        .bind(&firsts)
-        .bind(&lasts)
-        .bind(&heads)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
-}
-
-/// SQLite has no arrays: multi-row `VALUES`, 100 rows (700 parameters) per statement.
-async fn flush_sqlite(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    batch: &mut Vec<StoredRow>,
-    spans: Vec<Span>,
-) -> Result<(), StoreError> {
-    for chunk in batch.chunks(100) {
-        let mut sql = String::from(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            sql.push_str(if i == 0 {
-                "(?,?,?,?,?,?,?)"
-            } else {
-                ",(?,?,?,?,?,?,?)"
-            });
-        }
-        let mut q = sqlx::query(&sql);
-        for r in chunk {
-            q = q
-                .bind(AGGREGATE_TYPE)
-                .bind(r.aggregate_id.as_str())
-                .bind(seq_i64(r.sequence))
-                .bind(r.event_type.as_str())
-                .bind(r.event_version.as_str())
-                .bind(r.payload.as_str())
-                .bind(r.metadata.as_str());
-        }
-        q.execute(&mut **tx).await?;
-    }
-    batch.clear();
-    for span in spans {
-        sqlx::query(
-            "INSERT INTO commands (command_id, aggregate_type, aggregate_id, command_hash, first_sequence, last_sequence, head_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(span.command_id)
-        .bind(AGGREGATE_TYPE)
-        .bind(span.workspace)
-        .bind(span.command_hash)
-        .bind(seq_i64(span.first))
-        .bind(seq_i64(span.last))
-        .bind(span.head_hash)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
 }

@@ -20,7 +20,8 @@ use std::time::Duration;
 use sqlx::{Connection, PgConnection, SqliteConnection};
 use tokio::sync::{oneshot, Semaphore, SemaphorePermit};
 
-use super::{Backend, Db, StoreOptions};
+use super::backend::PerBackend;
+use super::{Db, StoreOptions};
 use crate::error::StoreError;
 
 /// The idle lanes, and permits for how many may be in use at once.
@@ -31,13 +32,8 @@ pub(super) struct Lanes {
     timeout: Duration,
 }
 
-/// A lane's connection.
-pub(super) enum Conn {
-    /// PostgreSQL.
-    Pg(PgConnection),
-    /// SQLite (reads only: SQLite appends go through the writer thread).
-    Lite(SqliteConnection),
-}
+/// A lane's connection (on SQLite for reads only: SQLite appends go through the writer thread).
+pub(super) type Conn = PerBackend<PgConnection, SqliteConnection>;
 
 impl Lanes {
     pub(super) fn new(options: &StoreOptions) -> Self {
@@ -113,14 +109,11 @@ impl Db {
         let (done, connected) = oneshot::channel();
         let (backend, lanes) = (self.backend.clone(), self.lanes.clone());
         tokio::spawn(async move {
-            let conn = match &backend {
-                Backend::Postgres(pool) => PgConnection::connect_with(&pool.connect_options())
+            let conn: Result<Conn, sqlx::Error> = on_backend!(&backend, |pool, Same| {
+                Connection::connect_with(&*pool.connect_options())
                     .await
-                    .map(Conn::Pg),
-                Backend::Sqlite(pool) => SqliteConnection::connect_with(&pool.connect_options())
-                    .await
-                    .map(Conn::Lite),
-            };
+                    .map(Same)
+            });
             if let Err(Ok(conn)) = done.send(conn) {
                 // The caller went away: the next operation takes the connection.
                 lanes.put(conn);

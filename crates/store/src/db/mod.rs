@@ -1,7 +1,11 @@
 //! The database under the store, split along its seams:
 //!
-//! - `connect`: URLs, pools, and migrations that are safe for any number of
-//!   processes opening the same new database at once;
+//! - `backend`: which database — [`PerBackend`], the one switch every crate uses, with
+//!   [`on_backend!`](crate::on_backend) to run the same code on either, and the `Dialect` each
+//!   backend implements where they differ; how a third backend is added;
+//! - `postgres` and `sqlite`: each backend's own part — connecting, migrating (safe for any
+//!   number of processes opening the same new database at once), its `Dialect`;
+//! - `connect`: which backend a URL names;
 //! - `lanes`: the command path's own connections, closed rather than reused when an operation
 //!   on them did not finish (an error, or its future dropped);
 //! - `reads`: every read statement, one text for both backends;
@@ -15,21 +19,15 @@
 //! reads. Appends and imports go through [`BillingStore`](crate::BillingStore), which decides and
 //! verifies first.
 
-/// Runs the same code on the pool of either backend.
-macro_rules! on_pool {
-    ($backend:expr, |$p:ident| $body:expr) => {
-        match $backend {
-            Backend::Postgres($p) => $body,
-            Backend::Sqlite($p) => $body,
-        }
-    };
-}
-
+#[macro_use]
+mod backend;
 mod append;
 mod connect;
 mod import;
 mod lanes;
+mod postgres;
 mod reads;
+mod sqlite;
 mod sqlite_writer;
 mod subscriptions;
 #[cfg(test)]
@@ -39,11 +37,10 @@ mod wake;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::{PgPool, SqlitePool};
-
 pub(crate) use append::{Append, AppendError, NewRow};
+pub use backend::{Backend, PerBackend, StoreTx};
 pub use connect::redact;
-pub use import::{ImportHook, StoreTx};
+pub use import::ImportHook;
 pub(crate) use reads::CommandRecord;
 pub use reads::{BadPosition, EventRow, Head, Position, PositionedRow};
 pub use subscriptions::{
@@ -97,15 +94,6 @@ impl Default for StoreOptions {
     }
 }
 
-/// Which database, with its pool.
-#[derive(Clone, Debug)]
-pub enum Backend {
-    /// PostgreSQL.
-    Postgres(PgPool),
-    /// SQLite.
-    Sqlite(SqlitePool),
-}
-
 /// A connected, migrated database: its pool, the command path's lanes and its writer.
 #[derive(Clone)]
 pub struct Db {
@@ -118,14 +106,9 @@ pub struct Db {
     commits: Arc<wake::Commits>,
 }
 
-/// Where appends go.
-#[derive(Clone)]
-enum Writer {
-    /// Straight to PostgreSQL, or through its group commit when others are in flight.
-    Postgres(Arc<append::PgGroup>),
-    /// To the SQLite writer thread.
-    Sqlite(Arc<sqlite_writer::SqliteWriter>),
-}
+/// Where appends go: straight to PostgreSQL, or through its group commit when others are in
+/// flight; to the SQLite writer thread.
+type Writer = PerBackend<Arc<append::PgGroup>, Arc<sqlite_writer::SqliteWriter>>;
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -144,10 +127,7 @@ impl Db {
 
     /// Which backend, as a word (`postgres`, `sqlite`).
     pub fn kind(&self) -> &'static str {
-        match &self.backend {
-            Backend::Postgres(_) => "postgres",
-            Backend::Sqlite(_) => "sqlite",
-        }
+        self.backend.kind()
     }
 
     /// The database URL, password removed.

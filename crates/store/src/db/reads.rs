@@ -1,24 +1,15 @@
 //! Every read statement of the store, each one text for both backends: sqlx's SQLite driver takes
 //! `$N` parameters, and `CAST(… AS TEXT)` reads PostgreSQL's `json` columns and SQLite's text
-//! columns alike, as their exact stored text.
+//! columns alike, as their exact stored text. The one exception is the commit order, which each
+//! backend reads its own way ([`Dialect::read_committed`]).
 
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 
-use super::lanes::Conn;
-use super::{seq_i64, seq_u64, Backend, Db};
+use super::backend::{Dialect, PerBackend};
+use super::{seq_i64, seq_u64, Db};
 use crate::error::StoreError;
 use crate::record::{RowRef, StoredRow, AGGREGATE_TYPE};
-
-/// Runs the same code on a lane's connection of either backend.
-macro_rules! on_conn {
-    ($conn:expr, |$c:ident| $body:expr) => {
-        match $conn {
-            Conn::Pg($c) => $body,
-            Conn::Lite($c) => $body,
-        }
-    };
-}
 
 /// A `SELECT` of the seven stored columns of `events` (payload and metadata as text), then the
 /// rest of the statement.
@@ -37,28 +28,6 @@ const EVENTS_RANGE: &str = select_rows!(
 );
 
 const STREAM_ALL: &str = select_rows!("ORDER BY aggregate_type, aggregate_id, sequence");
-
-/// The commit order, PostgreSQL: events of transactions that ended before every transaction
-/// still running, after a position, in (transaction, position) order (ADR 0009). SQLite needs
-/// none of this — its one writer at a time makes positions commit-ordered — so it has its own
-/// statement.
-const COMMITTED_AFTER_PG: &str = concat!(
-    "SELECT CAST(CAST(transaction_id AS TEXT) AS BIGINT) AS commit_transaction, ",
-    "position AS commit_position, aggregate_type, aggregate_id, sequence, event_type, ",
-    "event_version, CAST(payload AS TEXT) AS payload, CAST(metadata AS TEXT) AS metadata ",
-    "FROM events WHERE (transaction_id, position) > (CAST(CAST($1 AS TEXT) AS xid8), $2) ",
-    "AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) ",
-    "ORDER BY transaction_id, position LIMIT $3"
-);
-
-/// The commit order, SQLite: positions after one, in order. A new row's position is one more
-/// than the largest committed one, taken under the file's write lock, so no transaction can
-/// commit a position below one a reader has seen.
-const COMMITTED_AFTER_SQLITE: &str = concat!(
-    "SELECT 0 AS commit_transaction, position AS commit_position, aggregate_type, aggregate_id, ",
-    "sequence, event_type, event_version, CAST(payload AS TEXT) AS payload, ",
-    "CAST(metadata AS TEXT) AS metadata FROM events WHERE position > $1 ORDER BY position LIMIT $2"
-);
 
 /// One workspace's events (kind 0) and its recorded head (kind 1), in one statement: read
 /// separately, a commit landing in between would look like a head that runs ahead of its stream.
@@ -132,7 +101,7 @@ impl Db {
         workspace: &str,
     ) -> Result<(Vec<StoredRow>, Option<Head>), StoreError> {
         let mut lane = self.lane().await?;
-        let lines: Vec<StreamLine> = on_conn!(&mut lane.conn, |c| sqlx::query_as(LOAD_STREAM)
+        let lines: Vec<StreamLine> = on_backend!(&mut lane.conn, |c| sqlx::query_as(LOAD_STREAM)
             .bind(AGGREGATE_TYPE)
             .bind(workspace)
             .fetch_all(&mut *c)
@@ -168,7 +137,7 @@ impl Db {
     /// [`StoreError::Database`], [`StoreError::Unavailable`].
     pub async fn head(&self, workspace: &str) -> Result<Option<Head>, StoreError> {
         let mut lane = self.lane().await?;
-        let head = on_conn!(&mut lane.conn, |c| sqlx::query_as(HEAD)
+        let head = on_backend!(&mut lane.conn, |c| sqlx::query_as(HEAD)
             .bind(AGGREGATE_TYPE)
             .bind(workspace)
             .fetch_optional(&mut *c)
@@ -192,7 +161,7 @@ impl Db {
             Option<i64>,
         );
         let mut lane = self.lane().await?;
-        let line: Line = on_conn!(&mut lane.conn, |c| sqlx::query_as(COMMAND_AND_HEAD)
+        let line: Line = on_backend!(&mut lane.conn, |c| sqlx::query_as(COMMAND_AND_HEAD)
             .bind(AGGREGATE_TYPE)
             .bind(command_id)
             .bind(workspace)
@@ -221,7 +190,7 @@ impl Db {
         last: u64,
     ) -> Result<Vec<StoredRow>, StoreError> {
         let mut lane = self.lane().await?;
-        let rows = on_conn!(&mut lane.conn, |c| sqlx::query_as(EVENTS_RANGE)
+        let rows = on_backend!(&mut lane.conn, |c| sqlx::query_as(EVENTS_RANGE)
             .bind(AGGREGATE_TYPE)
             .bind(workspace)
             .bind(seq_i64(first))
@@ -238,7 +207,7 @@ impl Db {
     /// [`StoreError::Database`], [`StoreError::Unavailable`].
     pub async fn count_events(&self) -> Result<u64, StoreError> {
         let mut lane = self.lane().await?;
-        let n: i64 = on_conn!(&mut lane.conn, |c| sqlx::query_scalar(
+        let n: i64 = on_backend!(&mut lane.conn, |c| sqlx::query_scalar(
             "SELECT count(*) FROM events"
         )
         .fetch_one(&mut *c)
@@ -251,7 +220,7 @@ impl Db {
     /// flat however large the store.
     pub fn stream_all(&self) -> BoxStream<'_, Result<StoredRow, StoreError>> {
         self.release_lanes();
-        on_pool!(&self.backend, |pool| sqlx::query_as(STREAM_ALL)
+        on_backend!(&self.backend, |pool| sqlx::query_as(STREAM_ALL)
             .fetch(pool)
             .map(|r| r.map_err(StoreError::from))
             .boxed())
@@ -263,22 +232,10 @@ impl Db {
     /// thread and read there.
     pub fn stream_all_rows(&self) -> BoxStream<'_, Result<EventRow, StoreError>> {
         self.release_lanes();
-        match &self.backend {
-            Backend::Postgres(pool) => sqlx::query(STREAM_ALL)
-                .fetch(pool)
-                .map(|r| {
-                    r.map(|row| EventRow(RawRow::Postgres(row)))
-                        .map_err(StoreError::from)
-                })
-                .boxed(),
-            Backend::Sqlite(pool) => sqlx::query(STREAM_ALL)
-                .fetch(pool)
-                .map(|r| {
-                    r.map(|row| EventRow(RawRow::Sqlite(row)))
-                        .map_err(StoreError::from)
-                })
-                .boxed(),
-        }
+        on_backend!(&self.backend, |pool, Same| sqlx::query(STREAM_ALL)
+            .fetch(pool)
+            .map(|r| r.map(|row| EventRow(Same(row))).map_err(StoreError::from))
+            .boxed())
     }
 
     /// Up to `limit` committed events after `after`, in commit order: a reader that starts at
@@ -295,30 +252,16 @@ impl Db {
         limit: u32,
     ) -> Result<Vec<PositionedRow>, StoreError> {
         let limit = i64::from(limit);
-        let rows = match &self.backend {
-            Backend::Postgres(pool) => {
-                sqlx::query_as(COMMITTED_AFTER_PG)
-                    .bind(seq_i64(after.transaction))
-                    .bind(seq_i64(after.position))
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?
-            }
-            Backend::Sqlite(pool) => {
-                sqlx::query_as(COMMITTED_AFTER_SQLITE)
-                    .bind(seq_i64(after.position))
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?
-            }
-        };
-        Ok(rows)
+        Ok(on_backend!(&self.backend, |pool| Dialect::read_committed(
+            pool, after, limit
+        )
+        .await?))
     }
 
     /// Every recorded head, ordered by workspace id, streamed.
     pub fn stream_heads(&self) -> BoxStream<'_, Result<Head, StoreError>> {
         self.release_lanes();
-        on_pool!(&self.backend, |pool| sqlx::query_as(HEADS)
+        on_backend!(&self.backend, |pool| sqlx::query_as(HEADS)
             .bind(AGGREGATE_TYPE)
             .fetch(pool)
             .map(|r| r.map_err(StoreError::from))
@@ -326,44 +269,33 @@ impl Db {
     }
 }
 
-/// Reads the [`RowRef`] out of a row of either backend selected by `select_rows!` (columns by
-/// position, in the order that macro selects them). The columns' types are the statement's own
+/// Reads the [`RowRef`] out of a row selected by `select_rows!` (columns by position, in the
+/// order that macro selects them), of either backend. The columns' types are the statement's own
 /// (text by its `CAST`s, the sequence an integer column), so the per-row type check is skipped;
 /// decoding still checks that text is UTF-8.
-macro_rules! row_ref {
-    ($r:expr) => {{
-        use sqlx::Row as _;
-        let sequence: i64 = $r.try_get_unchecked(2)?;
-        Ok(RowRef {
-            aggregate_type: $r.try_get_unchecked(0)?,
-            aggregate_id: $r.try_get_unchecked(1)?,
-            sequence: u64::try_from(sequence).map_err(|e| sqlx::Error::ColumnDecode {
-                index: "sequence".to_owned(),
-                source: Box::new(e),
-            })?,
-            event_type: $r.try_get_unchecked(3)?,
-            event_version: $r.try_get_unchecked(4)?,
-            payload: $r.try_get_unchecked(5)?,
-            metadata: $r.try_get_unchecked(6)?,
-        })
-    }};
-}
-
-fn pg_fields(r: &sqlx::postgres::PgRow) -> Result<RowRef<'_>, sqlx::Error> {
-    row_ref!(r)
-}
-
-fn sqlite_fields(r: &sqlx::sqlite::SqliteRow) -> Result<RowRef<'_>, sqlx::Error> {
-    row_ref!(r)
+fn row_fields<'r, R: sqlx::Row>(r: &'r R) -> Result<RowRef<'r>, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database>,
+    &'r str: sqlx::Decode<'r, R::Database>,
+{
+    let sequence: i64 = r.try_get_unchecked(2)?;
+    Ok(RowRef {
+        aggregate_type: r.try_get_unchecked(0)?,
+        aggregate_id: r.try_get_unchecked(1)?,
+        sequence: u64::try_from(sequence).map_err(|e| sqlx::Error::ColumnDecode {
+            index: "sequence".to_owned(),
+            source: Box::new(e),
+        })?,
+        event_type: r.try_get_unchecked(3)?,
+        event_version: r.try_get_unchecked(4)?,
+        payload: r.try_get_unchecked(5)?,
+        metadata: r.try_get_unchecked(6)?,
+    })
 }
 
 /// One row of [`Db::stream_all_rows`], as the database returned it.
-pub struct EventRow(RawRow);
-
-enum RawRow {
-    Postgres(sqlx::postgres::PgRow),
-    Sqlite(sqlx::sqlite::SqliteRow),
-}
+pub struct EventRow(PerBackend<sqlx::postgres::PgRow, sqlx::sqlite::SqliteRow>);
 
 impl EventRow {
     /// The row's seven fields, borrowed from the row.
@@ -372,11 +304,7 @@ impl EventRow {
     /// [`StoreError::Database`] for a column that does not decode: text that is not UTF-8, a
     /// negative sequence.
     pub fn fields(&self) -> Result<RowRef<'_>, StoreError> {
-        match &self.0 {
-            RawRow::Postgres(r) => pg_fields(r),
-            RawRow::Sqlite(r) => sqlite_fields(r),
-        }
-        .map_err(StoreError::from)
+        on_backend!(&self.0, |r| row_fields(r)).map_err(StoreError::from)
     }
 }
 

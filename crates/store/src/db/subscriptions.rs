@@ -9,9 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::import::StoreTx;
+use super::backend::{Dialect, StoreTx};
 use super::reads::PositionedRow;
-use super::{seq_i64, seq_u64, Backend, Db, Position};
+use super::{seq_i64, seq_u64, Db, Position};
 use crate::error::StoreError;
 use crate::record::MetadataText;
 
@@ -109,14 +109,6 @@ const SAVE: &str = "INSERT INTO subscriptions (name, transaction_id, position, u
      WHERE (subscriptions.transaction_id, subscriptions.position) \
          < (excluded.transaction_id, excluded.position)";
 
-/// Events after a position in the commit order, PostgreSQL (as `read_committed` reads them).
-const BEHIND_PG: &str = "SELECT count(*) FROM events \
-     WHERE (transaction_id, position) > (CAST(CAST($1 AS TEXT) AS xid8), $2) \
-     AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())";
-
-/// Events after a position, SQLite (positions alone are in commit order).
-const BEHIND_SQLITE: &str = "SELECT count(*) FROM events WHERE position > $1";
-
 fn stored_time(name: &str, text: &str) -> Result<DateTime<Utc>, StoreError> {
     text.parse().map_err(|e| {
         StoreError::internal(format!(
@@ -148,7 +140,7 @@ impl Db {
         &self,
         name: &SubscriptionName,
     ) -> Result<Option<Checkpoint>, StoreError> {
-        let row: Option<(i64, i64, String)> = on_pool!(&self.backend, |pool| {
+        let row: Option<(i64, i64, String)> = on_backend!(&self.backend, |pool| {
             sqlx::query_as(CHECKPOINT)
                 .bind(name.as_str())
                 .fetch_optional(pool)
@@ -180,7 +172,7 @@ impl Db {
     pub async fn subscriptions(&self) -> Result<Vec<SubscriptionLag>, StoreError> {
         #[allow(clippy::type_complexity)] // the columns of `ALL`
         let rows: Vec<(String, i64, i64, String, Option<String>, Option<i64>)> =
-            on_pool!(&self.backend, |pool| sqlx::query_as(ALL)
+            on_backend!(&self.backend, |pool| sqlx::query_as(ALL)
                 .fetch_all(pool)
                 .await?);
         let mut lags = Vec::with_capacity(rows.len());
@@ -190,21 +182,9 @@ impl Db {
                 StoreError::internal(format!("a stored subscription has a bad name: {e}"))
             })?;
             let after = checkpoint.position;
-            let behind: i64 = match &self.backend {
-                Backend::Postgres(pool) => {
-                    sqlx::query_scalar(BEHIND_PG)
-                        .bind(seq_i64(after.transaction))
-                        .bind(seq_i64(after.position))
-                        .fetch_one(pool)
-                        .await?
-                }
-                Backend::Sqlite(pool) => {
-                    sqlx::query_scalar(BEHIND_SQLITE)
-                        .bind(seq_i64(after.position))
-                        .fetch_one(pool)
-                        .await?
-                }
-            };
+            let behind: i64 =
+                on_backend!(&self.backend, |pool| Dialect::events_behind(pool, after)
+                    .await?);
             let next = self.read_committed(after, 1).await?;
             let oldest_unhandled = next.first().map(recorded_at).transpose()?;
             let holder = holder.zip(lease_until.and_then(DateTime::from_timestamp_millis));
@@ -225,14 +205,6 @@ const REWIND: &str =
     "UPDATE subscriptions SET transaction_id = $2, position = $3, updated_at = $4 \
      WHERE name = $1 AND (transaction_id, position) > ($2, $3)";
 
-/// The last event readable in the commit order now, PostgreSQL.
-const LAST_READABLE_PG: &str = "SELECT CAST(CAST(transaction_id AS TEXT) AS BIGINT), position \
-     FROM events WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-     ORDER BY transaction_id DESC, position DESC LIMIT 1";
-
-/// The last event readable in the commit order now, SQLite.
-const LAST_READABLE_SQLITE: &str = "SELECT 0, position FROM events ORDER BY position DESC LIMIT 1";
-
 impl Db {
     /// The position of the last event [`Db::read_committed`] can read now ([`Position::START`]
     /// for an empty log). Every event at or before it was committed before this call returned.
@@ -240,18 +212,7 @@ impl Db {
     /// # Errors
     /// [`StoreError::Database`], [`StoreError::Unavailable`].
     pub async fn last_readable(&self) -> Result<Position, StoreError> {
-        let row: Option<(i64, i64)> = match &self.backend {
-            Backend::Postgres(pool) => {
-                sqlx::query_as(LAST_READABLE_PG)
-                    .fetch_optional(pool)
-                    .await?
-            }
-            Backend::Sqlite(pool) => {
-                sqlx::query_as(LAST_READABLE_SQLITE)
-                    .fetch_optional(pool)
-                    .await?
-            }
-        };
+        let row = on_backend!(&self.backend, |pool| Dialect::last_readable(pool).await?);
         Ok(
             row.map_or(Position::START, |(transaction, position)| Position {
                 transaction: seq_u64(transaction),
@@ -286,7 +247,7 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let updated_at = now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
-        let moved = on_pool!(&self.backend, |pool| {
+        let moved = on_backend!(&self.backend, |pool| {
             sqlx::query(sql)
                 .bind(name.as_str())
                 .bind(seq_i64(position.transaction))
@@ -418,7 +379,7 @@ impl Subscriber {
     pub async fn renew(&self, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let until = now + chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::MAX);
         let updated_at = now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
-        let n = on_pool!(self.db.backend(), |pool| sqlx::query(ACQUIRE)
+        let n = on_backend!(self.db.backend(), |pool| sqlx::query(ACQUIRE)
             .bind(self.name.as_str())
             .bind(&updated_at)
             .bind(&self.holder)
@@ -435,7 +396,7 @@ impl Subscriber {
     /// # Errors
     /// [`StoreError::Database`], [`StoreError::Unavailable`].
     pub async fn release(self) -> Result<(), StoreError> {
-        on_pool!(self.db.backend(), |pool| sqlx::query(RELEASE)
+        on_backend!(self.db.backend(), |pool| sqlx::query(RELEASE)
             .bind(self.name.as_str())
             .bind(&self.holder)
             .execute(pool)
@@ -467,49 +428,34 @@ impl Subscriber {
             });
         };
         let updated_at = now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
-        macro_rules! batch {
-            ($pool:expr, $variant:ident, $asynchronous_commit:expr) => {{
-                let mut tx = $pool.begin().await?;
-                if $asynchronous_commit {
-                    sqlx::query("SET LOCAL synchronous_commit = off")
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                let moved = sqlx::query(ADVANCE)
-                    .bind(self.name.as_str())
-                    .bind(&self.holder)
-                    .bind(seq_i64(last.transaction))
-                    .bind(seq_i64(last.position))
-                    .bind(&updated_at)
-                    .bind(seq_i64(self.checkpoint.transaction))
-                    .bind(seq_i64(self.checkpoint.position))
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if moved == 0 {
-                    drop(tx);
-                    return Err(self.lost().await);
-                }
-                handler
-                    .handle(&events, StoreTx::$variant(&mut *tx))
-                    .await
-                    .map_err(|e| StoreError::Handler {
-                        subscription: self.name.to_string(),
-                        detail: e.to_string(),
-                    })?;
-                tx.commit().await?;
-            }};
-        }
-        // PostgreSQL: the batch does not wait for its commit to reach the disk. A crash can then
-        // lose the last batches whole — effect and checkpoint together — and they are handed
-        // over again: still exactly once for what the handler writes here, at least once for
-        // the rest (ADR 0010). Waiting would cost the writers' commits a sync each time.
-        match self.db.backend() {
-            Backend::Postgres(pool) => {
-                batch!(pool, Postgres, true)
+        // On PostgreSQL the batch does not wait for its commit to reach the disk
+        // (`Dialect::begin_batch`, ADR 0010).
+        on_backend!(self.db.backend(), |pool, Same| {
+            let mut tx = Dialect::begin_batch(pool).await?;
+            let moved = sqlx::query(ADVANCE)
+                .bind(self.name.as_str())
+                .bind(&self.holder)
+                .bind(seq_i64(last.transaction))
+                .bind(seq_i64(last.position))
+                .bind(&updated_at)
+                .bind(seq_i64(self.checkpoint.transaction))
+                .bind(seq_i64(self.checkpoint.position))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if moved == 0 {
+                drop(tx);
+                return Err(self.lost().await);
             }
-            Backend::Sqlite(pool) => batch!(pool, Sqlite, false),
-        }
+            handler
+                .handle(&events, Same(&mut *tx))
+                .await
+                .map_err(|e| StoreError::Handler {
+                    subscription: self.name.to_string(),
+                    detail: e.to_string(),
+                })?;
+            tx.commit().await?;
+        });
         self.checkpoint = last;
         Ok(Handled {
             events: events.len(),
@@ -520,7 +466,7 @@ impl Subscriber {
     /// The error for a batch refused because another instance holds the subscription.
     async fn lost(&self) -> StoreError {
         // Only for the message: a holder that cannot be read is reported as unknown.
-        let holder: Option<Option<String>> = on_pool!(self.db.backend(), |pool| {
+        let holder: Option<Option<String>> = on_backend!(self.db.backend(), |pool| {
             sqlx::query_scalar(HOLDER)
                 .bind(self.name.as_str())
                 .fetch_optional(pool)

@@ -206,7 +206,7 @@ pub async fn an_unreachable_database_is_reported_once(h: &Harness) {
         .await
         .unwrap();
     store.execute(&ws("u0"), &flow("u0")[0]).await.unwrap();
-    let outage = Outage::begin(h).await;
+    let outage = billing_test_support::Outage::begin(&h.backend).await;
     let calls = (1..5).map(|i| {
         let store = &store;
         async move {
@@ -222,67 +222,4 @@ pub async fn an_unreachable_database_is_reported_once(h: &Harness) {
     }
     outage.end().await;
     store.execute(&ws("u1"), &flow("u1")[0]).await.unwrap();
-}
-
-/// Something that keeps the store away from its database until it ends.
-enum Outage {
-    /// A connection of another "process" inside `BEGIN IMMEDIATE`.
-    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
-    /// A connection to the server's maintenance database, which closed the test database.
-    Postgres(sqlx::PgConnection, String),
-}
-
-impl Outage {
-    async fn begin(h: &Harness) -> Self {
-        use sqlx::Connection as _;
-        match &h.backend {
-            TestDb::Sqlite(file) => {
-                let pool = sqlx::SqlitePool::connect(file.url()).await.unwrap();
-                let mut conn = pool.acquire().await.unwrap();
-                sqlx::query("BEGIN IMMEDIATE")
-                    .execute(&mut *conn)
-                    .await
-                    .unwrap();
-                Outage::Sqlite(conn)
-            }
-            TestDb::Postgres(pool) => {
-                let name: String = sqlx::query_scalar("SELECT current_database()")
-                    .fetch_one(pool)
-                    .await
-                    .unwrap();
-                let mut control =
-                    sqlx::PgConnection::connect(billing_test_support::database_url().as_str())
-                        .await
-                        .unwrap();
-                sqlx::query(&format!(
-                    "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
-                ))
-                .execute(&mut control)
-                .await
-                .unwrap();
-                sqlx::query(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
-                )
-                .bind(&name)
-                .execute(&mut control)
-                .await
-                .unwrap();
-                Outage::Postgres(control, name)
-            }
-        }
-    }
-
-    async fn end(self) {
-        match self {
-            Outage::Sqlite(mut conn) => {
-                sqlx::query("ROLLBACK").execute(&mut *conn).await.unwrap();
-            }
-            Outage::Postgres(mut control, name) => {
-                sqlx::query(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
-                    .execute(&mut control)
-                    .await
-                    .unwrap();
-            }
-        }
-    }
 }

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use billing_domain::memory::{InMemoryExpenseCenter, InMemoryMarketplace, ManualClock};
 use billing_domain::*;
-use billing_store::{Backend, BillingStore, Db, StoreOptions};
-pub use billing_test_support::{BackendHarness, FreshDatabase, TestDb};
+use billing_store::{BillingStore, StoreOptions};
+pub use billing_test_support::{BackendHarness, FreshDatabase, TestDatabase, TestDb};
 use chrono::{DateTime, Utc};
 
 pub const KNOWN_USER: &str = "acme-finance";
@@ -80,18 +80,9 @@ impl BackendHarness for Harness {
 impl Harness {
     /// Another store over the same database, with its own (empty) cache — another process.
     pub async fn reopen(&self) -> BillingStore {
-        match &self.backend {
-            TestDb::Sqlite(file) => BillingStore::open(file.url(), self.world.services.clone())
-                .await
-                .unwrap(),
-            TestDb::Postgres(pool) => BillingStore::from_db(
-                Db::from_pg_pool(pool.clone(), &StoreOptions::default())
-                    .await
-                    .unwrap(),
-                self.world.services.clone(),
-                &StoreOptions::default(),
-            ),
-        }
+        let options = StoreOptions::default();
+        let db = self.backend.connect(&options).await;
+        BillingStore::from_db(db, self.world.services.clone(), &options)
     }
 
     /// A fresh, empty store of the same backend (for imports); keep the database while in use.
@@ -105,29 +96,12 @@ impl Harness {
 
     /// Runs raw SQL against the database, bypassing the store.
     pub async fn raw(&self, sql: &str) -> Result<u64, sqlx::Error> {
-        match self.store.db().backend() {
-            Backend::Postgres(pool) => sqlx::query(sql)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected()),
-            Backend::Sqlite(pool) => sqlx::query(sql)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected()),
-        }
+        billing_test_support::execute(self.store.db(), sql).await
     }
 
     pub async fn count(&self, table: &str) -> i64 {
-        match self.store.db().backend() {
-            Backend::Postgres(pool) => sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
-                .fetch_one(pool)
-                .await
-                .unwrap(),
-            Backend::Sqlite(pool) => sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
-                .fetch_one(pool)
-                .await
-                .unwrap(),
-        }
+        billing_test_support::query_i64(self.store.db(), &format!("SELECT count(*) FROM {table}"))
+            .await
     }
 }
 

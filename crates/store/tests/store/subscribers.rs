@@ -31,22 +31,13 @@ impl SubscriptionHandler for Recorder {
                 event.row.aggregate_id.as_str(),
                 i64::try_from(event.row.sequence)?,
             );
-            match &mut tx {
-                StoreTx::Postgres(c) => {
-                    sqlx::query(INSERT)
-                        .bind(id)
-                        .bind(sequence)
-                        .execute(&mut **c)
-                        .await?;
-                }
-                StoreTx::Sqlite(c) => {
-                    sqlx::query(INSERT)
-                        .bind(id)
-                        .bind(sequence)
-                        .execute(&mut **c)
-                        .await?;
-                }
-            }
+            billing_store::on_backend!(&mut tx, |c| {
+                sqlx::query(INSERT)
+                    .bind(id)
+                    .bind(sequence)
+                    .execute(&mut **c)
+                    .await?;
+            });
             if self.fail_at == Some(i) {
                 return Err(format!("the handler failed after {}", event.position).into());
             }
@@ -62,11 +53,10 @@ fn at(seconds: i64) -> DateTime<Utc> {
 /// The events recorded in `handled`, in order.
 async fn handled(h: &Harness) -> Vec<(String, i64)> {
     const ALL: &str = "SELECT aggregate_id, sequence FROM handled ORDER BY aggregate_id, sequence";
-    match h.store.db().backend() {
-        billing_store::Backend::Postgres(pool) => sqlx::query_as(ALL).fetch_all(pool).await,
-        billing_store::Backend::Sqlite(pool) => sqlx::query_as(ALL).fetch_all(pool).await,
-    }
-    .unwrap()
+    billing_store::on_backend!(h.store.db().backend(), |pool| sqlx::query_as(ALL)
+        .fetch_all(pool)
+        .await
+        .unwrap())
 }
 
 async fn prepare(h: &Harness) {

@@ -151,6 +151,7 @@ pub(super) async fn fill_next(
     db: &Db,
     progress: &mut impl FnMut(u64),
 ) -> Result<RebuildReport, AdapterError> {
+    // Per backend: each fills the tables its own fastest way (`COPY`; multi-row `INSERT`s).
     match db.backend() {
         Backend::Postgres(pool) => {
             let pool = pool.clone();
@@ -463,7 +464,7 @@ async fn insert_sqlite(pool: &SqlitePool, batch: &Rows) -> Result<(), AdapterErr
         let sql = insert_values("billing_view_next", VIEW_COLUMNS, VIEW_WIDTH, columns.len());
         let mut q = sqlx::query(&sql);
         for c in &columns {
-            q = bind_view!(q, c);
+            q = bind_view(q, c);
         }
         q.execute(&mut *tx).await?;
     }
@@ -472,7 +473,7 @@ async fn insert_sqlite(pool: &SqlitePool, batch: &Rows) -> Result<(), AdapterErr
         let sql = insert_values("audit_trail_next", TRAIL_COLUMNS, 7, columns.len());
         let mut q = sqlx::query(&sql);
         for c in &columns {
-            q = bind_trail!(q, c);
+            q = bind_trail(q, c);
         }
         q.execute(&mut *tx).await?;
     }

@@ -9,9 +9,8 @@
 mod fill;
 mod schema;
 
-use billing_store::{Backend, Db};
+use billing_store::{on_backend, Backend, Db};
 
-use super::on_pool;
 use crate::error::AdapterError;
 
 /// What a rebuild did.
@@ -64,9 +63,10 @@ pub async fn rebuild(
     // it; the views subscription's checkpoint goes back here once the rebuilt views are in.
     let readable = db.last_readable().await?;
     let expected = db.count_events().await?;
-    on_pool!(db, |pool| {
+    on_backend!(db.backend(), |pool| {
         sqlx::raw_sql(DROP_NEXT).execute(pool).await?;
     });
+    // Per backend: each copies the live tables' schema from its own catalog (`schema`).
     let schema = match db.backend() {
         Backend::Postgres(pool) => schema::pg_schema(pool).await?,
         Backend::Sqlite(pool) => schema::sqlite_schema(pool).await?,
@@ -111,7 +111,7 @@ pub async fn rebuild(
 /// Runs `statements` in order, each on its own.
 async fn run_all(db: &Db, statements: &[String]) -> Result<(), AdapterError> {
     for statement in statements {
-        on_pool!(db, |pool| {
+        on_backend!(db.backend(), |pool| {
             sqlx::raw_sql(statement).execute(pool).await?;
         });
     }
@@ -120,7 +120,7 @@ async fn run_all(db: &Db, statements: &[String]) -> Result<(), AdapterError> {
 
 /// Replaces the live tables with the fresh ones, and runs `after` — all in one transaction.
 async fn swap(db: &Db, after: &[String]) -> Result<(), AdapterError> {
-    on_pool!(db, |pool| {
+    on_backend!(db.backend(), |pool| {
         let mut tx = pool.begin().await?;
         sqlx::raw_sql(SWAP).execute(&mut *tx).await?;
         for statement in after {
@@ -132,7 +132,7 @@ async fn swap(db: &Db, after: &[String]) -> Result<(), AdapterError> {
 }
 
 async fn drop_next(db: &Db) {
-    let result = on_pool!(db, |pool| sqlx::raw_sql(DROP_NEXT)
+    let result = on_backend!(db.backend(), |pool| sqlx::raw_sql(DROP_NEXT)
         .execute(pool)
         .await
         .map(|_| ()));
