@@ -11,7 +11,7 @@ use chrono::Utc;
 use sha2_free_id::account_id_for;
 
 use crate::error::AdapterError;
-use crate::views::rfc3339;
+use billing_domain::instant::rfc3339;
 
 /// The embedded Expense Center directory.
 #[derive(Clone, Debug)]

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use billing_domain::{CloudAccount, CloudMarketplace, DomainError, MethodId};
 use billing_store::{on_backend, Db};
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 
 use crate::error::AdapterError;
 
@@ -31,7 +31,7 @@ impl EmbeddedMarketplace {
         account: &CloudAccount,
         active: bool,
     ) -> Result<(), AdapterError> {
-        let now = Utc::now().to_rfc3339_opts(SecondsFormat::AutoSi, true);
+        let now = billing_domain::instant::rfc3339(Utc::now());
         let instance = account.instance_id.as_ref().map_or("", |i| i.as_str());
         on_backend!(self.db.backend(), |pool| {
             sqlx::query(

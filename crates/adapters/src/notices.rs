@@ -11,7 +11,9 @@ use billing_domain::{
 use billing_store::StoredEvent;
 use chrono::{DateTime, Utc};
 
-use crate::views::{opening_reminder, rfc3339};
+use billing_domain::instant::rfc3339;
+
+use crate::views::opening_reminder;
 
 /// The outbox kind of the opening reminder e-mail, once per upgrade.
 pub const OPENING_REMINDER: &str = "opening-reminder";

@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::error::AdapterError;
 use crate::view_store::{insert_outbox, int, parse, stream_notices, OutboxRow};
-use crate::views::{rfc3339, sortable};
+use billing_domain::instant::{rfc3339, sortable};
 
 pub use crate::notices::{
     COUNTDOWN_REMINDER, COUNTDOWN_STARTED, LOCKED, NOTICE_KINDS, OPENING_REMINDER,

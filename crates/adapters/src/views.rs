@@ -5,21 +5,25 @@
 //! any instant.
 //!
 //! Both carry domain types. Their serde form is the flat JSON that `billing show --json` and
-//! `billing history --json` print (a contract for scripts): ids and labels as strings, instants
-//! in RFC 3339, and the view's settlement spread over `settlement_method`, `cloud_account_id`
-//! and `cloud_instance_id`, and its standing (SPEC §10) over `standing`, `reasons`,
-//! `countdown`, `countdown_deadline`, `remind_at`, `reminded_at`, `locked_at` and
-//! `dissolved_at`.
+//! `billing history --json` print and the HTTP API answers (a contract for scripts), declared
+//! once: [`FlatView`] for the view — its settlement spread over `settlement_method`,
+//! `cloud_account_id` and `cloud_instance_id`, its standing (SPEC §10) over `standing`,
+//! `reasons`, `countdown`, `countdown_deadline`, `remind_at`, `reminded_at`, `locked_at` and
+//! `dissolved_at` —, [`AuditEntry`] for a trail entry and [`EventEntry`] for a stored event. The
+//! OpenAPI document's schemas are derived from the same types. Ids and labels are strings,
+//! instants RFC 3339 ([`billing_domain::instant::rfc3339`]).
 
 use std::fmt::Display;
 
+use billing_domain::instant::rfc3339;
 use billing_domain::{
     ActorId, AgreementVersion, CloudAccount, Countdown, ExternalId, MethodId, Plan, Reason, Role,
     Settlement, SiteId, Standing, UpgradeStep, UserName, Workspace, WorkspaceEvent, WorkspaceId,
 };
 use billing_store::StoredEvent;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// A workspace's billing, as the console shows it (SPEC §6).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,19 +61,6 @@ pub struct BillingView {
     pub standing: Option<Standing>,
     /// The open reasons (arrears, an ended cloud subscription), oldest first.
     pub reasons: Vec<Reason>,
-}
-
-/// An instant as the views' tables and messages write it: RFC 3339 in UTC with `Z`, the
-/// fraction as serde writes a `DateTime<Utc>` (none, or 3, 6 or 9 digits).
-pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
-/// An instant in one fixed-width form (RFC 3339 in UTC, nine fraction digits, `Z`), so that
-/// comparing two such texts compares the instants (years 0 to 9999): how the view tables store
-/// the countdown's instants, which the scheduler compares in SQL.
-pub(crate) fn sortable(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
 impl BillingView {
@@ -139,38 +130,77 @@ impl BillingView {
     }
 }
 
-/// A [`BillingView`] with its settlement spread over three fields (method, cloud account, cloud
-/// instance) and its standing over the countdown's fields, as the `billing_view` table and the
-/// JSON hold it.
+/// The billing view's one flat shape (SPEC §6 and §10): its JSON, as `billing show --json`
+/// prints it and the HTTP API answers it (the OpenAPI schema `ViewBody`), and the columns of
+/// the `billing_view` table. [`BillingView`] serializes as this and reads back from it.
 ///
 /// The JSON does not carry when a countdown started (`countdown_started_at`; the table does):
 /// reading JSON of a view with a countdown back needs that field added.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct FlatView {
-    pub(crate) workspace_id: WorkspaceId,
-    pub(crate) plan: Plan,
-    pub(crate) upgrade_step: UpgradeStep,
-    pub(crate) site: Option<SiteId>,
-    pub(crate) user_name: Option<UserName>,
-    pub(crate) settlement_method: Option<MethodId>,
-    pub(crate) cloud_account_id: Option<ExternalId>,
-    pub(crate) cloud_instance_id: Option<ExternalId>,
-    pub(crate) agreement_version: Option<AgreementVersion>,
-    pub(crate) upgraded_at: Option<DateTime<Utc>>,
-    pub(crate) data_visible_from: Option<DateTime<Utc>>,
-    pub(crate) settlement_changes: u32,
-    pub(crate) last_sequence: u64,
-    pub(crate) head_hash: String,
-    pub(crate) standing: Option<String>,
-    pub(crate) reasons: Vec<Reason>,
-    pub(crate) countdown: Option<u32>,
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(
+    as = ViewBody,
+    description = "A workspace's billing view (SPEC §6), as `billing show --json` prints it."
+)]
+pub struct FlatView {
+    /// The workspace.
+    #[schema(value_type = String)]
+    pub workspace_id: WorkspaceId,
+    /// `experience` or `commercial`.
+    #[schema(value_type = String)]
+    pub plan: Plan,
+    /// `not-requested`, `requested`, `account-bound`, `agreement-accepted`, `upgraded`.
+    #[schema(value_type = String)]
+    pub upgrade_step: UpgradeStep,
+    /// The site, once the upgrade was requested.
+    #[schema(value_type = Option<String>)]
+    pub site: Option<SiteId>,
+    /// The bound Expense Center user name.
+    #[schema(value_type = Option<String>)]
+    pub user_name: Option<UserName>,
+    /// `enterprise`, `alibaba-cloud`, `aws`, once commercial.
+    #[schema(value_type = Option<String>)]
+    pub settlement_method: Option<MethodId>,
+    /// The cloud account, for a cloud settlement.
+    #[schema(value_type = Option<String>)]
+    pub cloud_account_id: Option<ExternalId>,
+    /// The marketplace instance, for Alibaba Cloud.
+    #[schema(value_type = Option<String>)]
+    pub cloud_instance_id: Option<ExternalId>,
+    /// The accepted agreement version.
+    #[schema(value_type = Option<String>)]
+    pub agreement_version: Option<AgreementVersion>,
+    /// When the workspace was upgraded.
+    pub upgraded_at: Option<DateTime<Utc>>,
+    /// From when collected data is viewable (= `upgraded_at`).
+    pub data_visible_from: Option<DateTime<Utc>>,
+    /// How many times the settlement changed.
+    pub settlement_changes: u32,
+    /// The last sequence the view includes (0: no events); the `ETag`.
+    pub last_sequence: u64,
+    /// The chain's head hash at that sequence.
+    pub head_hash: String,
+    /// `good`, `countdown`, `locked`, `dissolved`; none on the Experience Plan.
+    pub standing: Option<String>,
+    /// The open reasons (arrears, an ended cloud subscription), oldest first.
+    #[schema(value_type = Vec<Object>)]
+    pub reasons: Vec<Reason>,
+    /// The current (or last) countdown's number.
+    pub countdown: Option<u32>,
+    /// When that countdown started (the table's; not in the JSON).
     #[serde(default, skip_serializing)]
-    pub(crate) countdown_started_at: Option<DateTime<Utc>>,
-    pub(crate) countdown_deadline: Option<DateTime<Utc>>,
-    pub(crate) remind_at: Option<DateTime<Utc>>,
-    pub(crate) reminded_at: Option<DateTime<Utc>>,
-    pub(crate) locked_at: Option<DateTime<Utc>>,
-    pub(crate) dissolved_at: Option<DateTime<Utc>>,
+    #[schema(ignore)]
+    pub countdown_started_at: Option<DateTime<Utc>>,
+    /// Its deadline.
+    pub countdown_deadline: Option<DateTime<Utc>>,
+    /// When its reminder is due.
+    pub remind_at: Option<DateTime<Utc>>,
+    /// When its reminder was sent.
+    pub reminded_at: Option<DateTime<Utc>>,
+    /// When the workspace was locked.
+    pub locked_at: Option<DateTime<Utc>>,
+    /// When the workspace was dissolved.
+    pub dissolved_at: Option<DateTime<Utc>>,
 }
 
 impl From<BillingView> for FlatView {
@@ -368,6 +398,54 @@ impl AuditEntry {
             actor_role: event.metadata.actor_role,
             occurred_at: event.metadata.occurred_at,
             description: event.event.describe(),
+        }
+    }
+}
+
+/// One stored event as people and programs read it — its audit-trail entry, its hash in the
+/// workspace's chain and its payload: the event JSON of the CLI's `--json` output and of the
+/// HTTP API (the OpenAPI schema `EventBody`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(
+    as = EventBody,
+    description = "One stored event: its audit-trail entry, its hash and its payload."
+)]
+pub struct EventEntry {
+    /// Its sequence in the workspace's stream, from 1.
+    pub sequence: u64,
+    /// `UpgradeRequested`, `PlanUpgraded`, …
+    pub event_type: String,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// Who caused it.
+    #[schema(value_type = String)]
+    pub actor_id: ActorId,
+    /// In which role.
+    #[schema(value_type = String)]
+    pub actor_role: Role,
+    /// What it means, in words.
+    pub description: String,
+    /// Its hash in the workspace's chain.
+    pub hash: String,
+    /// The event as stored.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+}
+
+impl EventEntry {
+    /// The entry of a stored event.
+    pub fn of(event: &StoredEvent) -> Self {
+        let entry = AuditEntry::from_event(event);
+        Self {
+            sequence: entry.sequence,
+            event_type: entry.event_type,
+            occurred_at: entry.occurred_at,
+            actor_id: entry.actor_id,
+            actor_role: entry.actor_role,
+            description: entry.description,
+            hash: event.metadata.hash.clone(),
+            // Events always serialize (their fields are strings, numbers and their own types).
+            payload: serde_json::to_value(&event.event).unwrap_or(serde_json::Value::Null),
         }
     }
 }

@@ -7,13 +7,12 @@
 //! parsed into its domain type, a bad one `422 invalid-value` naming the field; the rules are the
 //! domain's). `api::routes` lists them.
 
-use billing_adapters::{AuditEntry, BillingView};
+use billing_adapters::views::{EventEntry, FlatView};
+use billing_adapters::BillingView;
 use billing_domain::{
     Action, AgreementVersion, BillId, Currency, Email, ExternalId, MethodId, Money,
     SettlementRequest, SiteId, UserName,
 };
-use billing_store::StoredEvent;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -219,28 +218,6 @@ impl CommandBody for SettleArrearsBody {
 #[serde(deny_unknown_fields)]
 pub struct DissolveBody {}
 
-/// One stored event: its audit-trail entry, its hash and its payload.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct EventBody {
-    /// Its sequence in the workspace's stream, from 1.
-    pub sequence: u64,
-    /// `UpgradeRequested`, `PlanUpgraded`, …
-    pub event_type: String,
-    /// When it happened.
-    pub occurred_at: DateTime<Utc>,
-    /// Who caused it.
-    pub actor_id: String,
-    /// In which role.
-    pub actor_role: String,
-    /// What it means, in words.
-    pub description: String,
-    /// Its hash in the workspace's chain.
-    pub hash: String,
-    /// The event as stored.
-    #[schema(value_type = Object)]
-    pub payload: serde_json::Value,
-}
-
 impl CommandBody for DissolveBody {
     const OPERATION: &'static str = "dissolve";
     const PATH: &'static str = "/v1/workspaces/{id}/dissolve";
@@ -254,84 +231,6 @@ impl CommandBody for DissolveBody {
     }
 }
 
-impl EventBody {
-    /// The body of a stored event.
-    pub fn of(event: &StoredEvent) -> Self {
-        let entry = AuditEntry::from_event(event);
-        Self {
-            sequence: entry.sequence,
-            event_type: entry.event_type,
-            occurred_at: entry.occurred_at,
-            actor_id: entry.actor_id.to_string(),
-            actor_role: entry.actor_role.to_string(),
-            description: entry.description,
-            hash: event.metadata.hash.clone(),
-            payload: serde_json::to_value(&event.event).unwrap_or(serde_json::Value::Null),
-        }
-    }
-}
-
-/// A workspace's billing view (SPEC §6), as `billing show --json` prints it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ViewBody {
-    /// The workspace.
-    pub workspace_id: String,
-    /// `experience` or `commercial`.
-    pub plan: String,
-    /// `not-requested`, `requested`, `account-bound`, `agreement-accepted`, `upgraded`.
-    pub upgrade_step: String,
-    /// The site, once the upgrade was requested.
-    pub site: Option<String>,
-    /// The bound Expense Center user name.
-    pub user_name: Option<String>,
-    /// `enterprise`, `alibaba-cloud`, `aws`, once commercial.
-    pub settlement_method: Option<String>,
-    /// The cloud account, for a cloud settlement.
-    pub cloud_account_id: Option<String>,
-    /// The marketplace instance, for Alibaba Cloud.
-    pub cloud_instance_id: Option<String>,
-    /// The accepted agreement version.
-    pub agreement_version: Option<String>,
-    /// When the workspace was upgraded.
-    pub upgraded_at: Option<DateTime<Utc>>,
-    /// From when collected data is viewable (= `upgraded_at`).
-    pub data_visible_from: Option<DateTime<Utc>>,
-    /// How many times the settlement changed.
-    pub settlement_changes: u32,
-    /// The last sequence the view includes (0: no events); the `ETag`.
-    pub last_sequence: u64,
-    /// The chain's head hash at that sequence.
-    pub head_hash: String,
-    /// `good`, `countdown`, `locked`, `dissolved`; none on the Experience Plan.
-    pub standing: Option<String>,
-    /// The open reasons (arrears, an ended cloud subscription), oldest first.
-    #[schema(value_type = Vec<Object>)]
-    pub reasons: Vec<serde_json::Value>,
-    /// The current (or last) countdown's number.
-    pub countdown: Option<u32>,
-    /// Its deadline.
-    pub countdown_deadline: Option<DateTime<Utc>>,
-    /// When its reminder is due.
-    pub remind_at: Option<DateTime<Utc>>,
-    /// When its reminder was sent.
-    pub reminded_at: Option<DateTime<Utc>>,
-    /// When the workspace was locked.
-    pub locked_at: Option<DateTime<Utc>>,
-    /// When the workspace was dissolved.
-    pub dissolved_at: Option<DateTime<Utc>>,
-}
-
-impl ViewBody {
-    /// The body of a view: its JSON (the one the CLI prints), read into this type, so the
-    /// document and the view cannot drift apart unnoticed (an unknown key fails here, and the
-    /// tests).
-    pub fn of(view: &BillingView) -> Result<Self, String> {
-        let value = serde_json::to_value(view).map_err(|e| e.to_string())?;
-        serde_json::from_value(value).map_err(|e| format!("the view's JSON does not fit: {e}"))
-    }
-}
-
 /// A command's outcome: the events it wrote and the billing view right after them. A replay
 /// (the same `Idempotency-Key` and content) answers the same, with `Idempotent-Replayed: true`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -341,9 +240,10 @@ pub struct CommandResponse {
     /// The command id (the `Idempotency-Key`).
     pub command_id: String,
     /// The events written.
-    pub events: Vec<EventBody>,
+    pub events: Vec<EventEntry>,
     /// The billing view right after them.
-    pub view: ViewBody,
+    #[schema(value_type = FlatView)]
+    pub view: BillingView,
 }
 
 /// `GET …/history`: the workspace's events, oldest first.
@@ -352,5 +252,5 @@ pub struct HistoryResponse {
     /// The workspace.
     pub workspace_id: String,
     /// Its events.
-    pub events: Vec<EventBody>,
+    pub events: Vec<EventEntry>,
 }

@@ -36,8 +36,8 @@ mod service;
 
 pub use auth::{Access, AuthError, Authenticate, Grant, Identity, IssueError, JwtAuth};
 pub use bodies::{
-    AcceptBody, ArrearsBody, BindBody, CommandResponse, DissolveBody, EventBody, HistoryResponse,
-    RegisterBody, SettleArrearsBody, SettlementBody, UpgradeBody, ViewBody,
+    AcceptBody, ArrearsBody, BindBody, CommandResponse, DissolveBody, HistoryResponse,
+    RegisterBody, SettleArrearsBody, SettlementBody, UpgradeBody,
 };
 pub use problem::{ApiError, Problem, PROBLEM_JSON, PROBLEM_TYPES, RETRY_AFTER_SECONDS};
 pub use serve::{serve, ServeError};

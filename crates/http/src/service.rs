@@ -2,13 +2,14 @@
 //! and read a workspace's view and history. Both the JSON handlers and the console pages go
 //! through here, so they cannot disagree on a rule.
 
+use billing_adapters::views::EventEntry;
 use billing_adapters::{billing_view_at, BillingView};
 use billing_domain::{Action, Actor, ExternalId, Workspace, WorkspaceCommand, WorkspaceId};
 use billing_store::{CommandOutcome, RetryPolicy, StoreError, StoredEvent};
 use chrono::{DateTime, Utc};
 
 use crate::auth::Identity;
-use crate::bodies::{CommandResponse, EventBody, ViewBody};
+use crate::bodies::CommandResponse;
 use crate::problem::ApiError;
 use crate::Billing;
 
@@ -20,19 +21,14 @@ pub(crate) struct Done {
 
 impl Done {
     /// The API's body for it.
-    pub(crate) fn response(&self, command_id: &ExternalId) -> Result<CommandResponse, ApiError> {
-        Ok(CommandResponse {
+    pub(crate) fn response(&self, command_id: &ExternalId) -> CommandResponse {
+        CommandResponse {
             workspace_id: self.outcome.workspace_id.to_string(),
             command_id: command_id.to_string(),
-            events: self.outcome.events.iter().map(EventBody::of).collect(),
-            view: view_body(&self.view)?,
-        })
+            events: self.outcome.events.iter().map(EventEntry::of).collect(),
+            view: self.view.clone(),
+        }
     }
-}
-
-/// The API's body of a view.
-pub(crate) fn view_body(view: &BillingView) -> Result<ViewBody, ApiError> {
-    ViewBody::of(view).map_err(|detail| StoreError::Internal { detail }.into())
 }
 
 impl Billing {

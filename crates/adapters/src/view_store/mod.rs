@@ -20,7 +20,9 @@ use self::rows::{TRAIL_COLUMNS, VIEW_COLUMNS};
 use crate::error::AdapterError;
 pub use crate::notices::OPENING_REMINDER;
 use crate::notices::{notice, Notice};
-use crate::views::{rfc3339, sortable, AuditEntry, BillingView};
+use billing_domain::instant::{rfc3339, sortable};
+
+use crate::views::{AuditEntry, BillingView};
 
 /// An outbox message to record: at most one per triggering event (workspace and sequence) and
 /// kind, and at most one per workspace, countdown and kind.

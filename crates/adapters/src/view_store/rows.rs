@@ -10,7 +10,9 @@ use std::str::FromStr;
 use billing_domain::{MethodId, Settlement};
 
 use crate::error::AdapterError;
-use crate::views::{rfc3339, sortable, AuditEntry, BillingView, FlatView};
+use billing_domain::instant::{rfc3339, sortable};
+
+use crate::views::{AuditEntry, BillingView, FlatView};
 
 /// The `billing_view` columns the views write, in table order.
 pub(crate) const VIEW_COLUMNS: &str = "workspace_id, plan, upgrade_step, site, user_name, \

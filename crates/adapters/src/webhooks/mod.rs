@@ -38,6 +38,7 @@
 mod deliver;
 mod queue;
 
+use billing_domain::instant::rfc3339;
 use std::fmt;
 use std::time::Duration;
 
@@ -240,10 +241,6 @@ fn check_types(types: &[String]) -> Result<Vec<String>, AdapterError> {
     Ok(out)
 }
 
-fn now_text(now: DateTime<Utc>) -> String {
-    now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-}
-
 /// Adds an endpoint that is sent the committed events of `event_types` (every type when empty)
 /// from the `webhooks` subscription's checkpoint on: events already queued before it was added
 /// are not sent to it.
@@ -279,7 +276,7 @@ pub async fn add_endpoint(
     .bind(&url)
     .bind(&secret)
     .bind(&types_json)
-    .bind(now_text(now))
+    .bind(rfc3339(now))
     .execute(pool)
     .await
     .map(|_| ())?);

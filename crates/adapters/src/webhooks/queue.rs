@@ -177,7 +177,10 @@ pub(super) async fn record(
     if records.is_empty() {
         return Ok(());
     }
-    let (now_ms, at) = (now.timestamp_millis(), super::now_text(now));
+    let (now_ms, at) = (
+        now.timestamp_millis(),
+        billing_domain::instant::rfc3339(now),
+    );
     on_backend!(db.backend(), |pool| {
         let mut tx = pool.begin().await?;
         for (due, record) in records {

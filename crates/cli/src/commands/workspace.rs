@@ -4,6 +4,7 @@
 
 use billing_adapters::outbox::{outbox, DeliveryReport};
 use billing_adapters::view_store::{audit_trail, billing_view};
+use billing_adapters::views::EventEntry;
 use billing_adapters::{billing_view_at, AuditEntry, BillingView, Embedded, OutboxMessage};
 use billing_domain::{
     Actor, DomainError, Email, ExternalId, MethodId, Registration, Settlement, SitePolicy,
@@ -52,19 +53,9 @@ pub(super) async fn register(
     }
 }
 
-/// One stored event as JSON: its audit-trail entry, its hash and its payload.
+/// One stored event as JSON: its [`EventEntry`], the one shape the API answers too.
 pub(super) fn event_json(event: &StoredEvent) -> Value {
-    let entry = AuditEntry::from_event(event);
-    json!({
-        "sequence": entry.sequence,
-        "event_type": entry.event_type,
-        "occurred_at": entry.occurred_at,
-        "actor_id": entry.actor_id,
-        "actor_role": entry.actor_role,
-        "description": entry.description,
-        "hash": event.metadata.hash,
-        "payload": serde_json::to_value(&event.event).unwrap_or(Value::Null),
-    })
+    serde_json::to_value(EventEntry::of(event)).unwrap_or(Value::Null)
 }
 
 /// Stored events as a table, their instants in `zone`.

@@ -89,7 +89,7 @@ async fn handle<C: CommandBody>(
     let done = billing
         .execute(actor, &workspace, &key, action, if_match)
         .await?;
-    let mut response = Json(done.response(&key)?).into_response();
+    let mut response = Json(done.response(&key)).into_response();
     if done.outcome.replayed {
         response.headers_mut().insert(
             HeaderName::from_static(REPLAYED),

@@ -10,10 +10,11 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::command::workspace_id;
-use crate::bodies::{HistoryResponse, ViewBody};
+use billing_adapters::views::{EventEntry, FlatView};
+
+use crate::bodies::HistoryResponse;
 use crate::extract::{ApiPath, ApiQuery, Authed};
 use crate::problem::{ApiError, Problem};
-use crate::service::view_body;
 use crate::Billing;
 
 /// `?as_of=` of a view read.
@@ -29,7 +30,7 @@ pub(crate) struct AsOf {
     summary = "The billing view (owner, admin, member, or the billing system)",
     params(("id" = String, Path, description = "The workspace id"), AsOf),
     responses(
-        (status = 200, description = "The billing view; ETag: \"<last sequence>\"", body = ViewBody,
+        (status = 200, description = "The billing view; ETag: \"<last sequence>\"", body = FlatView,
             headers(("ETag" = String, description = "The workspace version, for If-Match"))),
         (status = "4XX", description = "A problem: the request or the token", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The store is unavailable; retry after Retry-After", body = Problem, content_type = "application/problem+json"),
@@ -54,7 +55,7 @@ pub(crate) async fn workspace(
         None => billing.read(&workspace).await?.1,
     };
     let etag = format!("\"{}\"", view.last_sequence);
-    let mut response = Json(view_body(&view)?).into_response();
+    let mut response = Json(view).into_response();
     if let Ok(value) = HeaderValue::from_str(&etag) {
         response.headers_mut().insert(header::ETAG, value);
     }
@@ -82,6 +83,6 @@ pub(crate) async fn history(
     let (_, _, events) = billing.read(&workspace).await?;
     Ok(Json(HistoryResponse {
         workspace_id: workspace.to_string(),
-        events: events.iter().map(crate::bodies::EventBody::of).collect(),
+        events: events.iter().map(EventEntry::of).collect(),
     }))
 }

@@ -30,7 +30,9 @@ use crate::error::AdapterError;
 use crate::view_store::rows::{bind_trail, bind_view, copy_row, db_int, parse};
 use crate::view_store::rows::{TrailColumns, ViewColumns};
 use crate::view_store::rows::{TRAIL_COLUMNS, VIEW_COLUMNS, VIEW_WIDTH};
-use crate::views::{rfc3339, AuditEntry, BillingView};
+use billing_domain::instant::rfc3339;
+
+use crate::views::{AuditEntry, BillingView};
 
 /// Rows per chunk handed from the reading stage to the folding stage.
 const CHUNK: usize = 1_000;
@@ -496,7 +498,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::{insert_values, is_rfc3339};
-    use crate::views::rfc3339;
+    use billing_domain::instant::rfc3339;
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2_000))]
