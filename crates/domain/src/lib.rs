@@ -61,7 +61,7 @@ mod values;
 
 pub use commands::{Action, WorkspaceCommand};
 pub use decide::{decide, execute, plan};
-pub use error::DomainError;
+pub use error::{DomainError, DomainErrorKind};
 pub use events::{
     AccountBound, AgreementAccepted, ArrearsRecorded, ArrearsSettled, ChangeReason,
     CloudSubscriptionEnded, CloudSubscriptionResumed, CountdownReminded, CountdownStarted,
