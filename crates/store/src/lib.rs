@@ -46,7 +46,7 @@ pub use db::{
     Position, PositionedRow, SqliteDurability, StoreOptions, StoreTx, Subscriber,
     SubscriptionHandler, SubscriptionLag, SubscriptionName, WakeUps,
 };
-pub use error::{DbError, StoreError};
+pub use error::{DbError, Handling, StoreError};
 pub use export::{write_line, write_positioned_line, ImportReport};
 pub use record::{EventMetadata, RowRef, StoredEvent, StoredRow, AGGREGATE_TYPE};
 pub use store::{

@@ -5,7 +5,10 @@
 //! round trip, conditioned on the sequence the decision saw. A concurrent writer makes that
 //! append fail on the primary key; the cache entry is dropped and the caller gets
 //! [`StoreError::Conflict`] (the retry helper reloads and decides again). A refusal is checked
-//! against the stored head first, so a stale cache never refuses a command either.
+//! against the stored head first, so a stale cache never refuses a command either. What the
+//! domain answers that is no refusal becomes its own error: an outside system that did not
+//! answer [`StoreError::PortUnavailable`], a stored history it cannot decide on
+//! [`StoreError::Integrity`], anything else [`StoreError::Internal`].
 
 use std::borrow::Cow;
 use std::num::NonZeroUsize;
@@ -14,7 +17,7 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use billing_domain::{
-    Action, DomainError, Workspace, WorkspaceCommand, WorkspaceEvent, WorkspaceId,
+    Action, DomainError, DomainErrorKind, Workspace, WorkspaceCommand, WorkspaceEvent, WorkspaceId,
     WorkspaceServices,
 };
 use lru::LruCache;
@@ -308,7 +311,9 @@ impl BillingStore {
     ///
     /// # Errors
     /// [`StoreError::Refused`] (a rule; nothing written), [`StoreError::Conflict`] (a concurrent
-    /// writer; nothing written — retry), [`StoreError::CommandIdReused`], and infrastructure
+    /// writer; nothing written — retry), [`StoreError::CommandIdReused`],
+    /// [`StoreError::PortUnavailable`] (nothing written — retry later),
+    /// [`StoreError::Integrity`] (the stored history does not verify), and infrastructure
     /// errors ([`StoreError::Unavailable`], [`StoreError::Database`]: the command may have been
     /// written; re-send it with the same id).
     pub async fn execute(
@@ -345,10 +350,10 @@ impl BillingStore {
                             .original_outcome(workspace, command, &hash, record)
                             .await;
                     }
-                    return Err(StoreError::VersionMismatch {
+                    return Err(StoreError::Conflict {
                         workspace: workspace.to_string(),
                         expected,
-                        actual: fresh.sequence,
+                        actual: Some(fresh.sequence),
                     });
                 }
                 fresh
@@ -371,9 +376,7 @@ impl BillingStore {
             let events = match billing_domain::execute(&cached.state, command, &self.services).await
             {
                 Ok(events) => events,
-                Err(refusal @ DomainError::PortUnavailable { .. }) => {
-                    return Err(StoreError::Refused(refusal))
-                }
+                Err(e) if !is_refusal(&e) => return Err(not_a_refusal(workspace, e)),
                 Err(refusal) => {
                     let (record, head_sequence) = self
                         .db
@@ -385,10 +388,10 @@ impl BillingStore {
                             .await;
                     }
                     if head_sequence != cached.sequence && expected.is_some() {
-                        return Err(StoreError::VersionMismatch {
+                        return Err(StoreError::Conflict {
                             workspace: workspace.to_string(),
                             expected: cached.sequence,
-                            actual: head_sequence,
+                            actual: Some(head_sequence),
                         });
                     }
                     if head_sequence != cached.sequence && !reloaded {
@@ -413,7 +416,8 @@ impl BillingStore {
                     self.cache_drop(workspace.as_str());
                     return Err(StoreError::Conflict {
                         workspace: workspace.to_string(),
-                        expected_sequence: cached.sequence,
+                        expected: cached.sequence,
+                        actual: None,
                     });
                 }
             }
@@ -645,6 +649,43 @@ impl BillingStore {
     }
 }
 
+/// Whether the domain's answer is a refusal of the command (a rule or its input), which the
+/// store reports as [`StoreError::Refused`] once it has ruled out a stale decision.
+fn is_refusal(e: &DomainError) -> bool {
+    match e.kind() {
+        DomainErrorKind::Rule | DomainErrorKind::Role | DomainErrorKind::BadInput => true,
+        DomainErrorKind::PortUnavailable
+        | DomainErrorKind::StoredHistory
+        | DomainErrorKind::CallerBug => false,
+    }
+}
+
+/// The store's error for a domain answer that refuses nothing the user can fix: an outside
+/// system that did not answer, a stored history that cannot be decided on (the state was folded
+/// from it), or facts that do not fit the command (the store gathered them: a bug). Nothing was
+/// written for any of them.
+fn not_a_refusal(workspace: &WorkspaceId, e: DomainError) -> StoreError {
+    match e {
+        DomainError::PortUnavailable { port, reason } => {
+            StoreError::PortUnavailable { port, reason }
+        }
+        e => match e.kind() {
+            DomainErrorKind::StoredHistory => StoreError::Integrity {
+                workspace: workspace.to_string(),
+                detail: format!("the stored history cannot be decided on: {e}"),
+            },
+            DomainErrorKind::Rule
+            | DomainErrorKind::Role
+            | DomainErrorKind::BadInput
+            | DomainErrorKind::PortUnavailable
+            | DomainErrorKind::CallerBug => StoreError::internal(format!(
+                "workspace {workspace}: the domain answered {} to facts the store gathered for this command ({e}); nothing was written",
+                e.code()
+            )),
+        },
+    }
+}
+
 /// What writing a decided command came to.
 enum Committed {
     /// Its outcome: written (or the original outcome of its id), or an error.
@@ -746,6 +787,57 @@ mod tests {
         assert!(err.domain().is_none(), "not a rule refusal: {err}");
         assert_eq!(store.db().count_events().await.unwrap(), 0);
         assert_eq!(store.db().head("acme").await.unwrap(), None);
+    }
+
+    /// What the domain answers that is no refusal gets the store's error for its cause: before
+    /// issue 18 all three came back as `StoreError::Refused` ("a rule refused: do not retry").
+    #[test]
+    fn a_domain_answer_that_refuses_nothing_is_not_refused() {
+        let workspace = WorkspaceId::parse("acme").unwrap();
+        let port = super::not_a_refusal(
+            &workspace,
+            DomainError::PortUnavailable {
+                port: "marketplace",
+                reason: "timed out".into(),
+            },
+        );
+        assert!(
+            matches!(&port, StoreError::PortUnavailable { port: "marketplace", reason } if reason == "timed out"),
+            "{port:?}"
+        );
+        let history = super::not_a_refusal(
+            &workspace,
+            DomainError::InvalidTransition {
+                event_type: "AgreementAccepted",
+                reason: "no PlanUpgraded follows it".into(),
+            },
+        );
+        assert!(
+            matches!(&history, StoreError::Integrity { workspace, detail }
+                if workspace == "acme" && detail.contains("invalid-transition")),
+            "{history:?}"
+        );
+        let bug = super::not_a_refusal(
+            &workspace,
+            DomainError::VerificationMissing {
+                what: "the Expense Center account",
+            },
+        );
+        assert!(
+            matches!(&bug, StoreError::Internal { detail }
+                if detail.contains("verification-missing") && detail.contains("nothing was written")),
+            "{bug:?}"
+        );
+        for e in DomainError::one_of_each().unwrap() {
+            assert_eq!(
+                super::is_refusal(&e),
+                matches!(
+                    e.kind(),
+                    DomainErrorKind::Rule | DomainErrorKind::Role | DomainErrorKind::BadInput
+                ),
+                "{e}"
+            );
+        }
     }
 
     #[test]
