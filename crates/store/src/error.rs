@@ -278,9 +278,11 @@ impl StoreError {
             StoreError::Internal { .. } => "internal",
             StoreError::Shortfall { .. } => "shortfall",
             StoreError::InvalidUrl { .. } => "invalid-url",
-            StoreError::Unavailable { .. } => "store-unavailable",
-            StoreError::Database(e) if e.is_connection() => "store-unavailable",
-            StoreError::Database(_) => "database-error",
+            // One code for both: a client handles them alike (retry later, re-send the command
+            // with the same id), and a database that answers with an error — one dropped under
+            // the server says "does not exist" — is as unavailable to it as one that does not
+            // answer. The message tells them apart.
+            StoreError::Unavailable { .. } | StoreError::Database(_) => "store-unavailable",
             StoreError::Migration(_) => "migration-failed",
             StoreError::NotEmpty => "not-empty",
             StoreError::ImportRefused { .. } => "import-refused",
