@@ -11,7 +11,7 @@
 //!   whole file first ([`verify::Verifier`]) and writes all or nothing.
 //!
 //! ```no_run
-//! # async fn run(services: billing_domain::WorkspaceServices) -> Result<(), billing_store::StoreError> {
+//! # async fn run(services: billing_domain::WorkspaceServices) -> Result<(), Box<dyn std::error::Error>> {
 //! use billing_domain::*;
 //! use billing_store::BillingStore;
 //!
