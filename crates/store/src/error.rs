@@ -187,6 +187,35 @@ pub enum StoreError {
     },
 }
 
+/// Sorts what the domain answered a command on `workspace` with. A refusal (a rule, a role, bad
+/// input) comes back, for the store to report as [`StoreError::Refused`] once it has ruled out a
+/// stale decision; anything else is the store's error for its cause, at once: an outside system
+/// that did not answer, a stored history the state was folded from but cannot be decided on
+/// (corrupt), or facts that do not fit the command (the store gathered them: a bug). Nothing was
+/// written for any of them.
+pub(crate) fn domain_refusal(workspace: &str, e: DomainError) -> Result<DomainError, StoreError> {
+    match e.kind() {
+        DomainErrorKind::Rule | DomainErrorKind::Role | DomainErrorKind::BadInput => Ok(e),
+        DomainErrorKind::PortUnavailable => match e {
+            DomainError::PortUnavailable { port, reason } => {
+                Err(StoreError::PortUnavailable { port, reason })
+            }
+            e => Err(StoreError::internal(format!(
+                "workspace {workspace}: {} is classified as an outside system failing ({e}); nothing was written",
+                e.code()
+            ))),
+        },
+        DomainErrorKind::StoredHistory => Err(StoreError::Integrity {
+            workspace: workspace.to_owned(),
+            detail: format!("the stored history cannot be decided on: {e}"),
+        }),
+        DomainErrorKind::CallerBug => Err(StoreError::internal(format!(
+            "workspace {workspace}: the domain answered {} to facts the store gathered for this command ({e}); nothing was written",
+            e.code()
+        ))),
+    }
+}
+
 /// How far a conflicting workspace had moved, for [`StoreError::Conflict`]'s message.
 fn conflict_at(expected: u64, actual: Option<u64>) -> String {
     match actual {
@@ -484,7 +513,58 @@ impl std::error::Error for DbError {
 mod tests {
     use std::collections::HashSet;
 
-    use super::StoreError;
+    use billing_domain::{DomainError, DomainErrorKind};
+
+    use super::{domain_refusal, StoreError};
+
+    /// What the domain answers that refuses nothing the user can fix gets the store's error for
+    /// its cause: before issue 18 all of these came back as `StoreError::Refused` ("a rule
+    /// refused: do not retry").
+    #[test]
+    fn a_domain_answer_that_refuses_nothing_is_not_refused() {
+        let port = domain_refusal(
+            "acme",
+            DomainError::PortUnavailable {
+                port: "marketplace",
+                reason: "timed out".into(),
+            },
+        );
+        assert!(
+            matches!(&port, Err(StoreError::PortUnavailable { port: "marketplace", reason }) if reason == "timed out"),
+            "{port:?}"
+        );
+        let history = domain_refusal(
+            "acme",
+            DomainError::InvalidTransition {
+                event_type: "AgreementAccepted",
+                reason: "no PlanUpgraded follows it".into(),
+            },
+        );
+        assert!(
+            matches!(&history, Err(StoreError::Integrity { workspace, detail })
+                if workspace == "acme" && detail.contains("invalid-transition")),
+            "{history:?}"
+        );
+        let bug = domain_refusal(
+            "acme",
+            DomainError::VerificationMissing {
+                what: "the Expense Center account",
+            },
+        );
+        assert!(
+            matches!(&bug, Err(StoreError::Internal { detail })
+                if detail.contains("verification-missing") && detail.contains("nothing was written")),
+            "{bug:?}"
+        );
+        for e in DomainError::one_of_each().unwrap() {
+            let refusal = matches!(
+                e.kind(),
+                DomainErrorKind::Rule | DomainErrorKind::Role | DomainErrorKind::BadInput
+            );
+            let sorted = domain_refusal("acme", e.clone());
+            assert_eq!(sorted.as_ref().ok(), refusal.then_some(&e), "{e}");
+        }
+    }
 
     #[test]
     fn one_of_each_holds_a_value_of_every_variant() {

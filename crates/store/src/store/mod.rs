@@ -17,8 +17,7 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use billing_domain::{
-    Action, DomainError, DomainErrorKind, Workspace, WorkspaceCommand, WorkspaceEvent, WorkspaceId,
-    WorkspaceServices,
+    Action, Workspace, WorkspaceCommand, WorkspaceEvent, WorkspaceId, WorkspaceServices,
 };
 use lru::LruCache;
 use sha2::{Digest, Sha256};
@@ -30,7 +29,7 @@ pub use self::load::load_workspace;
 use self::load::{check_head, decode_row, fold_rows};
 use crate::chain::{canonical, event_hash_of_canonical, hex_digest, GENESIS_HASH};
 use crate::db::{Append, AppendError, CommandRecord, Db, ImportHook, NewRow, StoreOptions};
-use crate::error::StoreError;
+use crate::error::{domain_refusal, StoreError};
 use crate::record::{EventMetadata, MetadataText, RowRef, StoredEvent, AGGREGATE_TYPE};
 
 /// What a command did.
@@ -376,8 +375,9 @@ impl BillingStore {
             let events = match billing_domain::execute(&cached.state, command, &self.services).await
             {
                 Ok(events) => events,
-                Err(e) if !is_refusal(&e) => return Err(not_a_refusal(workspace, e)),
-                Err(refusal) => {
+                Err(answer) => {
+                    // What refuses nothing the user can fix is its own error, at once.
+                    let refusal = domain_refusal(workspace.as_str(), answer)?;
                     let (record, head_sequence) = self
                         .db
                         .command_and_head(command.command_id.as_str(), workspace.as_str())
@@ -649,43 +649,6 @@ impl BillingStore {
     }
 }
 
-/// Whether the domain's answer is a refusal of the command (a rule or its input), which the
-/// store reports as [`StoreError::Refused`] once it has ruled out a stale decision.
-fn is_refusal(e: &DomainError) -> bool {
-    match e.kind() {
-        DomainErrorKind::Rule | DomainErrorKind::Role | DomainErrorKind::BadInput => true,
-        DomainErrorKind::PortUnavailable
-        | DomainErrorKind::StoredHistory
-        | DomainErrorKind::CallerBug => false,
-    }
-}
-
-/// The store's error for a domain answer that refuses nothing the user can fix: an outside
-/// system that did not answer, a stored history that cannot be decided on (the state was folded
-/// from it), or facts that do not fit the command (the store gathered them: a bug). Nothing was
-/// written for any of them.
-fn not_a_refusal(workspace: &WorkspaceId, e: DomainError) -> StoreError {
-    match e {
-        DomainError::PortUnavailable { port, reason } => {
-            StoreError::PortUnavailable { port, reason }
-        }
-        e => match e.kind() {
-            DomainErrorKind::StoredHistory => StoreError::Integrity {
-                workspace: workspace.to_string(),
-                detail: format!("the stored history cannot be decided on: {e}"),
-            },
-            DomainErrorKind::Rule
-            | DomainErrorKind::Role
-            | DomainErrorKind::BadInput
-            | DomainErrorKind::PortUnavailable
-            | DomainErrorKind::CallerBug => StoreError::internal(format!(
-                "workspace {workspace}: the domain answered {} to facts the store gathered for this command ({e}); nothing was written",
-                e.code()
-            )),
-        },
-    }
-}
-
 /// What writing a decided command came to.
 enum Committed {
     /// Its outcome: written (or the original outcome of its id), or an error.
@@ -787,57 +750,6 @@ mod tests {
         assert!(err.domain().is_none(), "not a rule refusal: {err}");
         assert_eq!(store.db().count_events().await.unwrap(), 0);
         assert_eq!(store.db().head("acme").await.unwrap(), None);
-    }
-
-    /// What the domain answers that is no refusal gets the store's error for its cause: before
-    /// issue 18 all three came back as `StoreError::Refused` ("a rule refused: do not retry").
-    #[test]
-    fn a_domain_answer_that_refuses_nothing_is_not_refused() {
-        let workspace = WorkspaceId::parse("acme").unwrap();
-        let port = super::not_a_refusal(
-            &workspace,
-            DomainError::PortUnavailable {
-                port: "marketplace",
-                reason: "timed out".into(),
-            },
-        );
-        assert!(
-            matches!(&port, StoreError::PortUnavailable { port: "marketplace", reason } if reason == "timed out"),
-            "{port:?}"
-        );
-        let history = super::not_a_refusal(
-            &workspace,
-            DomainError::InvalidTransition {
-                event_type: "AgreementAccepted",
-                reason: "no PlanUpgraded follows it".into(),
-            },
-        );
-        assert!(
-            matches!(&history, StoreError::Integrity { workspace, detail }
-                if workspace == "acme" && detail.contains("invalid-transition")),
-            "{history:?}"
-        );
-        let bug = super::not_a_refusal(
-            &workspace,
-            DomainError::VerificationMissing {
-                what: "the Expense Center account",
-            },
-        );
-        assert!(
-            matches!(&bug, StoreError::Internal { detail }
-                if detail.contains("verification-missing") && detail.contains("nothing was written")),
-            "{bug:?}"
-        );
-        for e in DomainError::one_of_each().unwrap() {
-            assert_eq!(
-                super::is_refusal(&e),
-                matches!(
-                    e.kind(),
-                    DomainErrorKind::Rule | DomainErrorKind::Role | DomainErrorKind::BadInput
-                ),
-                "{e}"
-            );
-        }
     }
 
     #[test]
