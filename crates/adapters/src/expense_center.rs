@@ -50,7 +50,7 @@ impl EmbeddedExpenseCenter {
     /// Registers an account outside any command (`billing account register`).
     ///
     /// # Errors
-    /// [`AdapterError::Database`]; returns `Ok(Registration::Taken)` when the name is taken.
+    /// [`AdapterError::Store`]; returns `Ok(Registration::Taken)` when the name is taken.
     pub async fn register(
         &self,
         user_name: &UserName,
@@ -62,7 +62,7 @@ impl EmbeddedExpenseCenter {
     /// The e-mail address of an account.
     ///
     /// # Errors
-    /// [`AdapterError::Database`]; [`AdapterError::Corrupt`] for a stored address that does
+    /// [`AdapterError::Store`]; [`AdapterError::Corrupt`] for a stored address that does
     /// not parse.
     pub async fn email_of(&self, user_name: &UserName) -> Result<Option<Email>, AdapterError> {
         let row: Option<(String,)> = on_backend!(self.db.backend(), |pool| sqlx::query_as(
@@ -73,7 +73,7 @@ impl EmbeddedExpenseCenter {
         .await?);
         row.map(|(email,)| {
             Email::parse(&email).map_err(|e| AdapterError::Corrupt {
-                table: "expense_center_accounts",
+                location: "expense_center_accounts".into(),
                 detail: format!("email of {user_name} holds {email:?}, which does not parse: {e}"),
             })
         })
@@ -121,7 +121,7 @@ impl EmbeddedExpenseCenter {
         match (row, request_id) {
             (Some((id, Some(by))), Some(request)) if by == request.as_str() => {
                 let account_id = ExternalId::parse(&id).map_err(|e| AdapterError::Corrupt {
-                    table: "expense_center_accounts",
+                    location: "expense_center_accounts".into(),
                     detail: format!(
                         "account_id of {user_name} holds {id:?}, which does not parse: {e}"
                     ),

@@ -24,7 +24,7 @@ impl EmbeddedMarketplace {
     /// Starts (`true`) or ends (`false`) a subscription.
     ///
     /// # Errors
-    /// [`AdapterError::Database`].
+    /// [`AdapterError::Store`].
     pub async fn set(
         &self,
         method: &MethodId,

@@ -123,7 +123,7 @@ const OUTBOX_COLUMNS: &str = "workspace_id, kind, sequence, countdown, user_name
     created_at, due_at, sent_at, attempts";
 
 impl MessageRow {
-    /// The typed message; a stored value that does not parse is [`AdapterError::Integrity`].
+    /// The typed message; a stored value that does not parse is [`AdapterError::Corrupt`].
     fn into_message(self) -> Result<OutboxMessage, AdapterError> {
         let ws = self.workspace_id.as_str();
         Ok(OutboxMessage {
@@ -152,7 +152,7 @@ impl MessageRow {
 /// Every outbox message of every kind, ordered by workspace, kind and sequence.
 ///
 /// # Errors
-/// [`AdapterError::Database`]; [`AdapterError::Integrity`] for a stored value that does not
+/// [`AdapterError::Store`]; [`AdapterError::Corrupt`] for a stored value that does not
 /// parse (naming its column and value).
 pub async fn outbox(db: &Db) -> Result<Vec<OutboxMessage>, AdapterError> {
     let sql =
@@ -218,7 +218,7 @@ pub struct DeliveryReport {
 /// `Message-ID`.
 ///
 /// # Errors
-/// [`AdapterError::Database`] reading or marking the outbox; [`AdapterError::Integrity`] for a
+/// [`AdapterError::Store`] reading or marking the outbox; [`AdapterError::Corrupt`] for a
 /// pending message whose stored values do not parse (nothing after it is delivered then); a
 /// failed delivery is counted in the report and recorded on the row, not returned.
 pub async fn deliver_pending(
@@ -328,8 +328,8 @@ const ENSURE_PAGE: i64 = 500;
 /// it added.
 ///
 /// # Errors
-/// [`AdapterError::Database`]; [`AdapterError::Store`] for a stream that does not verify;
-/// [`AdapterError::Integrity`] for a stored workspace id that does not parse.
+/// [`AdapterError::Store`] (the database, or a stream that does not verify);
+/// [`AdapterError::Corrupt`] for a stored workspace id that does not parse.
 pub async fn ensure_outbox(db: &Db, now: DateTime<Utc>) -> Result<u64, AdapterError> {
     let select = format!(
         "SELECT DISTINCT e.aggregate_id FROM events e \

@@ -233,8 +233,8 @@ async fn drain(db: &Db, handler: &ProjectBehind) -> Result<bool, AdapterError> {
 ///
 /// # Errors
 /// [`AdapterError::Behind`] when views are still behind after 30 s (a long transaction on the
-/// server, or views edited by hand: `billing rebuild-views`); [`AdapterError::Database`] /
-/// [`AdapterError::Store`] (a stream that does not verify); [`AdapterError::Integrity`] for a
+/// server, or views edited by hand: `billing rebuild-views`); [`AdapterError::Store`]
+/// (the database, or a stream that does not verify); [`AdapterError::Corrupt`] for a
 /// stored workspace id or upgrade that does not parse.
 pub async fn catch_up(db: &Db) -> Result<u64, AdapterError> {
     let handler = ProjectBehind {

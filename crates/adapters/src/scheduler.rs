@@ -92,8 +92,8 @@ impl Scheduler {
     /// reminder first).
     ///
     /// # Errors
-    /// The catch-up's errors ([`AdapterError::Behind`], …), and [`AdapterError::Database`] /
-    /// [`AdapterError::Integrity`] reading the billing view. A deadline that cannot be fired is
+    /// The catch-up's errors ([`AdapterError::Behind`], …), and [`AdapterError::Store`] /
+    /// [`AdapterError::Corrupt`] reading the billing view. A deadline that cannot be fired is
     /// not an error of the tick: it is in [`TickReport::failed`].
     pub async fn tick(&self) -> Result<TickReport, AdapterError> {
         let at = self.store.services().clock.now();

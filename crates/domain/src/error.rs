@@ -8,20 +8,30 @@ use crate::values::{ActorId, BillId, CloudAccount, MethodId, Role, Settlement, S
 /// Why the domain refused a command, an event or a value.
 ///
 /// Every variant names its rule ([`DomainError::code`], the SPEC's kebab-case name) and carries
-/// the values involved. How a caller should handle them:
-/// - rule refusals (everything except the three below) are the user's to fix: show the message,
-///   map to a 4xx / exit code 1, do not retry;
-/// - [`DomainError::InvalidValue`] and [`DomainError::InvalidSitePolicy`] are bad input: map to a
-///   4xx / exit code 2;
-/// - [`DomainError::PortUnavailable`] is an outside system failing: retry later;
-/// - [`DomainError::InvalidTransition`] means a stored history breaks the rules: the log is
-///   corrupt or forged, report it to an auditor;
-/// - [`DomainError::UnsupportedEventVersion`] means a log holds an event shape this release
-///   cannot read: upgrade the library, or report the log.
+/// the values involved. [`DomainError::kind`] says how a caller handles each; of the 34
+/// variants:
+/// - 27 are rule refusals, the user's to fix: nothing was decided; show the message, do not
+///   retry as is ([`DomainErrorKind::Rule`]). Two of them are role rules,
+///   [`DomainError::NotWorkspaceOwner`] and [`DomainError::NotBillingSystem`]: send the command
+///   as an actor who holds the role ([`DomainErrorKind::Role`]).
+///
+/// The seven others are no rule refusal:
+/// - three are bad input, fixed by correcting the input: [`DomainError::InvalidValue`],
+///   [`DomainError::InvalidSettlementRequest`] (a settlement request that does not fit its
+///   method) and [`DomainError::InvalidSitePolicy`] (a host-supplied policy)
+///   ([`DomainErrorKind::BadInput`]);
+/// - [`DomainError::PortUnavailable`]: an outside system could not answer; nothing was decided,
+///   retry later ([`DomainErrorKind::PortUnavailable`]);
+/// - two say a stored history cannot be folded: [`DomainError::InvalidTransition`] (it breaks
+///   the rules: the log is corrupt or forged; audit it) and
+///   [`DomainError::UnsupportedEventVersion`] (it holds an event shape this release cannot read:
+///   upgrade the library, else audit the log) ([`DomainErrorKind::StoredHistory`]);
+/// - [`DomainError::VerificationMissing`]: `decide` was handed facts gathered for another command,
+///   a bug in its caller; report it ([`DomainErrorKind::CallerBug`]).
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum DomainError {
-    /// A value failed validation.
+    /// A value failed validation: bad input; correct the named field.
     #[error("invalid {field} {value:?}: {reason}")]
     InvalidValue {
         /// The field (command option) the value was given for.
@@ -31,7 +41,8 @@ pub enum DomainError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// Only the workspace owner may upgrade, bind, accept the agreement or change settlement.
+    /// Only the workspace owner may upgrade, bind, accept the agreement or change settlement: a
+    /// role rule; send the command as the owner.
     #[error(
         "not-workspace-owner: actor {actor} has role {role}; only the workspace owner may do this"
     )]
@@ -100,7 +111,8 @@ pub enum DomainError {
         /// The site's allowed methods, comma-separated.
         allowed: String,
     },
-    /// The settlement request is malformed for its method (missing or extra account fields).
+    /// The settlement request is malformed for its method (missing or extra account fields):
+    /// bad input; send the fields the method takes.
     #[error("invalid settlement for method {method}: {reason}")]
     InvalidSettlementRequest {
         /// The method asked for.
@@ -140,13 +152,15 @@ pub enum DomainError {
         /// The account asked for.
         account: CloudAccount,
     },
-    /// The lookups given to `decide` do not belong to this command (a caller bug).
+    /// The lookups given to `decide` do not belong to this command: a bug in the caller (the
+    /// store gathers them itself, so through it this is a bug in this library); report it.
     #[error("verification-missing: {what} was not verified through its port for this command")]
     VerificationMissing {
         /// What was expected.
         what: &'static str,
     },
-    /// An outside system (Expense Center, cloud marketplace) could not answer.
+    /// An outside system (Expense Center, cloud marketplace) could not answer; nothing was
+    /// decided. Retry later.
     #[error("{port} unavailable: {reason}")]
     PortUnavailable {
         /// Which port failed.
@@ -154,13 +168,14 @@ pub enum DomainError {
         /// What it reported.
         reason: String,
     },
-    /// A host-supplied site policy is not usable.
+    /// A host-supplied site policy is not usable: bad input; fix the policy.
     #[error("invalid site policy: {reason}")]
     InvalidSitePolicy {
         /// What is wrong with it.
         reason: String,
     },
-    /// Only the billing system may report Expense Center and marketplace facts or fire deadlines.
+    /// Only the billing system may report Expense Center and marketplace facts or fire deadlines:
+    /// a role rule; the billing system (role `system`) sends these.
     #[error("not-billing-system: actor {actor} has role {role}; only the billing system (role system) may do this")]
     NotBillingSystem {
         /// The actor who sent the command.
@@ -263,7 +278,8 @@ pub enum DomainError {
         /// The account.
         account: CloudAccount,
     },
-    /// A stored event's shape version this release cannot read.
+    /// A stored event's shape version this release cannot read: the log was written by a newer
+    /// release (upgrade this one) or altered (audit it).
     #[error("unsupported-version: {event_type} version {version} is not supported (this library reads {reads})")]
     UnsupportedEventVersion {
         /// The event type.
@@ -273,7 +289,8 @@ pub enum DomainError {
         /// The version this release reads for the type.
         reads: &'static str,
     },
-    /// An event cannot follow the history before it.
+    /// An event cannot follow the history before it: a stored history that breaks the rules is
+    /// corrupt or forged; audit it.
     #[error("invalid-transition: {event_type} cannot follow the history so far: {reason}")]
     InvalidTransition {
         /// The event's type.
@@ -324,13 +341,300 @@ impl DomainError {
         }
     }
 
-    /// Whether the error is bad input (a value or a policy), as opposed to a rule refusal.
-    pub fn is_bad_input(&self) -> bool {
-        matches!(
-            self,
+    /// How a caller handles this error (an exhaustive `match`: a new variant compiles only
+    /// with a decision here).
+    pub fn kind(&self) -> DomainErrorKind {
+        match self {
+            DomainError::NotWorkspaceOwner { .. } | DomainError::NotBillingSystem { .. } => {
+                DomainErrorKind::Role
+            }
+            DomainError::AlreadyCommercial { .. }
+            | DomainError::UpgradeAlreadyRequested { .. }
+            | DomainError::UpgradeNotRequested
+            | DomainError::UnknownSite { .. }
+            | DomainError::UnknownUserName { .. }
+            | DomainError::UserNameTaken { .. }
+            | DomainError::AccountNotBound
+            | DomainError::AccountAlreadyBound { .. }
+            | DomainError::NotCommercialYet
+            | DomainError::SettlementNotAllowedOnSite { .. }
+            | DomainError::SettlementUnchanged { .. }
+            | DomainError::SettlementChangeTooSoon { .. }
+            | DomainError::CloudSettlementLockedIn { .. }
+            | DomainError::CloudAccountNotSubscribed { .. }
+            | DomainError::ClockBehindStream { .. }
+            | DomainError::WorkspaceLocked { .. }
+            | DomainError::WorkspaceDissolved { .. }
+            | DomainError::NotInCountdown { .. }
+            | DomainError::DeadlineNotReached { .. }
+            | DomainError::ReminderAlreadySent { .. }
+            | DomainError::ArrearsAlreadyRecorded { .. }
+            | DomainError::UnknownArrears { .. }
+            | DomainError::NotSettlingThroughAccount { .. }
+            | DomainError::CloudSubscriptionAlreadyEnded { .. }
+            | DomainError::CloudSubscriptionNotEnded { .. } => DomainErrorKind::Rule,
             DomainError::InvalidValue { .. }
-                | DomainError::InvalidSitePolicy { .. }
-                | DomainError::InvalidSettlementRequest { .. }
-        )
+            | DomainError::InvalidSettlementRequest { .. }
+            | DomainError::InvalidSitePolicy { .. } => DomainErrorKind::BadInput,
+            DomainError::PortUnavailable { .. } => DomainErrorKind::PortUnavailable,
+            DomainError::InvalidTransition { .. } | DomainError::UnsupportedEventVersion { .. } => {
+                DomainErrorKind::StoredHistory
+            }
+            DomainError::VerificationMissing { .. } => DomainErrorKind::CallerBug,
+        }
+    }
+
+    /// Whether the error is bad input (a value, a settlement request or a policy), as opposed to
+    /// a rule refusal: [`DomainErrorKind::BadInput`].
+    pub fn is_bad_input(&self) -> bool {
+        self.kind() == DomainErrorKind::BadInput
+    }
+
+    /// One value of every variant, for the tests of a mapping from this error in another crate
+    /// (the CLI's exit statuses, the HTTP problems), which `#[non_exhaustive]` keeps from
+    /// matching the variants without a wildcard. The list is checked complete when this crate
+    /// compiles ([`one_of_each!`](crate::one_of_each)) and by its tests.
+    ///
+    /// # Errors
+    /// None in practice: the values in the list are literals that parse. An error would name
+    /// the literal that does not.
+    pub fn one_of_each() -> Result<Vec<DomainError>, DomainError> {
+        Ok(Self::samples()?.1)
+    }
+
+    fn samples() -> Result<(usize, Vec<DomainError>), DomainError> {
+        use crate::values::ExternalId;
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        let actor = ActorId::parse("alice")?;
+        let site = SiteId::parse("cn1")?;
+        let user_name = UserName::parse("acme-finance")?;
+        let aws = MethodId::parse("aws")?;
+        let account = CloudAccount {
+            account_id: ExternalId::parse("123456789012")?,
+            instance_id: None,
+        };
+        let bill = BillId::parse("b-1")?;
+        let enterprise = Settlement::Enterprise {
+            user_name: user_name.clone(),
+        };
+        Ok(crate::one_of_each!(DomainError;
+            DomainError::InvalidValue { .. } => DomainError::InvalidValue {
+                field: "site",
+                value: "CN 1".into(),
+                reason: "may contain only printable ASCII characters without spaces",
+            };
+            DomainError::NotWorkspaceOwner { .. } => DomainError::NotWorkspaceOwner {
+                actor: actor.clone(),
+                role: Role::Member,
+            };
+            DomainError::AlreadyCommercial { .. } => DomainError::AlreadyCommercial { upgraded_at: at };
+            DomainError::UpgradeAlreadyRequested { .. } => DomainError::UpgradeAlreadyRequested {
+                site: site.clone(),
+            };
+            DomainError::UpgradeNotRequested => DomainError::UpgradeNotRequested;
+            DomainError::UnknownSite { .. } => DomainError::UnknownSite {
+                site: site.clone(),
+                known: "cn2, cn4, us1".into(),
+            };
+            DomainError::UnknownUserName { .. } => DomainError::UnknownUserName {
+                user_name: user_name.clone(),
+            };
+            DomainError::UserNameTaken { .. } => DomainError::UserNameTaken {
+                user_name: user_name.clone(),
+            };
+            DomainError::AccountNotBound => DomainError::AccountNotBound;
+            DomainError::AccountAlreadyBound { .. } => DomainError::AccountAlreadyBound {
+                bound: user_name.clone(),
+                requested: UserName::parse("other-finance")?,
+            };
+            DomainError::NotCommercialYet => DomainError::NotCommercialYet;
+            DomainError::SettlementNotAllowedOnSite { .. } => DomainError::SettlementNotAllowedOnSite {
+                method: aws.clone(),
+                site: site.clone(),
+                allowed: "enterprise, alibaba-cloud".into(),
+            };
+            DomainError::InvalidSettlementRequest { .. } => DomainError::InvalidSettlementRequest {
+                method: MethodId::enterprise(),
+                reason: "enterprise takes no cloud account",
+            };
+            DomainError::SettlementUnchanged { .. } => DomainError::SettlementUnchanged {
+                current: enterprise.clone(),
+            };
+            DomainError::SettlementChangeTooSoon { .. } => DomainError::SettlementChangeTooSoon {
+                last_changed_at: at,
+                next_allowed_at: at,
+                time_zone: "Asia/Shanghai".into(),
+            };
+            DomainError::CloudSettlementLockedIn { .. } => DomainError::CloudSettlementLockedIn {
+                method: aws.clone(),
+                account: account.clone(),
+            };
+            DomainError::CloudAccountNotSubscribed { .. } => DomainError::CloudAccountNotSubscribed {
+                method: aws.clone(),
+                account: account.clone(),
+            };
+            DomainError::VerificationMissing { .. } => DomainError::VerificationMissing {
+                what: "the Expense Center account",
+            };
+            DomainError::PortUnavailable { .. } => DomainError::PortUnavailable {
+                port: "expense center",
+                reason: "connection refused".into(),
+            };
+            DomainError::InvalidSitePolicy { .. } => DomainError::InvalidSitePolicy {
+                reason: "no site".into(),
+            };
+            DomainError::NotBillingSystem { .. } => DomainError::NotBillingSystem {
+                actor: actor.clone(),
+                role: Role::Owner,
+            };
+            DomainError::ClockBehindStream { .. } => DomainError::ClockBehindStream {
+                now: at,
+                newest: at,
+            };
+            DomainError::WorkspaceLocked { .. } => DomainError::WorkspaceLocked {
+                locked_at: at,
+                reasons: "arrears b-1".into(),
+            };
+            DomainError::WorkspaceDissolved { .. } => DomainError::WorkspaceDissolved {
+                dissolved_at: at,
+            };
+            DomainError::NotInCountdown { .. } => DomainError::NotInCountdown { standing: "good" };
+            DomainError::DeadlineNotReached { .. } => DomainError::DeadlineNotReached {
+                what: "lock",
+                countdown: 1,
+                due_at: at,
+                now: at,
+            };
+            DomainError::ReminderAlreadySent { .. } => DomainError::ReminderAlreadySent {
+                countdown: 1,
+            };
+            DomainError::ArrearsAlreadyRecorded { .. } => DomainError::ArrearsAlreadyRecorded {
+                bill: bill.clone(),
+            };
+            DomainError::UnknownArrears { .. } => DomainError::UnknownArrears {
+                bill: bill.clone(),
+                open: "none".into(),
+            };
+            DomainError::NotSettlingThroughAccount { .. } => DomainError::NotSettlingThroughAccount {
+                method: aws.clone(),
+                account: account.clone(),
+                settlement: Box::new(enterprise),
+            };
+            DomainError::CloudSubscriptionAlreadyEnded { .. } => DomainError::CloudSubscriptionAlreadyEnded {
+                method: aws.clone(),
+                account: account.clone(),
+            };
+            DomainError::CloudSubscriptionNotEnded { .. } => DomainError::CloudSubscriptionNotEnded {
+                method: aws,
+                account,
+            };
+            DomainError::UnsupportedEventVersion { .. } => DomainError::UnsupportedEventVersion {
+                event_type: "PlanUpgraded".into(),
+                version: "9".into(),
+                reads: "1",
+            };
+            DomainError::InvalidTransition { .. } => DomainError::InvalidTransition {
+                event_type: "PlanUpgraded",
+                reason: "no upgrade was requested".into(),
+            };
+        ))
+    }
+}
+
+/// How a caller handles a [`DomainError`] ([`DomainError::kind`]): what a door (the CLI's exit
+/// status, the HTTP status) decides on.
+///
+/// Not `#[non_exhaustive]`, unlike the error enums: a new kind is a new way of handling an
+/// error, and every door must decide how to answer it. A `match` on it in another crate needs no
+/// wildcard arm, so adding a kind fails to compile there until it does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DomainErrorKind {
+    /// A rule refused the command: the user's to fix. Show the message; do not retry as is.
+    Rule,
+    /// A role rule refused it: the actor's role may not do this. Send it as an actor who holds
+    /// the role the message names.
+    Role,
+    /// A value, a settlement request or a site policy is malformed: correct the input.
+    BadInput,
+    /// An outside system could not answer; nothing was decided. Retry later.
+    PortUnavailable,
+    /// A stored history cannot be folded: corrupt, forged, or written by a newer release. Audit
+    /// the log (upgrade first if it is newer).
+    StoredHistory,
+    /// The caller handed `decide` facts gathered for another command: a bug; report it.
+    CallerBug,
+}
+
+/// Lists one value of every variant of an enum, and fails to compile while the list misses a
+/// variant: for tests of a mapping from an error enum in another crate, where
+/// `#[non_exhaustive]` hides the variants from a `match` without a wildcard arm.
+///
+/// Invoke it in the crate that defines the enum (the only one where a `match` on it needs no
+/// wildcard), with the type, then one arm per variant: a pattern naming that variant, `=>`, one
+/// or more values of it separated by commas, and `;`. It expands to `(arms, values)`: the number
+/// of arms and the values in order. The generated `match` over the patterns has no wildcard and
+/// denies unreachable patterns, so every variant needs an arm and none may have two; that each
+/// arm's values are of its variant is for the defining crate's test to check (the values must
+/// fall into as many distinct variants as there are arms).
+///
+/// ```
+/// # use billing_domain::one_of_each;
+/// #[derive(Debug)]
+/// enum Outcome {
+///     Done,
+///     Refused(u8),
+/// }
+/// let (arms, values) = one_of_each!(Outcome;
+///     Outcome::Done => Outcome::Done;
+///     Outcome::Refused(_) => Outcome::Refused(1), Outcome::Refused(2);
+/// );
+/// assert_eq!((arms, values.len()), (2, 3));
+/// ```
+#[macro_export]
+macro_rules! one_of_each {
+    ($ty:ty; $($pattern:pat => $($value:expr),+;)+) => {{
+        #[deny(unreachable_patterns)]
+        fn _every_variant_has_one_arm(value: &$ty) {
+            match value {
+                $($pattern => {})+
+            }
+        }
+        let arms: usize = [$(stringify!($pattern)),+].len();
+        (arms, vec![$($($value),+),+])
+    }};
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, HashSet};
+
+    use super::{DomainError, DomainErrorKind};
+
+    #[test]
+    fn one_of_each_holds_one_value_of_every_variant() {
+        let (arms, all) = DomainError::samples().unwrap();
+        let variants: HashSet<_> = all.iter().map(std::mem::discriminant).collect();
+        assert_eq!((variants.len(), all.len()), (arms, arms));
+        let codes: HashSet<_> = all.iter().map(DomainError::code).collect();
+        assert_eq!(codes.len(), arms, "every variant has its own code");
+    }
+
+    /// The counts the type's documentation gives.
+    #[test]
+    fn the_documented_counts_of_each_kind_hold() {
+        let mut kinds = HashMap::new();
+        for e in DomainError::one_of_each().unwrap() {
+            *kinds.entry(e.kind()).or_insert(0) += 1;
+        }
+        assert_eq!(kinds.values().sum::<i32>(), 34);
+        assert_eq!(
+            kinds[&DomainErrorKind::Rule] + kinds[&DomainErrorKind::Role],
+            27
+        );
+        assert_eq!(kinds[&DomainErrorKind::Role], 2);
+        assert_eq!(kinds[&DomainErrorKind::BadInput], 3);
+        assert_eq!(kinds[&DomainErrorKind::PortUnavailable], 1);
+        assert_eq!(kinds[&DomainErrorKind::StoredHistory], 2);
+        assert_eq!(kinds[&DomainErrorKind::CallerBug], 1);
     }
 }

@@ -62,7 +62,7 @@ mod values;
 
 pub use commands::{Action, Permission, SettlementRequest, WorkspaceCommand};
 pub use decide::{decide, execute, plan};
-pub use error::DomainError;
+pub use error::{DomainError, DomainErrorKind};
 pub use events::{
     AccountBound, AgreementAccepted, ArrearsRecorded, ArrearsSettled, ChangeReason,
     CloudSubscriptionEnded, CloudSubscriptionResumed, CountdownReminded, CountdownStarted,

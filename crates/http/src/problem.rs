@@ -1,13 +1,21 @@
 //! Errors as RFC 9457 problems (`application/problem+json`): [`ApiError`], the crate's one
-//! error enum, and [`Problem`], its body. Every problem carries `code`, the rule name (SPEC
-//! §12): a refusal by a rule is `409`, an invalid value `422`, a body over the limit `413`, the
-//! store unavailable `503` with `Retry-After`. No input produces another 5xx.
+//! error enum, and [`Problem`], its body. Every problem carries `code`, the cause's name (a
+//! rule's SPEC name for a refusal). SPEC §12: a refusal by a rule is `409` (`403` for the role
+//! rules), an invalid value `422`, a body over the limit `413`, the store or an outside system
+//! unavailable `503` with `Retry-After`. No input produces another 5xx: a `500` is a stored
+//! history (or adapter row) that does not verify (`integrity`, `corrupt-row`, …) or a bug
+//! (`internal`).
+//!
+//! The table is [`ApiError::problem`], one exhaustive `match` over this crate's variants, and
+//! for the libraries' errors one over the store's [`Handling`] (which their own exhaustive
+//! `handling()` methods choose), so a new variant or a new way of handling compiles only with
+//! a decision on its answer.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use billing_adapters::AdapterError;
 use billing_domain::{DomainError, WorkspaceId};
-use billing_store::StoreError;
+use billing_store::{Handling, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -81,15 +89,16 @@ pub enum ApiError {
     /// Not signed in (`401`): send a valid, unexpired token.
     #[error("{0}")]
     Unauthenticated(#[from] AuthError),
-    /// The caller has no role in the workspace (`403 not-workspace-owner` for a command,
-    /// `403 workspace-not-granted` for a read): use a token that grants one.
+    /// The token grants the caller no role in the workspace (`403 workspace-not-granted`, for a
+    /// command as for a read): use a token that grants one. (A role that may not do what a
+    /// command asks is the domain's rule: `403 not-workspace-owner`, `403 not-billing-system`.)
     #[error("actor {actor} has no role in workspace {workspace}")]
     NoRole {
         /// The caller.
         actor: String,
         /// The workspace.
         workspace: WorkspaceId,
-        /// Whether the request was a command (else a read).
+        /// Whether the request was a command (else a read): for the console's words.
         command: bool,
     },
     /// Only the billing system may read this (`403 not-billing-system`).
@@ -138,69 +147,58 @@ pub enum ApiError {
     /// Nothing is served here (`404 not-found`).
     #[error("no such resource: {0}")]
     NotFound(String),
-    /// The store's error: a refusal (`409`, or `403` for the role rules, `422` for bad
-    /// values), a re-used command id (`422 command-id-reused`), the store unavailable (`503`),
-    /// or a fault.
+    /// The store's error, answered by how it is handled ([`StoreError::handling`]) with its code
+    /// ([`StoreError::code`]): a refusal `409` (`403` for the role rules, `422` for bad input), a
+    /// re-used command id `422 command-id-reused`, a conflict `409 conflict` (the API answers
+    /// one under `If-Match` as [`ApiError::PreconditionFailed`]), the store or an outside system
+    /// unavailable `503`, a stored history that does not verify or a bug `500`.
     #[error("{0}")]
     Store(#[from] StoreError),
-    /// The views' or the outside systems' error.
+    /// The views' or the outside systems' error, answered like the store's
+    /// ([`AdapterError::handling`], [`AdapterError::code`]).
     #[error("{0}")]
     Adapter(#[from] AdapterError),
+    /// A bug in this crate (`500 internal`), not in the request or the store: report it. The
+    /// detail says whether the command was written (re-sending it with the same
+    /// `Idempotency-Key` answers its outcome).
+    #[error("internal error (a bug in workspace-billing's HTTP API; please report it): {detail}")]
+    Internal {
+        /// What went wrong, and whether anything was written.
+        detail: String,
+    },
 }
 
+/// A domain error met at this door (a value that does not parse): answered by its kind, as the
+/// store's refusals are.
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         ApiError::Store(StoreError::Refused(e))
     }
 }
 
-/// The status of a domain refusal.
-fn domain_status(e: &DomainError) -> StatusCode {
-    match e {
-        DomainError::NotWorkspaceOwner { .. } | DomainError::NotBillingSystem { .. } => {
-            StatusCode::FORBIDDEN
-        }
-        DomainError::PortUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-        e if e.is_bad_input() => StatusCode::UNPROCESSABLE_ENTITY,
-        _ => StatusCode::CONFLICT,
+/// The HTTP status of a way of handling an error. One exhaustive `match`: a new way of handling
+/// compiles only with a decision here.
+fn status_of(handling: Handling) -> StatusCode {
+    match handling {
+        Handling::Refused | Handling::Conflict => StatusCode::CONFLICT,
+        Handling::Forbidden => StatusCode::FORBIDDEN,
+        Handling::BadInput | Handling::CommandIdReused => StatusCode::UNPROCESSABLE_ENTITY,
+        // With `Retry-After` (see `Problem::into_response`).
+        Handling::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        // No input produces these: a stored history or row that does not verify, or a bug.
+        Handling::Integrity | Handling::Bug => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 fn store_problem(e: &StoreError) -> Problem {
-    if let Some(d) = e.domain() {
-        return Problem::new(domain_status(d), d.code(), d.to_string());
-    }
-    if e.is_unavailable() {
-        return Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store-unavailable",
-            e.to_string(),
-        );
-    }
-    match e {
-        StoreError::CommandIdReused { .. } => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "command-id-reused",
-            e.to_string(),
-        ),
-        StoreError::Conflict { .. } => {
-            Problem::new(StatusCode::CONFLICT, "conflict", e.to_string())
-        }
+    let detail = match e {
         // A database fault is not the input's: the command may be re-sent with the same key.
-        StoreError::Database(_) => Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store-unavailable",
-            format!(
-                "{e}; the command may have been written: re-send it with the same Idempotency-Key"
-            ),
+        StoreError::Database(_) => format!(
+            "{e}; the command may have been written: re-send it with the same Idempotency-Key"
         ),
-        StoreError::Integrity { .. } => Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "integrity",
-            e.to_string(),
-        ),
-        _ => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
-    }
+        _ => e.to_string(),
+    };
+    Problem::new(status_of(e.handling()), e.code(), detail)
 }
 
 impl ApiError {
@@ -211,10 +209,7 @@ impl ApiError {
             ApiError::Unauthenticated(e) => {
                 Problem::new(StatusCode::UNAUTHORIZED, e.code(), detail)
             }
-            ApiError::NoRole { command: true, .. } => {
-                Problem::new(StatusCode::FORBIDDEN, "not-workspace-owner", detail)
-            }
-            ApiError::NoRole { command: false, .. } => {
+            ApiError::NoRole { .. } => {
                 Problem::new(StatusCode::FORBIDDEN, "workspace-not-granted", detail)
             }
             ApiError::SystemOnly { .. } => {
@@ -240,12 +235,17 @@ impl ApiError {
             ApiError::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "not-found", detail),
             ApiError::Store(e) => store_problem(e),
             ApiError::Adapter(AdapterError::Store(e)) => store_problem(e),
-            ApiError::Adapter(AdapterError::Database(_)) => {
-                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "store-unavailable", detail)
-            }
-            ApiError::Adapter(_) => {
+            ApiError::Adapter(e) => Problem::new(status_of(e.handling()), e.code(), detail),
+            ApiError::Internal { .. } => {
                 Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
             }
+        }
+    }
+
+    /// A bug in this crate, described by `detail`.
+    pub(crate) fn internal(detail: impl Into<String>) -> Self {
+        ApiError::Internal {
+            detail: detail.into(),
         }
     }
 
@@ -265,5 +265,107 @@ impl IntoResponse for ApiError {
             tracing::error!(code = %problem.code, detail = %problem.detail, "request failed");
         }
         problem.into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use axum::http::header::RETRY_AFTER;
+    use axum::response::IntoResponse;
+    use billing_adapters::AdapterError;
+    use billing_domain::WorkspaceId;
+    use billing_store::StoreError;
+
+    use super::ApiError;
+    use crate::auth::AuthError;
+
+    fn samples() -> (usize, Vec<ApiError>) {
+        let w = WorkspaceId::parse("acme").unwrap();
+        billing_domain::one_of_each!(ApiError;
+            ApiError::Unauthenticated(_) => ApiError::Unauthenticated(AuthError::Missing),
+                ApiError::Unauthenticated(AuthError::Malformed("not a JWT".into())),
+                ApiError::Unauthenticated(AuthError::Invalid("bad signature".into())),
+                ApiError::Unauthenticated(AuthError::Expired);
+            ApiError::NoRole { .. } => ApiError::NoRole {
+                actor: "eve".into(),
+                workspace: w.clone(),
+                command: true,
+            }, ApiError::NoRole {
+                actor: "eve".into(),
+                workspace: w.clone(),
+                command: false,
+            };
+            ApiError::SystemOnly { .. } => ApiError::SystemOnly {
+                actor: "alice".into(),
+                what: "read the event feed",
+            };
+            ApiError::MissingIdempotencyKey => ApiError::MissingIdempotencyKey;
+            ApiError::MalformedBody(_) => ApiError::MalformedBody("expected value".into());
+            ApiError::InvalidValue { .. } => ApiError::invalid("site", "may not be empty");
+            ApiError::BodyTooLarge { .. } => ApiError::BodyTooLarge { limit: 65_536 };
+            ApiError::PreconditionFailed { .. } => ApiError::PreconditionFailed {
+                workspace: w,
+                expected: "\"3\"".into(),
+                actual: 4,
+            };
+            ApiError::NotFound(_) => ApiError::NotFound("/v2".into());
+            ApiError::Store(_) => ApiError::Store(StoreError::NotEmpty);
+            ApiError::Adapter(_) => ApiError::Adapter(AdapterError::Delivery("refused".into()));
+            ApiError::Internal { .. } => ApiError::internal("a view that does not serialize");
+        )
+    }
+
+    /// Every code this crate's own variants answer, with its status. (The store's, the
+    /// adapters' and the domain's errors, every variant, are in the CLI's table test
+    /// `every_error_has_its_exit_status_and_problem`, which checks both doors.)
+    const ANSWERS: &[(&str, u16)] = &[
+        ("missing-token", 401),
+        ("malformed-token", 401),
+        ("invalid-token", 401),
+        ("token-expired", 401),
+        ("workspace-not-granted", 403),
+        ("not-billing-system", 403),
+        ("idempotency-key-required", 400),
+        ("malformed-body", 400),
+        ("invalid-value", 422),
+        ("body-too-large", 413),
+        ("precondition-failed", 412),
+        ("not-found", 404),
+        ("not-empty", 409),
+        ("delivery-failed", 503),
+        ("internal", 500),
+    ];
+
+    /// Before issue 18 a command by a token that grants no role in the workspace answered
+    /// `403 not-workspace-owner`, the code of the domain's role rule (a member or admin sending
+    /// an owner's command); it is `workspace-not-granted` now, as a read always was. And a bug
+    /// of this crate was a `StoreError::Internal`; it is `ApiError::Internal`.
+    #[test]
+    fn every_api_error_answers_its_status_and_code() {
+        let (arms, all) = samples();
+        let variants: HashSet<_> = all.iter().map(std::mem::discriminant).collect();
+        assert_eq!(variants.len(), arms);
+        for e in all {
+            let problem = e.problem();
+            let expected = ANSWERS
+                .iter()
+                .find(|(code, _)| *code == problem.code)
+                .map(|(_, status)| *status);
+            assert_eq!(expected, Some(problem.status), "{e:?} answered {problem:?}");
+            assert!(
+                problem
+                    .type_uri
+                    .ends_with(&format!("#problem-{}", problem.code)),
+                "{problem:?}"
+            );
+            let response = e.into_response();
+            assert_eq!(
+                response.headers().get(RETRY_AFTER).is_some(),
+                problem.status == 503,
+                "{problem:?}: Retry-After with every 503, and only then"
+            );
+        }
     }
 }

@@ -72,8 +72,10 @@ impl Billing {
                 .execute_expecting(workspace, &command, expected)
                 .await
                 .map_err(|e| match e {
-                    StoreError::VersionMismatch {
-                        expected, actual, ..
+                    StoreError::Conflict {
+                        expected,
+                        actual: Some(actual),
+                        ..
                     } => ApiError::PreconditionFailed {
                         workspace: workspace.clone(),
                         expected: format!("\"{expected}\""),
@@ -88,10 +90,7 @@ impl Billing {
             }
         };
         let Some(last) = outcome.events.last() else {
-            return Err(StoreError::Internal {
-                detail: "a command succeeded without events".into(),
-            }
-            .into());
+            return Err(ApiError::internal("a command succeeded without events"));
         };
         let state = store.state_after(workspace, last.sequence).await?;
         let view = BillingView::from_state(workspace, &state, last.sequence, &last.metadata.hash);

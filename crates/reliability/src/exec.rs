@@ -48,14 +48,12 @@ pub(crate) enum Kind {
 pub(crate) fn classify(error: StoreError) -> (Kind, String) {
     let text = error.to_string();
     let kind = match error {
-        StoreError::Unavailable { .. } | StoreError::Database(_) | StoreError::Conflict { .. } => {
-            Kind::Transient
-        }
-        StoreError::Refused(DomainError::PortUnavailable { .. }) => Kind::Transient,
-        // Not rules: a store that replays its own history wrongly, or a caller bug.
-        StoreError::Refused(
-            DomainError::InvalidTransition { .. } | DomainError::VerificationMissing { .. },
-        ) => Kind::Fatal,
+        StoreError::Unavailable { .. }
+        | StoreError::Database(_)
+        | StoreError::Conflict { .. }
+        | StoreError::PortUnavailable { .. } => Kind::Transient,
+        // The store routes a stored history it cannot decide on to `Integrity` and a caller bug
+        // to `Internal` (both fatal below): a refusal is a rule's.
         StoreError::Refused(rule) => Kind::Rule(rule),
         _ => Kind::Fatal,
     };

@@ -11,7 +11,7 @@
 //!   whole file first ([`verify::Verifier`]) and writes all or nothing.
 //!
 //! ```no_run
-//! # async fn run(services: billing_domain::WorkspaceServices) -> Result<(), billing_store::StoreError> {
+//! # async fn run(services: billing_domain::WorkspaceServices) -> Result<(), Box<dyn std::error::Error>> {
 //! use billing_domain::*;
 //! use billing_store::BillingStore;
 //!
@@ -46,7 +46,7 @@ pub use db::{
     PerBackend, Position, PositionedRow, SqliteDurability, StoreOptions, StoreTx, Subscriber,
     SubscriptionHandler, SubscriptionLag, SubscriptionName, WakeUps,
 };
-pub use error::{DbError, StoreError};
+pub use error::{DbError, Handling, StoreError};
 pub use export::{write_line, write_positioned_line, ImportReport};
 pub use record::{EventMetadata, RowRef, StoredEvent, StoredRow, AGGREGATE_TYPE};
 pub use store::{

@@ -203,7 +203,7 @@ where
 /// again (a retry, a catch-up) changes nothing.
 ///
 /// # Errors
-/// [`AdapterError::Database`]; nothing is applied then.
+/// [`AdapterError::Store`]; nothing is applied then.
 pub async fn apply(db: &Db, updates: &[ViewUpdate]) -> Result<(), AdapterError> {
     if updates.is_empty() {
         return Ok(());
@@ -219,7 +219,7 @@ pub async fn apply(db: &Db, updates: &[ViewUpdate]) -> Result<(), AdapterError> 
 /// [`apply`] inside an open transaction (a subscription batch's): the updates commit with it.
 ///
 /// # Errors
-/// [`AdapterError::Database`]; the transaction should then be rolled back.
+/// [`AdapterError::Store`]; the transaction should then be rolled back.
 pub(crate) async fn apply_in(tx: StoreTx<'_>, updates: &[ViewUpdate]) -> Result<(), AdapterError> {
     // In workspace order (a stable sort: one workspace's updates keep their order), so that two
     // transactions writing the same workspaces' rows — a process's commit path and another's
@@ -252,7 +252,7 @@ pub(crate) async fn apply_in(tx: StoreTx<'_>, updates: &[ViewUpdate]) -> Result<
 /// The `last_sequence` of each of `workspaces` that has a billing view, read inside `tx`.
 ///
 /// # Errors
-/// [`AdapterError::Database`]; [`AdapterError::Integrity`] for a negative stored sequence.
+/// [`AdapterError::Store`]; [`AdapterError::Corrupt`] for a negative stored sequence.
 pub(crate) async fn view_sequences(
     tx: &mut StoreTx<'_>,
     workspaces: &[&str],
@@ -283,7 +283,7 @@ pub(crate) async fn view_sequences(
 /// The stored billing view of a workspace.
 ///
 /// # Errors
-/// [`AdapterError::Database`]; [`AdapterError::Integrity`] for a stored value that does not
+/// [`AdapterError::Store`]; [`AdapterError::Corrupt`] for a stored value that does not
 /// parse (naming its column and value).
 pub async fn billing_view(
     db: &Db,
@@ -312,7 +312,7 @@ pub async fn all_billing_views(db: &Db) -> Result<Vec<BillingView>, AdapterError
 /// The stored audit trail of a workspace, in order.
 ///
 /// # Errors
-/// [`AdapterError::Database`]; [`AdapterError::Integrity`] for a stored value that does not
+/// [`AdapterError::Store`]; [`AdapterError::Corrupt`] for a stored value that does not
 /// parse (naming its column and value).
 pub async fn audit_trail(
     db: &Db,
@@ -332,7 +332,7 @@ pub async fn audit_trail(
 /// `limit`, in workspace order.
 ///
 /// # Errors
-/// [`AdapterError::Database`]; [`AdapterError::Integrity`] for a stored workspace id that does
+/// [`AdapterError::Store`]; [`AdapterError::Corrupt`] for a stored workspace id that does
 /// not parse.
 pub async fn lagging_workspaces(db: &Db, limit: u32) -> Result<Vec<WorkspaceId>, AdapterError> {
     let sql = "SELECT h.aggregate_id FROM heads h \
@@ -398,7 +398,7 @@ pub async fn catch_up_update(
 /// so a workspace whose view missed a commit is not left out.
 ///
 /// # Errors
-/// As [`crate::catch_up`]; [`AdapterError::Database`]; [`AdapterError::Integrity`] for a stored
+/// As [`crate::catch_up`]; [`AdapterError::Store`]; [`AdapterError::Corrupt`] for a stored
 /// workspace id that does not parse.
 pub async fn workspaces_settling_through(
     db: &Db,
@@ -479,8 +479,8 @@ pub(crate) async fn due_countdowns(
         });
     rows.into_iter()
         .map(|(id, countdown, due, reminded_at)| {
-            let missing = |column: &str| AdapterError::Integrity {
-                workspace: id.clone(),
+            let missing = |column: &str| AdapterError::Corrupt {
+                location: format!("workspace {id}"),
                 detail: format!("billing_view.{column} is NULL in a countdown"),
             };
             let countdown = countdown.ok_or_else(|| missing("countdown"))?;

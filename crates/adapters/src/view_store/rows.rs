@@ -1,6 +1,6 @@
 //! The database edge of the views: typed views and trail entries to the text and integers their
 //! tables store, and back. Reading parses every column into its domain type; a stored value that
-//! does not parse is an [`AdapterError::Integrity`] naming the workspace, the column and the
+//! does not parse is an [`AdapterError::Corrupt`] naming the workspace, the column and the
 //! value (only a hand-edited or corrupt table has one; a rebuild rewrites the views from the log).
 
 use std::borrow::Cow;
@@ -40,8 +40,8 @@ fn unreadable(
     value: &dyn std::fmt::Debug,
     why: &dyn Display,
 ) -> AdapterError {
-    AdapterError::Integrity {
-        workspace: workspace.to_owned(),
+    AdapterError::Corrupt {
+        location: format!("workspace {workspace}"),
         detail: format!("{column} holds {value:?}, which does not parse: {why}"),
     }
 }
@@ -49,7 +49,7 @@ fn unreadable(
 /// Parses stored text `value` of `column` (e.g. `billing_view.site`) of `workspace`'s row.
 ///
 /// # Errors
-/// [`AdapterError::Integrity`] naming the workspace, the column and the value.
+/// [`AdapterError::Corrupt`] naming the workspace, the column and the value.
 pub(crate) fn parse<T>(
     workspace: &str,
     column: &'static str,
@@ -83,7 +83,7 @@ where
 /// A stored integer of `column` as the unsigned type the views carry.
 ///
 /// # Errors
-/// [`AdapterError::Integrity`] for a negative or too large value.
+/// [`AdapterError::Corrupt`] for a negative or too large value.
 pub(crate) fn int<T>(workspace: &str, column: &'static str, value: i64) -> Result<T, AdapterError>
 where
     T: TryFrom<i64>,
@@ -263,7 +263,7 @@ impl ViewRow {
     /// The typed view this row stores.
     ///
     /// # Errors
-    /// [`AdapterError::Integrity`] naming the column and value that do not parse, or the
+    /// [`AdapterError::Corrupt`] naming the column and value that do not parse, or the
     /// settlement columns that do not make a settlement.
     pub(crate) fn into_view(self) -> Result<BillingView, AdapterError> {
         let ws = self.workspace_id.as_str();
@@ -332,8 +332,8 @@ impl ViewRow {
                 self.dissolved_at.as_deref(),
             )?,
         };
-        BillingView::try_from(flat).map_err(|detail| AdapterError::Integrity {
-            workspace: self.workspace_id.clone(),
+        BillingView::try_from(flat).map_err(|detail| AdapterError::Corrupt {
+            location: format!("workspace {}", self.workspace_id),
             detail: format!("stored billing_view row: {detail}"),
         })
     }
@@ -412,7 +412,7 @@ impl TrailRow {
     /// The typed entry this row stores.
     ///
     /// # Errors
-    /// [`AdapterError::Integrity`] naming the column and value that do not parse.
+    /// [`AdapterError::Corrupt`] naming the column and value that do not parse.
     pub(crate) fn into_entry(self) -> Result<AuditEntry, AdapterError> {
         let ws = self.workspace_id.as_str();
         Ok(AuditEntry {

@@ -110,7 +110,7 @@ impl Deliverer {
     ///
     /// # Errors
     /// [`AdapterError::Store`] with [`StoreError::LostLease`] when another instance took
-    /// delivery over (stop this one); [`AdapterError::Database`] and other store errors: nothing
+    /// delivery over (stop this one); [`AdapterError::Store`] and other store errors: nothing
     /// recorded is lost, step again later. A receiver's failure is never an error here: it is
     /// recorded and retried.
     pub async fn step(&mut self, now: DateTime<Utc>) -> Result<Step, AdapterError> {
@@ -162,7 +162,7 @@ impl Deliverer {
     /// endpoint). New events can come before it: step again soon when following the log.
     ///
     /// # Errors
-    /// [`AdapterError::Database`].
+    /// [`AdapterError::Store`].
     pub async fn next_attempt(&self) -> Result<Option<DateTime<Utc>>, AdapterError> {
         queue::next_attempt(&self.db).await
     }

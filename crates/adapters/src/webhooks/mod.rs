@@ -247,7 +247,7 @@ fn check_types(types: &[String]) -> Result<Vec<String>, AdapterError> {
 ///
 /// # Errors
 /// [`AdapterError::Invalid`] for a URL that is not http(s) or an unknown event type (nothing is
-/// written); [`AdapterError::Database`].
+/// written); [`AdapterError::Store`].
 pub async fn add_endpoint(
     db: &Db,
     url: &str,
@@ -321,7 +321,7 @@ const LIST: &str = "SELECT e.id, e.url, e.event_types, e.created_at, e.disabled_
 impl EndpointRow {
     fn into_endpoint(self) -> Result<Endpoint, AdapterError> {
         let corrupt = |detail: String| AdapterError::Corrupt {
-            table: "webhook_endpoints",
+            location: "webhook_endpoints".into(),
             detail: format!("endpoint {}: {detail}", self.id),
         };
         let time = |column: &str, text: &str| {
@@ -362,7 +362,7 @@ impl EndpointRow {
 /// Every endpoint, oldest first, with its delivered, pending and dead counts.
 ///
 /// # Errors
-/// [`AdapterError::Database`]; [`AdapterError::Corrupt`] for a hand-edited row.
+/// [`AdapterError::Store`]; [`AdapterError::Corrupt`] for a hand-edited row.
 pub async fn endpoints(db: &Db) -> Result<Vec<Endpoint>, AdapterError> {
     let rows: Vec<EndpointRow> = on_backend!(db.backend(), |pool| sqlx::query_as(LIST)
         .fetch_all(pool)
@@ -374,7 +374,7 @@ pub async fn endpoints(db: &Db) -> Result<Vec<Endpoint>, AdapterError> {
 /// undelivered events were dropped with it.
 ///
 /// # Errors
-/// [`AdapterError::UnknownEndpoint`] when there is no such endpoint; [`AdapterError::Database`].
+/// [`AdapterError::UnknownEndpoint`] when there is no such endpoint; [`AdapterError::Store`].
 pub async fn remove_endpoint(db: &Db, id: &EndpointId) -> Result<u64, AdapterError> {
     let dropped: Option<i64> = on_backend!(db.backend(), |pool| {
         let mut tx = pool.begin().await?;
@@ -430,7 +430,7 @@ struct DeadRow {
 /// The dead letters, of one endpoint or of all, by endpoint, workspace and sequence.
 ///
 /// # Errors
-/// [`AdapterError::Database`]; [`AdapterError::Corrupt`] for a hand-edited row.
+/// [`AdapterError::Store`]; [`AdapterError::Corrupt`] for a hand-edited row.
 pub async fn failures(
     db: &Db,
     endpoint: Option<&EndpointId>,
@@ -478,7 +478,7 @@ pub struct Retried {
 /// disabled endpoint is enabled again, and everything pending for it is due at `now`.
 ///
 /// # Errors
-/// [`AdapterError::UnknownEndpoint`] when there is no such endpoint; [`AdapterError::Database`].
+/// [`AdapterError::UnknownEndpoint`] when there is no such endpoint; [`AdapterError::Store`].
 pub async fn retry(db: &Db, id: &EndpointId, now: DateTime<Utc>) -> Result<Retried, AdapterError> {
     let result: Option<(u64, bool)> = on_backend!(db.backend(), |pool| {
         let mut tx = pool.begin().await?;

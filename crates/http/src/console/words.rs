@@ -256,9 +256,7 @@ pub(crate) fn domain(e: &DomainError, cx: Cx<'_>) -> String {
             "{} account {account} has no active marketplace subscription.",
             provider(policy, method)
         ),
-        DomainError::PortUnavailable { port, .. } => {
-            format!("The {port} could not answer just now. Try again in a moment; nothing was changed.")
-        }
+        DomainError::PortUnavailable { port, .. } => port_unavailable(port),
         DomainError::WorkspaceLocked { locked_at, .. } => format!(
             "The workspace is locked since {}: settle what is open first.",
             when(*locked_at, cx.site)
@@ -295,9 +293,14 @@ fn store(e: &StoreError, detail: String) -> String {
             "This form was already sent with other values. Reload the page and send it again."
                 .to_owned()
         }
+        StoreError::PortUnavailable { port, .. } => port_unavailable(port),
         e if e.is_unavailable() => unavailable(),
         _ => detail,
     }
+}
+
+fn port_unavailable(port: &str) -> String {
+    format!("The {port} could not answer just now. Try again in a moment; nothing was changed.")
 }
 
 fn unavailable() -> String {

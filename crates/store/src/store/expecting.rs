@@ -13,9 +13,9 @@ impl BillingStore {
     /// the workspace's sequence now.
     ///
     /// # Errors
-    /// As [`BillingStore::execute`], and [`StoreError::VersionMismatch`] (nothing written) when
-    /// the workspace is at another sequence, or another writer appended while this command was
-    /// decided.
+    /// As [`BillingStore::execute`]; [`StoreError::Conflict`] (nothing written) when the
+    /// workspace is at another sequence, or another writer appended while this command was
+    /// decided — always with the sequence it is at (`actual`).
     pub async fn execute_expecting(
         &self,
         workspace: &WorkspaceId,
@@ -26,16 +26,16 @@ impl BillingStore {
             .execute_at(workspace, command, Some(expected_sequence))
             .await
         {
-            Err(StoreError::Conflict { .. }) => {
+            Err(StoreError::Conflict { actual: None, .. }) => {
                 let actual = self
                     .db
                     .head(workspace.as_str())
                     .await?
                     .map_or(0, |h| h.sequence);
-                Err(StoreError::VersionMismatch {
+                Err(StoreError::Conflict {
                     workspace: workspace.to_string(),
                     expected: expected_sequence,
-                    actual,
+                    actual: Some(actual),
                 })
             }
             other => other,
@@ -62,7 +62,13 @@ impl BillingStore {
         let (_, events) = self.load(workspace).await?;
         let mut state = Workspace::default();
         for stored in events.iter().take_while(|e| e.sequence <= sequence) {
-            state = state.evolve(&stored.event)?;
+            // `load` folded the whole stream already; a refusal here is the same history's.
+            state = state
+                .evolve(&stored.event)
+                .map_err(|e| StoreError::Integrity {
+                    workspace: workspace.to_string(),
+                    detail: format!("invalid-transition at sequence {}: {e}", stored.sequence),
+                })?;
         }
         if events.len() < usize::try_from(sequence).unwrap_or(usize::MAX) {
             return Err(StoreError::Integrity {

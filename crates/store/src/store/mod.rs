@@ -5,7 +5,10 @@
 //! round trip, conditioned on the sequence the decision saw. A concurrent writer makes that
 //! append fail on the primary key; the cache entry is dropped and the caller gets
 //! [`StoreError::Conflict`] (the retry helper reloads and decides again). A refusal is checked
-//! against the stored head first, so a stale cache never refuses a command either.
+//! against the stored head first, so a stale cache never refuses a command either. What the
+//! domain answers that is no refusal becomes its own error: an outside system that did not
+//! answer [`StoreError::PortUnavailable`], a stored history it cannot decide on
+//! [`StoreError::Integrity`], anything else [`StoreError::Internal`].
 
 use std::borrow::Cow;
 use std::num::NonZeroUsize;
@@ -14,8 +17,7 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use billing_domain::{
-    Action, DomainError, Workspace, WorkspaceCommand, WorkspaceEvent, WorkspaceId,
-    WorkspaceServices,
+    Action, Workspace, WorkspaceCommand, WorkspaceEvent, WorkspaceId, WorkspaceServices,
 };
 use lru::LruCache;
 use sha2::{Digest, Sha256};
@@ -27,7 +29,7 @@ pub use self::load::load_workspace;
 use self::load::{check_head, decode_row, fold_rows};
 use crate::chain::{canonical, event_hash_of_canonical, hex_digest, GENESIS_HASH};
 use crate::db::{Append, AppendError, CommandRecord, Db, ImportHook, NewRow, StoreOptions};
-use crate::error::StoreError;
+use crate::error::{domain_refusal, StoreError};
 use crate::record::{EventMetadata, MetadataText, RowRef, StoredEvent, AGGREGATE_TYPE};
 
 /// What a command did.
@@ -308,7 +310,9 @@ impl BillingStore {
     ///
     /// # Errors
     /// [`StoreError::Refused`] (a rule; nothing written), [`StoreError::Conflict`] (a concurrent
-    /// writer; nothing written — retry), [`StoreError::CommandIdReused`], and infrastructure
+    /// writer; nothing written — retry), [`StoreError::CommandIdReused`],
+    /// [`StoreError::PortUnavailable`] (nothing written — retry later),
+    /// [`StoreError::Integrity`] (the stored history does not verify), and infrastructure
     /// errors ([`StoreError::Unavailable`], [`StoreError::Database`]: the command may have been
     /// written; re-send it with the same id).
     pub async fn execute(
@@ -345,10 +349,10 @@ impl BillingStore {
                             .original_outcome(workspace, command, &hash, record)
                             .await;
                     }
-                    return Err(StoreError::VersionMismatch {
+                    return Err(StoreError::Conflict {
                         workspace: workspace.to_string(),
                         expected,
-                        actual: fresh.sequence,
+                        actual: Some(fresh.sequence),
                     });
                 }
                 fresh
@@ -371,10 +375,9 @@ impl BillingStore {
             let events = match billing_domain::execute(&cached.state, command, &self.services).await
             {
                 Ok(events) => events,
-                Err(refusal @ DomainError::PortUnavailable { .. }) => {
-                    return Err(StoreError::Refused(refusal))
-                }
-                Err(refusal) => {
+                Err(answer) => {
+                    // What refuses nothing the user can fix is its own error, at once.
+                    let refusal = domain_refusal(workspace.as_str(), answer)?;
                     let (record, head_sequence) = self
                         .db
                         .command_and_head(command.command_id.as_str(), workspace.as_str())
@@ -385,10 +388,10 @@ impl BillingStore {
                             .await;
                     }
                     if head_sequence != cached.sequence && expected.is_some() {
-                        return Err(StoreError::VersionMismatch {
+                        return Err(StoreError::Conflict {
                             workspace: workspace.to_string(),
                             expected: cached.sequence,
-                            actual: head_sequence,
+                            actual: Some(head_sequence),
                         });
                     }
                     if head_sequence != cached.sequence && !reloaded {
@@ -413,7 +416,8 @@ impl BillingStore {
                     self.cache_drop(workspace.as_str());
                     return Err(StoreError::Conflict {
                         workspace: workspace.to_string(),
-                        expected_sequence: cached.sequence,
+                        expected: cached.sequence,
+                        actual: None,
                     });
                 }
             }

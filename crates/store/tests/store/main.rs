@@ -8,6 +8,7 @@ mod audit_mutations;
 mod authorization;
 mod commit_order;
 mod defects;
+mod errors;
 mod fuzz_reader;
 mod harness;
 mod properties;
@@ -44,6 +45,18 @@ mod issue_9 {
             cancelled_commands_leave_every_connection_usable_and_nothing_half_written,
             a_fault_is_named_the_same_alone_and_in_a_group,
             an_unreachable_database_is_reported_once,
+        ],
+    }
+}
+
+/// One error per cause on the command path (issue 18), on both backends.
+mod errors_on_both {
+    billing_test_support::on_both_backends! {
+        harness: crate::harness::Harness,
+        scenarios: crate::errors,
+        tests: [
+            an_outside_system_that_does_not_answer_is_no_refusal,
+            a_workspace_that_moved_on_is_one_conflict_on_every_path,
         ],
     }
 }

@@ -447,9 +447,7 @@ pub async fn a_stale_cache_never_decides(h: &Harness) {
         )
         .await;
     match stale {
-        Err(StoreError::Conflict {
-            expected_sequence, ..
-        }) => assert_eq!(expected_sequence, 4),
+        Err(StoreError::Conflict { expected, .. }) => assert_eq!(expected, 4),
         other => panic!("expected a conflict, got {other:?}"),
     }
     assert_eq!(

@@ -54,7 +54,7 @@ trait Rendered: Default + Send + 'static {
     /// Adds the trail entry of an event of `workspace` (parsed once per workspace, not per event).
     ///
     /// # Errors
-    /// [`AdapterError::Integrity`] for a field the writer needs typed that does not parse.
+    /// [`AdapterError::Corrupt`] for a field the writer needs typed that does not parse.
     fn entry(&mut self, workspace: &WorkspaceId, entry: &Entry<'_>) -> Result<(), AdapterError>;
     /// Trail entries added so far.
     fn entries(&self) -> usize;
@@ -147,7 +147,8 @@ impl Rendered for Rows {
 ///
 /// # Errors
 /// The error that stopped the pipeline: the read's ([`AdapterError::Store`]), the fold's
-/// ([`AdapterError::Integrity`]), the write's ([`AdapterError::Database`]), or
+/// ([`StoreError::Integrity`](billing_store::StoreError::Integrity)), the write's
+/// ([`AdapterError::Store`]), or
 /// [`AdapterError::Internal`] when a stage's thread or task itself stopped.
 pub(super) async fn fill_next(
     db: &Db,
@@ -321,12 +322,15 @@ struct Entry<'a> {
 /// already in the views' form, which is the form this library writes.
 ///
 /// # Errors
-/// [`AdapterError::Integrity`] naming the workspace and sequence, with the store's own words
-/// for what is wrong.
+/// [`StoreError::Integrity`](billing_store::StoreError::Integrity) naming the workspace and
+/// sequence, with the store's own words for what is wrong.
 fn decode(row: RowRef<'_>) -> Result<Entry<'_>, AdapterError> {
-    let integrity = |detail: String| AdapterError::Integrity {
-        workspace: row.aggregate_id.to_owned(),
-        detail: format!("sequence {}: {detail}", row.sequence),
+    let integrity = |detail: String| -> AdapterError {
+        billing_store::StoreError::Integrity {
+            workspace: row.aggregate_id.to_owned(),
+            detail: format!("sequence {}: {detail}", row.sequence),
+        }
+        .into()
     };
     let fast = (row.aggregate_type == AGGREGATE_TYPE
         && billing_store::record::is_current_version(row.event_type, row.event_version)
@@ -403,9 +407,12 @@ fn is_rfc3339(text: &str) -> bool {
 
 /// Applies `entry`, the next event of `c`'s stream.
 fn evolve(c: &mut Current, entry: &Entry<'_>) -> Result<(), AdapterError> {
-    let integrity = |detail: String| AdapterError::Integrity {
-        workspace: c.workspace.as_str().to_owned(),
-        detail,
+    let integrity = |detail: String| -> AdapterError {
+        billing_store::StoreError::Integrity {
+            workspace: c.workspace.as_str().to_owned(),
+            detail,
+        }
+        .into()
     };
     if entry.sequence != c.sequence + 1 {
         return Err(integrity(format!(

@@ -50,9 +50,10 @@ const SWAP: &str =
 /// last sequence).
 ///
 /// # Errors
-/// [`AdapterError::Shortfall`], [`AdapterError::Integrity`] (a stream that does not fold),
+/// [`AdapterError::Shortfall`], [`StoreError::Integrity`](billing_store::StoreError::Integrity)
+/// (a stream that does not fold),
 /// [`AdapterError::Schema`] (a live table whose schema cannot be copied),
-/// [`AdapterError::Database`] / [`AdapterError::Store`], [`AdapterError::Internal`] (a stage of
+/// [`AdapterError::Store`], [`AdapterError::Internal`] (a stage of
 /// the rebuild stopped). The old views stay in place on every
 /// error.
 pub async fn rebuild(
