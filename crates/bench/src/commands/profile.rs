@@ -9,6 +9,10 @@
 //! (`pg_stat_database`), and, when the `pg_stat_statements` extension is loaded, calls, WAL
 //! bytes and execution time per operation of each statement the database ran.
 //!
+//! `BILLING_BENCH_PROFILE_SQL`, when set, is run (as one script) on the contender's database
+//! after it is set up and before the warm-up: a schema variant (an index dropped, a constraint
+//! changed) measured with the same binary.
+//!
 //! Uses: `perf record -p`, `valgrind --tool=callgrind` (two runs with different `OPS`; the
 //! difference of their instruction counts divided by the difference of `OPS` is the cost of
 //! one operation, whatever the start-up costs), `perf stat`. The measured slice does the same
@@ -156,6 +160,41 @@ async fn server_counters(
     })
 }
 
+/// The variable naming a schema variant's SQL.
+const PROFILE_SQL: &str = "BILLING_BENCH_PROFILE_SQL";
+
+/// Runs `sql` on the contender's database: `url` on PostgreSQL, every SQLite file in `dir`.
+async fn variant(sql: &str, on_pg: bool, url: &str, dir: &std::path::Path) -> Result<(), String> {
+    if on_pg {
+        let pool = pg::pool(url, 1).await?;
+        sqlx::raw_sql(sql)
+            .execute(&pool)
+            .await
+            .map_err(|e| format!("{PROFILE_SQL}: {e}"))?;
+        pool.close().await;
+        return Ok(());
+    }
+    let files = std::fs::read_dir(dir).map_err(|e| e.to_string())?;
+    for file in files.flatten() {
+        let path = file.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("db") {
+            continue;
+        }
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path);
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(|e| e.to_string())?;
+        sqlx::raw_sql(sql)
+            .execute(&pool)
+            .await
+            .map_err(|e| format!("{PROFILE_SQL} on {}: {e}", path.display()))?;
+        pool.close().await;
+    }
+    Ok(())
+}
+
 /// Builds contender `name` on `url` (PostgreSQL) or in `dir` (SQLite) for about `ops`
 /// operations per slice.
 async fn build(
@@ -243,6 +282,9 @@ pub(crate) async fn run(name: &str, ops: &str) -> Result<String, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let result = async {
         let (mut contender, planned) = build(name, &url, dir.path(), ops).await?;
+        if let Ok(sql) = std::env::var(PROFILE_SQL) {
+            variant(&sql, on_pg, &url, dir.path()).await?;
+        }
         contender.prepare(1_000_000)?;
         contender.slice(1_000_000).await?;
         let server = if on_pg {
