@@ -133,6 +133,12 @@ fn main() -> ExitCode {
             return finish(runtime.block_on(commands::profile::run(name, ops)));
         }
     }
+    // Rebuilds and floors alone, for profilers (hidden).
+    if let [profile, events, rounds] = args.as_slice() {
+        if profile == rebuild::PROFILE {
+            return finish(runtime.block_on(rebuild::profile(events, rounds)));
+        }
+    }
     let result = match which.as_str() {
         "commands" => runtime.block_on(commands::run(quick)),
         "feed" => runtime.block_on(feed::run(quick)),

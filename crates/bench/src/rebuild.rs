@@ -405,6 +405,60 @@ pub(crate) async fn filled_store(
     Ok((store, log.events as f64 / secs))
 }
 
+/// The hidden subcommand that runs rebuilds and floors alone, for profilers.
+pub(crate) const PROFILE: &str = "rebuild-profile";
+
+/// `rebuild-profile EVENTS ROUNDS`: a fresh database filled with a generated log of `EVENTS`
+/// events, then `ROUNDS` times a rebuild followed by a floor (its bare stream, then its bare
+/// `COPY`), each timed alone with this process's CPU; prints one JSON object. For `perf` (the
+/// server's processes and this one): nothing here is interleaved or a figure to quote.
+///
+/// # Errors
+/// Bad arguments, PostgreSQL unavailable, or a rebuild or floor fails.
+pub(crate) async fn profile(events: &str, rounds: &str) -> Result<String, String> {
+    let events: u64 = events
+        .parse()
+        .map_err(|e| format!("EVENTS must be a count: {e}"))?;
+    let rounds: usize = rounds
+        .parse()
+        .map_err(|e| format!("ROUNDS must be a count: {e}"))?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let path = dir.path().join("rebuild.jsonl");
+    let log = write_log(&path, events)?;
+    let url = pg::fresh_database("rebuild_profile").await?;
+    let result = async {
+        let (store, _) = filled_store(&url, &path, &log).await?;
+        rebuild(&store, &log).await?;
+        let Backend::Postgres(pool) = store.db().backend() else {
+            return Err("the rebuild benchmark runs on PostgreSQL".to_owned());
+        };
+        let rows = floor_rows(pool).await?;
+        let mut out = Vec::new();
+        for _ in 0..rounds {
+            let (cpu, start) = (cpu_seconds(), Instant::now());
+            rebuild(&store, &log).await?;
+            let (rebuild_secs, rebuild_cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+            drop_floor_tables(pool).await?;
+            let (cpu, start) = (cpu_seconds(), Instant::now());
+            let (_, streamed, copied) = floor(store.db(), &rows, log.events).await?;
+            let (floor_secs, floor_cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+            drop_floor_tables(pool).await?;
+            out.push(json!({
+                "rebuild_secs": round3(rebuild_secs),
+                "rebuild_cpu_us_per_event": round3(rebuild_cpu * 1e6 / log.events as f64),
+                "floor_secs": round3(floor_secs),
+                "floor_stream_secs": round3(streamed),
+                "floor_copy_secs": round3(copied),
+                "floor_cpu_us_per_event": round3(floor_cpu * 1e6 / log.events as f64),
+            }));
+        }
+        Ok(json!({"bench": PROFILE, "events": log.events, "rounds": out}).to_string())
+    }
+    .await;
+    pg::drop_database(&url).await;
+    result
+}
+
 /// Runs the `rebuild` benchmark; returns the JSON object to print last.
 ///
 /// # Errors
