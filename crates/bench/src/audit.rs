@@ -7,6 +7,16 @@
 //! - Throughput: rounds of A-B-B-A passes over the whole file (A = read each line and parse it
 //!   into a `serde_json::Value`, B = [`audit_lines`]), the file in the page cache for both. The
 //!   ratio is the median over rounds of (audit lines/s) ÷ (parse lines/s).
+//! - The ceiling (issue 18): a third contender, `typed_hash`, does what an audit cannot do
+//!   without — each line parsed borrowed into its fields ([`EventLineRef`]), the payload into a
+//!   typed [`WorkspaceEvent`] (the domain needs it to replay), the metadata into borrowed
+//!   strings ([`MetadataText`]), and SHA-256 over the line's bytes, already in memory (about as
+//!   many bytes as an event's hash covers) — and nothing else: no canonical check, no chain, no
+//!   replay. It runs A-B-B-A against the `Value` parse and against the audit in the same rounds
+//!   (`typed_hash_vs_raw_parse`, `vs_typed_hash`), so `vs_raw_parse` can be read as how close a
+//!   typed decode with its hash gets to the bare parse, times how close the audit gets to that.
+//!   Once, outside the ratios, its two halves alone: the typed decode without the hash, and
+//!   reading the lines with only the hash.
 //! - Memory: the audit runs in a child process (this binary's hidden `audit-child FILE`) that
 //!   prints its peak RSS, once on the N-event file and once on an N/10-event file.
 
@@ -15,8 +25,10 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::Instant;
 
-use billing_domain::SitePolicy;
-use billing_store::audit::{audit_lines, AuditOptions};
+use billing_domain::{SitePolicy, WorkspaceEvent};
+use billing_store::audit::{audit_lines, AuditOptions, Line, LineReader, MAX_LINE_BYTES};
+use billing_store::chain::sha256_hex;
+use billing_store::record::{EventLineRef, MetadataText};
 use serde_json::{json, Value};
 
 use crate::loggen::{write_log, Log};
@@ -45,6 +57,49 @@ fn raw_parse(path: &Path) -> Result<u64, String> {
         let value: Value = serde_json::from_str(&line)
             .map_err(|e| format!("line {} is not JSON: {e}", lines + 1))?;
         std::hint::black_box(&value);
+        lines += 1;
+    }
+    Ok(lines)
+}
+
+/// What [`typed`] does with each line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Typed {
+    /// The typed, borrowed decode and SHA-256 of the line (the ceiling contender).
+    DecodeAndHash,
+    /// The typed, borrowed decode only.
+    DecodeOnly,
+    /// SHA-256 of the line only.
+    HashOnly,
+}
+
+/// Reads `path` as the audit does ([`LineReader`], one reused buffer, UTF-8 checked) and, per
+/// line, does `what`; returns the number of lines.
+fn typed(path: &Path, what: Typed) -> Result<u64, String> {
+    let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let mut reader = LineReader::new(BufReader::new(file), MAX_LINE_BYTES);
+    let mut lines = 0u64;
+    loop {
+        let next = reader
+            .next_line()
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let Some((n, line)) = next else { break };
+        let Line::Bytes(bytes) = line else {
+            return Err(format!("line {n} is too long"));
+        };
+        let text = std::str::from_utf8(bytes).map_err(|e| format!("line {n}: {e}"))?;
+        if what != Typed::HashOnly {
+            let fields: EventLineRef<'_> =
+                serde_json::from_str(text).map_err(|e| format!("line {n}: {e}"))?;
+            let event: WorkspaceEvent = serde_json::from_str(fields.payload.get())
+                .map_err(|e| format!("line {n}: payload: {e}"))?;
+            let metadata: MetadataText<'_> = serde_json::from_str(fields.metadata.get())
+                .map_err(|e| format!("line {n}: metadata: {e}"))?;
+            std::hint::black_box((&fields, &event, &metadata));
+        }
+        if what != Typed::DecodeOnly {
+            std::hint::black_box(sha256_hex(bytes));
+        }
         lines += 1;
     }
     Ok(lines)
@@ -120,6 +175,40 @@ pub(crate) fn child(path: &str) -> Result<String, String> {
     .to_string())
 }
 
+/// The hidden subcommand that runs one pass of one contender over a file, for profilers.
+pub(crate) const PASS: &str = "audit-pass";
+
+/// One pass of `which` (`raw_parse`, `audit`, `typed_hash`, `typed_decode`, `hash`) over
+/// `path`; returns a JSON object with the lines read and the pass's seconds. Nothing is
+/// compared: this is for `perf` and `valgrind --tool=callgrind`, not for figures.
+///
+/// # Errors
+/// An unknown contender, or the pass fails.
+pub(crate) fn pass(which: &str, path: &str) -> Result<String, String> {
+    let path = Path::new(path);
+    let start = Instant::now();
+    let lines = match which {
+        "raw_parse" => raw_parse(path)?,
+        // The audit child's own work (audit, no findings allowed), without its RSS figures.
+        "audit" => return child(&path.display().to_string()),
+        "typed_hash" => typed(path, Typed::DecodeAndHash)?,
+        "typed_decode" => typed(path, Typed::DecodeOnly)?,
+        "hash" => typed(path, Typed::HashOnly)?,
+        other => {
+            return Err(format!(
+                "no pass named {other}; one of raw_parse, audit, typed_hash, typed_decode, hash"
+            ))
+        }
+    };
+    Ok(json!({
+        "bench": PASS,
+        "pass": which,
+        "lines": lines,
+        "secs": round3(start.elapsed().as_secs_f64()),
+    })
+    .to_string())
+}
+
 /// Runs [`child`] in a new process of this binary; returns (lines, peak RSS before the audit,
 /// peak RSS) in KiB.
 fn run_child(path: &Path) -> Result<(u64, u64, u64), String> {
@@ -165,34 +254,48 @@ pub(crate) fn run(quick: bool) -> Result<String, String> {
     // Warm-up (untimed): the page cache, the allocator, and a first check that both logs are
     // clean.
     raw_parse(&big)?;
+    typed(&big, Typed::DecodeAndHash)?;
     audit(&big, log.events)?;
     audit(&small, small_log.events)?;
 
-    let mut parse = Tally::default();
-    let mut audited = Tally::default();
-    let mut ratios = Vec::with_capacity(rounds);
+    // Contenders: 0 = raw parse, 1 = audit, 2 = typed decode + hash. Each round runs the pairs
+    // (parse, audit), (parse, typed), (typed, audit) A-B-B-A, in that order.
+    const PAIRS: [(usize, usize); 3] = [(0, 1), (0, 2), (2, 1)];
+    let mut tallies = [Tally::default(); 3];
+    let mut ratios: [Vec<f64>; 3] = Default::default();
+    let pass = |side: usize| match side {
+        0 => raw_parse(&big),
+        1 => audit(&big, log.events),
+        _ => typed(&big, Typed::DecodeAndHash),
+    };
     for _ in 0..rounds {
-        let mut rates = [0.0f64; 2];
-        for side in [0usize, 1, 1, 0] {
-            let cpu = cpu_seconds();
-            let start = Instant::now();
-            let lines = if side == 0 {
-                raw_parse(&big)?
-            } else {
-                audit(&big, log.events)?
-            };
-            let secs = start.elapsed().as_secs_f64();
-            let tally = if side == 0 { &mut parse } else { &mut audited };
-            tally.ops += usize::try_from(lines).unwrap_or(usize::MAX);
-            tally.secs += secs;
-            tally.cpu += cpu_seconds() - cpu;
-            rates[side] += lines as f64 / secs;
-        }
-        if rates[0] > 0.0 {
-            ratios.push(rates[1] / rates[0]);
+        for (p, &(base, other)) in PAIRS.iter().enumerate() {
+            let mut rates = [0.0f64; 2];
+            for side in [base, other, other, base] {
+                let cpu = cpu_seconds();
+                let start = Instant::now();
+                let lines = pass(side)?;
+                let secs = start.elapsed().as_secs_f64();
+                if lines != log.events {
+                    return Err(format!("a pass read {lines} lines of {}", log.events));
+                }
+                let tally = &mut tallies[side];
+                tally.ops += usize::try_from(lines).unwrap_or(usize::MAX);
+                tally.secs += secs;
+                tally.cpu += cpu_seconds() - cpu;
+                rates[usize::from(side == other)] += lines as f64 / secs;
+            }
+            if rates[0] > 0.0 {
+                ratios[p].push(rates[1] / rates[0]);
+            }
         }
     }
-    for (name, t) in [("raw_parse", &parse), ("audit", &audited)] {
+    let [parse, audited, typed_hash] = tallies;
+    for (name, t) in [
+        ("raw_parse", &parse),
+        ("audit", &audited),
+        ("typed_hash", &typed_hash),
+    ] {
         eprintln!(
             "  {name:<10} {:>9.0} lines/s  ({} lines in {:.2}s; CPU {:.2} µs/line)",
             t.rate(),
@@ -201,10 +304,34 @@ pub(crate) fn run(quick: bool) -> Result<String, String> {
             t.cpu_us_per_op()
         );
     }
-    let (ratio, lo, hi) = median_min_max(&ratios);
+    let mut medians = [0.0f64; 3];
+    for (p, (name, r)) in [
+        "audit / raw_parse",
+        "typed_hash / raw_parse",
+        "audit / typed_hash",
+    ]
+    .iter()
+    .zip(&ratios)
+    .enumerate()
+    {
+        let (median, lo, hi) = median_min_max(r);
+        medians[p] = median;
+        eprintln!(
+            "  {name}: median {median:.3} over {} rounds (min {lo:.3}, max {hi:.3})",
+            r.len()
+        );
+    }
+    let [ratio, typed_vs_parse, vs_typed] = medians;
+    // The ceiling's halves, once each, outside the ratios.
+    let once = |what: Typed| -> Result<f64, String> {
+        let start = Instant::now();
+        let lines = typed(&big, what)?;
+        Ok(lines as f64 / start.elapsed().as_secs_f64())
+    };
+    let (decode_only, hash_only) = (once(Typed::DecodeOnly)?, once(Typed::HashOnly)?);
     eprintln!(
-        "  audit / raw_parse: median {ratio:.3} over {} rounds (min {lo:.3}, max {hi:.3})",
-        ratios.len()
+        "  typed_hash's halves alone (once): typed decode {decode_only:.0} lines/s; reading \
+         with SHA-256 only {hash_only:.0} lines/s"
     );
 
     let (big_lines, big_before, big_peak) = run_child(&big)?;
@@ -233,10 +360,16 @@ pub(crate) fn run(quick: bool) -> Result<String, String> {
         "events": log.events,
         "workspaces": log.workspaces,
         "file_bytes": log.bytes,
+        "typed_hash_vs_raw_parse": round3(typed_vs_parse),
+        "vs_typed_hash": round3(vs_typed),
         "audit_lines_per_s": audited.rate().round(),
         "raw_parse_lines_per_s": parse.rate().round(),
+        "typed_hash_lines_per_s": typed_hash.rate().round(),
+        "typed_decode_only_lines_per_s": decode_only.round(),
+        "hash_only_lines_per_s": hash_only.round(),
         "audit_cpu_us_per_line": round3(audited.cpu_us_per_op()),
         "raw_parse_cpu_us_per_line": round3(parse.cpu_us_per_op()),
+        "typed_hash_cpu_us_per_line": round3(typed_hash.cpu_us_per_op()),
         "peak_rss_kib": big_peak,
         "peak_rss_kib_tenth": small_peak,
         "generate_events_per_s": (log.events as f64 / gen_secs.max(1e-9)).round(),

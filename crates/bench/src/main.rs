@@ -68,6 +68,12 @@ fn main() -> ExitCode {
             return finish(audit::child(file));
         }
     }
+    // One pass of one audit contender over a file (hidden; for profilers).
+    if let [pass, which, file] = args.as_slice() {
+        if pass == audit::PASS {
+            return finish(audit::pass(which, file));
+        }
+    }
     // Writes a valid log of N events (hidden; for profiling and fuzz corpora).
     if let [gen, file, events] = args.as_slice() {
         if gen == "gen-log" {
@@ -119,6 +125,18 @@ fn main() -> ExitCode {
     if let [child, url, warm_up, n] = args.as_slice() {
         if child == scale::CACHE_CHILD {
             return finish(runtime.block_on(scale::cache_child(url, warm_up, n)));
+        }
+    }
+    // One contender of `commands` alone, for profilers and server counters (hidden).
+    if let [profile, name, ops] = args.as_slice() {
+        if profile == commands::profile::PROFILE {
+            return finish(runtime.block_on(commands::profile::run(name, ops)));
+        }
+    }
+    // Rebuilds and floors alone, for profilers (hidden).
+    if let [profile, events, rounds] = args.as_slice() {
+        if profile == rebuild::PROFILE {
+            return finish(runtime.block_on(rebuild::profile(events, rounds)));
         }
     }
     let result = match which.as_str() {

@@ -13,6 +13,16 @@
 //!   streams with), doing nothing with the rows; B = the rebuild again. `rebuild_vs_stream` is
 //!   the median over rounds of rebuild events/s ÷ stream events/s: how close the rebuild comes
 //!   to the cost of just reading its input.
+//! - And in the same rounds, A-B-B-A against the floor (issue 18): the work a rebuild cannot
+//!   avoid, A = the bare streaming read above, then a bare `COPY … FROM STDIN` of the same view
+//!   and trail rows into fresh tables (`LIKE` the live ones without indexes, as the rebuild makes
+//!   them), in one transaction, sent in 1 MiB chunks; B = the rebuild again. The rows are the
+//!   rebuild's own output, copied out (`COPY … TO STDOUT`) once after an untimed first rebuild,
+//!   so the floor writes exactly what the rebuild writes. `rebuild_vs_floor` is the median over
+//!   rounds of rebuild events/s ÷ floor events/s, where the floor's time is the stream's plus the
+//!   `COPY`'s (the rebuild runs its stages at once, so it could in principle beat 1). The floor
+//!   leaves out the rebuild's keys, added once the tables are full, and its swap: they are timed
+//!   once, outside the ratio (`keys_secs`), with the floor's two halves.
 //! - Both count what they read and fail loudly on a shortfall or on any error (the baseline's
 //!   `replay_all` returns `Ok` after a partial replay, SPEC §5: the count catches it).
 //! - Afterwards, once and outside the ratio, the rebuild's reading side alone: streaming every
@@ -34,7 +44,7 @@ use futures_util::TryStreamExt;
 use postgres_es::{PostgresEventRepository, PostgresViewRepository};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgPoolCopyExt, PgPoolOptions};
 use sqlx::PgPool;
 
 use crate::contender::services;
@@ -160,6 +170,145 @@ pub(crate) async fn bare_stream(db: &Db, expected: u64) -> Result<u64, String> {
     Ok(read)
 }
 
+/// The view and trail rows a rebuild writes, as `COPY` text, for the floor.
+pub(crate) struct FloorRows {
+    /// `billing_view`'s rows.
+    views: Vec<u8>,
+    /// `audit_trail`'s rows.
+    trail: Vec<u8>,
+    /// Rows of both.
+    rows: u64,
+}
+
+/// The floor's fresh tables, each made `LIKE` a live table (columns, defaults, constraints; no
+/// indexes), as the rebuild makes its own.
+const FLOOR_TABLES: [(&str, &str); 2] = [
+    ("billing_view", "floor_billing_view"),
+    ("audit_trail", "floor_audit_trail"),
+];
+
+/// Bytes per `COPY` data message of the floor.
+const FLOOR_CHUNK: usize = 1 << 20;
+
+/// Copies the rebuilt tables out (every column, in table order), for [`floor_copy`].
+async fn floor_rows(pool: &PgPool) -> Result<FloorRows, String> {
+    let mut out = [Vec::new(), Vec::new()];
+    let mut rows = 0u64;
+    for ((live, _), text) in FLOOR_TABLES.iter().zip(out.iter_mut()) {
+        let mut stream = pool
+            .copy_out_raw(&format!("COPY {live} TO STDOUT"))
+            .await
+            .map_err(|e| e.to_string())?;
+        while let Some(chunk) = stream.try_next().await.map_err(|e| e.to_string())? {
+            rows += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+            text.extend_from_slice(&chunk);
+        }
+    }
+    let [views, trail] = out;
+    Ok(FloorRows { views, trail, rows })
+}
+
+/// Drops the floor's tables (untimed, before each floor slice and at the end).
+async fn drop_floor_tables(pool: &PgPool) -> Result<(), String> {
+    for (_, fresh) in FLOOR_TABLES {
+        sqlx::query(&format!("DROP TABLE IF EXISTS {fresh}"))
+            .execute(pool)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// The floor's write: fresh tables, then a bare `COPY` of `rows` into them, in one
+/// transaction; fails unless every row landed.
+async fn floor_copy(pool: &PgPool, rows: &FloorRows) -> Result<(), String> {
+    let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
+    let mut copied = 0u64;
+    for ((live, fresh), text) in FLOOR_TABLES.iter().zip([&rows.views, &rows.trail]) {
+        sqlx::query(&format!(
+            "CREATE TABLE {fresh} (LIKE {live} INCLUDING ALL EXCLUDING INDEXES)"
+        ))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| e.to_string())?;
+        let mut copy = tx
+            .copy_in_raw(&format!("COPY {fresh} FROM STDIN"))
+            .await
+            .map_err(|e| e.to_string())?;
+        for chunk in chunks_at_lines(text, FLOOR_CHUNK) {
+            copy.send(chunk).await.map_err(|e| e.to_string())?;
+        }
+        copied += copy.finish().await.map_err(|e| e.to_string())?;
+    }
+    tx.commit().await.map_err(|e| e.to_string())?;
+    if copied != rows.rows {
+        return Err(format!("the floor copied {copied} rows of {}", rows.rows));
+    }
+    Ok(())
+}
+
+/// `text` in pieces of about `size` bytes, each ending at a line end.
+fn chunks_at_lines(text: &[u8], size: usize) -> impl Iterator<Item = &[u8]> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = if rest.len() <= size {
+            rest.len()
+        } else {
+            rest[size..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(rest.len(), |i| size + i + 1)
+        };
+        let (chunk, tail) = rest.split_at(end);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+/// One floor slice: the bare stream, then the bare `COPY`; returns the events read and the
+/// seconds of each half.
+async fn floor(db: &Db, rows: &FloorRows, expected: u64) -> Result<(u64, f64, f64), String> {
+    let Backend::Postgres(pool) = db.backend() else {
+        return Err("the rebuild benchmark runs on PostgreSQL".to_owned());
+    };
+    let start = Instant::now();
+    let read = bare_stream(db, expected).await?;
+    let streamed = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    floor_copy(pool, rows).await?;
+    Ok((read, streamed, start.elapsed().as_secs_f64()))
+}
+
+/// Once, outside the ratios: the floor's `COPY` again, then the keys the rebuild adds to its
+/// fresh tables (the live tables' primary keys), timed alone; returns the keys' seconds.
+async fn keys_once(pool: &PgPool, rows: &FloorRows) -> Result<f64, String> {
+    drop_floor_tables(pool).await?;
+    floor_copy(pool, rows).await?;
+    let start = Instant::now();
+    for (live, fresh) in FLOOR_TABLES {
+        let keys: Vec<(String,)> = sqlx::query_as(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint \
+             WHERE conrelid = $1::text::regclass AND contype IN ('p', 'u', 'x')",
+        )
+        .bind(live)
+        .fetch_all(pool)
+        .await
+        .map_err(|e| e.to_string())?;
+        for (definition,) in keys {
+            sqlx::query(&format!("ALTER TABLE {fresh} ADD {definition}"))
+                .execute(pool)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    drop_floor_tables(pool).await?;
+    Ok(secs)
+}
+
 /// How the rebuild's reading side is decoded in [`read_side`].
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Decoding {
@@ -256,6 +405,60 @@ pub(crate) async fn filled_store(
     Ok((store, log.events as f64 / secs))
 }
 
+/// The hidden subcommand that runs rebuilds and floors alone, for profilers.
+pub(crate) const PROFILE: &str = "rebuild-profile";
+
+/// `rebuild-profile EVENTS ROUNDS`: a fresh database filled with a generated log of `EVENTS`
+/// events, then `ROUNDS` times a rebuild followed by a floor (its bare stream, then its bare
+/// `COPY`), each timed alone with this process's CPU; prints one JSON object. For `perf` (the
+/// server's processes and this one): nothing here is interleaved or a figure to quote.
+///
+/// # Errors
+/// Bad arguments, PostgreSQL unavailable, or a rebuild or floor fails.
+pub(crate) async fn profile(events: &str, rounds: &str) -> Result<String, String> {
+    let events: u64 = events
+        .parse()
+        .map_err(|e| format!("EVENTS must be a count: {e}"))?;
+    let rounds: usize = rounds
+        .parse()
+        .map_err(|e| format!("ROUNDS must be a count: {e}"))?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let path = dir.path().join("rebuild.jsonl");
+    let log = write_log(&path, events)?;
+    let url = pg::fresh_database("rebuild_profile").await?;
+    let result = async {
+        let (store, _) = filled_store(&url, &path, &log).await?;
+        rebuild(&store, &log).await?;
+        let Backend::Postgres(pool) = store.db().backend() else {
+            return Err("the rebuild benchmark runs on PostgreSQL".to_owned());
+        };
+        let rows = floor_rows(pool).await?;
+        let mut out = Vec::new();
+        for _ in 0..rounds {
+            let (cpu, start) = (cpu_seconds(), Instant::now());
+            rebuild(&store, &log).await?;
+            let (rebuild_secs, rebuild_cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+            drop_floor_tables(pool).await?;
+            let (cpu, start) = (cpu_seconds(), Instant::now());
+            let (_, streamed, copied) = floor(store.db(), &rows, log.events).await?;
+            let (floor_secs, floor_cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+            drop_floor_tables(pool).await?;
+            out.push(json!({
+                "rebuild_secs": round3(rebuild_secs),
+                "rebuild_cpu_us_per_event": round3(rebuild_cpu * 1e6 / log.events as f64),
+                "floor_secs": round3(floor_secs),
+                "floor_stream_secs": round3(streamed),
+                "floor_copy_secs": round3(copied),
+                "floor_cpu_us_per_event": round3(floor_cpu * 1e6 / log.events as f64),
+            }));
+        }
+        Ok(json!({"bench": PROFILE, "events": log.events, "rounds": out}).to_string())
+    }
+    .await;
+    pg::drop_database(&url).await;
+    result
+}
+
 /// Runs the `rebuild` benchmark; returns the JSON object to print last.
 ///
 /// # Errors
@@ -315,17 +518,36 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
             import_rate
         );
 
-        // Sides: 0 = QueryReplay, 1 = rebuild, 2 = bare stream. Each round runs A-B-B-A
-        // against each baseline in turn.
-        let mut tallies = [Tally::default(); 3];
+        // An untimed first rebuild: the floor copies its output, and no contender is the first
+        // to read the freshly vacuumed table.
+        rebuild(&store, &log).await?;
+        let Backend::Postgres(pool) = store.db().backend() else {
+            return Err("the rebuild benchmark runs on PostgreSQL".to_owned());
+        };
+        let floor_rows = floor_rows(pool).await?;
+        if floor_rows.rows != log.events + log.workspaces {
+            return Err(format!(
+                "the rebuilt tables hold {} rows; {} trail entries and {} views expected",
+                floor_rows.rows, log.events, log.workspaces
+            ));
+        }
+
+        // Sides: 0 = QueryReplay, 1 = rebuild, 2 = bare stream, 3 = floor. Each round runs
+        // A-B-B-A against each baseline in turn.
+        let mut tallies = [Tally::default(); 4];
+        let mut floor_halves = [0.0f64; 2];
         let mut ratios = [
+            Vec::with_capacity(rounds),
             Vec::with_capacity(rounds),
             Vec::with_capacity(rounds),
         ];
         for _ in 0..rounds {
-            for (pair, baseline) in [(0usize, 0usize), (1, 2)] {
+            for (pair, baseline) in [(0usize, 0usize), (1, 2), (2, 3)] {
                 let mut rates = [0.0f64; 2];
                 for side in [baseline, 1, 1, baseline] {
+                    if side == 3 {
+                        drop_floor_tables(pool).await?;
+                    }
                     if side == 0 {
                         // A replay starts from an empty view table (a second replay into the
                         // same rows would double-apply, SPEC §5).
@@ -339,7 +561,14 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
                     let n = match side {
                         0 => query_replay(&replay_pool, small_log.events).await?,
                         1 => rebuild(&store, &log).await?,
-                        _ => bare_stream(store.db(), log.events).await?,
+                        2 => bare_stream(store.db(), log.events).await?,
+                        _ => {
+                            let (n, streamed, copied) =
+                                floor(store.db(), &floor_rows, log.events).await?;
+                            floor_halves[0] += streamed;
+                            floor_halves[1] += copied;
+                            n
+                        }
                     };
                     let secs = start.elapsed().as_secs_f64();
                     let tally = &mut tallies[side];
@@ -353,7 +582,9 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
                 }
             }
         }
-        let [replayed, rebuilt, streamed] = tallies;
+        drop_floor_tables(pool).await?;
+        let keys_secs = keys_once(pool, &floor_rows).await?;
+        let [replayed, rebuilt, streamed, floored] = tallies;
         // Both contenders wrote one view per workspace.
         let views: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {VIEW_TABLE}"))
             .fetch_one(&replay_pool)
@@ -379,17 +610,32 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
                 small_log.workspaces, log.workspaces
             ));
         }
-        Ok::<_, String>((replayed, rebuilt, streamed, ratios, import_rate, read_rates))
+        Ok::<_, String>((
+            [replayed, rebuilt, streamed, floored],
+            ratios,
+            import_rate,
+            read_rates,
+            floor_halves,
+            keys_secs,
+        ))
     }
     .await;
     pg::drop_database(&url_rebuild).await;
     pg::drop_database(&url_replay).await;
-    let (replayed, rebuilt, streamed, [ratios, stream_ratios], import_rate, read_rates) = result?;
+    let (
+        [replayed, rebuilt, streamed, floored],
+        [ratios, stream_ratios, floor_ratios],
+        import_rate,
+        read_rates,
+        floor_halves,
+        keys_secs,
+    ) = result?;
 
     for (name, t) in [
         ("query_replay", &replayed),
         ("rebuild", &rebuilt),
         ("bare_stream", &streamed),
+        ("floor", &floored),
     ] {
         eprintln!(
             "  {name:<12} {:>9.0} events/s  ({} events in {:.2}s; client CPU {:.2} µs/event)",
@@ -409,6 +655,15 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
         "  rebuild / bare_stream: median {vs_stream:.3} over {} rounds (min {lo:.3}, max {hi:.3})",
         stream_ratios.len()
     );
+    let (vs_floor, lo, hi) = median_min_max(&floor_ratios);
+    eprintln!(
+        "  rebuild / floor: median {vs_floor:.3} over {} rounds (min {lo:.3}, max {hi:.3}); \
+         the floor's time: stream {:.0}%, COPY {:.0}%; keys added to the floor's tables once \
+         afterwards: {keys_secs:.2}s",
+        floor_ratios.len(),
+        100.0 * floor_halves[0] / (floor_halves[0] + floor_halves[1]).max(1e-9),
+        100.0 * floor_halves[1] / (floor_halves[0] + floor_halves[1]).max(1e-9),
+    );
     let [stream_only, stream_decode, stream_typed] = read_rates;
     eprintln!(
         "  reading side alone (once): stream {stream_only:.0} events/s; stream + decode as a \
@@ -421,6 +676,13 @@ pub(crate) async fn run(quick: bool) -> Result<String, String> {
         "vs_query_replay": round3(ratio),
         "rebuild_vs_stream": round3(vs_stream),
         "bare_stream_events_per_s": streamed.rate().round(),
+        "rebuild_vs_floor": round3(vs_floor),
+        "floor_events_per_s": floored.rate().round(),
+        "floor_stream_secs": round3(floor_halves[0]),
+        "floor_copy_secs": round3(floor_halves[1]),
+        "floor_client_cpu_us_per_event": round3(floored.cpu_us_per_op()),
+        "floor_rows": log.events + log.workspaces,
+        "keys_secs": round3(keys_secs),
         "events": log.events,
         "workspaces": log.workspaces,
         "query_replay_events": small_log.events,

@@ -8,6 +8,7 @@
 //! what is compared, not the disk's).
 
 mod baselines;
+pub(crate) mod profile;
 
 use std::sync::Arc;
 
