@@ -10,13 +10,12 @@
 use std::error::Error;
 
 use billing_adapters::view_store::{audit_trail, billing_view};
-use billing_adapters::{deliver_pending, Embedded, LogMailer};
+use billing_adapters::{Embedded, LogMailer};
 use billing_domain::{
     Action, Actor, ActorId, AgreementVersion, Email, ExternalId, MethodId, Plan, Registration,
     Role, Settlement, SettlementRequest, SiteId, UserName, WorkspaceCommand, WorkspaceId,
 };
 use billing_store::{RetryPolicy, StoreOptions};
-use chrono::Utc;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
@@ -102,7 +101,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     }
     let trail = audit_trail(billing.db(), &workspace).await?;
     println!("audit trail: {} entries", trail.len());
-    let sent = deliver_pending(billing.db(), &LogMailer, Utc::now()).await?;
+    let sent = billing.deliver_pending(&LogMailer).await?;
     println!("opening reminders sent: {}", sent.sent);
     Ok(())
 }

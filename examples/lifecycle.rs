@@ -12,7 +12,7 @@ use std::error::Error;
 use std::sync::Arc;
 
 use billing_adapters::view_store::billing_view;
-use billing_adapters::{Embedded, Scheduler};
+use billing_adapters::Embedded;
 use billing_domain::memory::ManualClock;
 use billing_domain::{
     Action, Actor, ActorId, AgreementVersion, BillId, Currency, Email, ExternalId, Money,
@@ -103,7 +103,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     }
 
     // The host's scheduler ticks as days pass; each deadline fires once however often it ticks.
-    let scheduler = Scheduler::new(billing.store.clone());
+    let scheduler = billing.scheduler();
     for days in [5, 11, 11, 14, 14] {
         clock.set(start + Duration::days(days));
         let report = scheduler.tick().await?;

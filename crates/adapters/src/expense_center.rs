@@ -2,21 +2,33 @@
 //! (`expense_center_accounts`). User names are unique; registration is idempotent per request id.
 //! A host with a real Expense Center implements `billing_domain::ExpenseCenter` instead.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+
 use billing_domain::{
-    DomainError, Email, ExpenseCenter, ExpenseCenterAccount, ExternalId, Registration, UserName,
+    Clock, DomainError, Email, ExpenseCenter, ExpenseCenterAccount, ExternalId, Registration,
+    UserName,
 };
 use billing_store::{on_backend, Db};
-use chrono::Utc;
 use sha2_free_id::account_id_for;
 
 use crate::error::AdapterError;
 use billing_domain::instant::rfc3339;
 
 /// The embedded Expense Center directory.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct EmbeddedExpenseCenter {
     db: Db,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for EmbeddedExpenseCenter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedExpenseCenter")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
 }
 
 mod sha2_free_id {
@@ -42,9 +54,10 @@ fn port_error(e: impl std::fmt::Display) -> DomainError {
 }
 
 impl EmbeddedExpenseCenter {
-    /// The directory in `db` (tables from the store's migrations).
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    /// The directory in `db` (tables from the store's migrations); accounts are registered at
+    /// `clock`'s instant.
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
+        Self { db, clock }
     }
 
     /// Registers an account outside any command (`billing account register`).
@@ -89,7 +102,7 @@ impl EmbeddedExpenseCenter {
         let Some(account_id) = account_id_for(user_name) else {
             return Ok(Registration::Taken);
         };
-        let now = rfc3339(Utc::now());
+        let now = rfc3339(self.clock.now());
         let inserted = on_backend!(self.db.backend(), |pool| {
             sqlx::query(
             "INSERT INTO expense_center_accounts (user_name, account_id, email, request_id, created_at) \

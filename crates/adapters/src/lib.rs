@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod clocks;
 mod embedded;
 mod error;
 mod expense_center;
@@ -31,14 +32,15 @@ pub mod view_store;
 pub mod views;
 pub mod webhooks;
 
+pub use clocks::Clocks;
 pub use embedded::Embedded;
 pub use error::AdapterError;
 pub use expense_center::EmbeddedExpenseCenter;
 pub use marketplace::EmbeddedMarketplace;
-pub use outbox::{deliver_pending, deliver_pending_at, LogMailer, Mailer, OutboxMessage};
-pub use projector::{catch_up, Projector, VIEWS_SUBSCRIPTION};
+pub use outbox::{deliver_pending, LogMailer, Mailer, OutboxMessage};
+pub use projector::{catch_up, workspaces_settling_through, Projector};
 pub use scheduler::{
     command_id as deadline_command_id, Scheduler, TickReport, BILLING_SYSTEM_ACTOR,
 };
-pub use view_store::{workspaces_settling_through, RebuildReport, ViewUpdate};
+pub use view_store::{RebuildReport, ViewUpdate, VIEWS_SUBSCRIPTION};
 pub use views::{billing_view_at, AuditEntry, BillingView};

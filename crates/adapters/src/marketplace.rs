@@ -2,23 +2,34 @@
 //! (`cloud_subscriptions`). A host with real marketplaces implements
 //! `billing_domain::CloudMarketplace` instead.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
-use billing_domain::{CloudAccount, CloudMarketplace, DomainError, MethodId};
+use billing_domain::{Clock, CloudAccount, CloudMarketplace, DomainError, MethodId};
 use billing_store::{on_backend, Db};
-use chrono::Utc;
 
 use crate::error::AdapterError;
 
 /// The embedded marketplace subscriptions.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct EmbeddedMarketplace {
     db: Db,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for EmbeddedMarketplace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedMarketplace")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
 }
 
 impl EmbeddedMarketplace {
-    /// The subscriptions in `db` (tables from the store's migrations).
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    /// The subscriptions in `db` (tables from the store's migrations); they change at `clock`'s
+    /// instant.
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
+        Self { db, clock }
     }
 
     /// Starts (`true`) or ends (`false`) a subscription.
@@ -31,7 +42,7 @@ impl EmbeddedMarketplace {
         account: &CloudAccount,
         active: bool,
     ) -> Result<(), AdapterError> {
-        let now = billing_domain::instant::rfc3339(Utc::now());
+        let now = billing_domain::instant::rfc3339(self.clock.now());
         let instance = account.instance_id.as_ref().map_or("", |i| i.as_str());
         on_backend!(self.db.backend(), |pool| {
             sqlx::query(

@@ -21,6 +21,7 @@ use billing_store::{on_backend, Db, ImportHook, StoreTx};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::clocks::Clocks;
 use crate::error::AdapterError;
 use crate::view_store::{insert_outbox, int, parse, stream_notices, OutboxRow};
 use billing_domain::instant::{rfc3339, sortable};
@@ -209,13 +210,15 @@ pub struct DeliveryReport {
 }
 
 /// Delivers every unsent message of every kind through `mailer`, in workspace and sequence
-/// order, and marks each sent at `now` once delivered.
+/// order, and marks each sent at the billing clock's instant once delivered.
 ///
 /// Each message is claimed before the mailer gets it, so runs at the same time (concurrent
 /// `billing tick`s, two host processes) never deliver one message both; a run that dies
 /// holding a claim delays that message by up to [`CLAIM`], and one that dies after the mailer
 /// took a message but before marking it sent delivers it again later, with the same
-/// `Message-ID`.
+/// `Message-ID`. Claims run by the process clock: they are about processes, not about the
+/// instant billing happens at (a check after a crash test gives a later process clock, by which
+/// every claim of a killed run has run out).
 ///
 /// # Errors
 /// [`AdapterError::Store`] reading or marking the outbox; [`AdapterError::Corrupt`] for a
@@ -224,23 +227,9 @@ pub struct DeliveryReport {
 pub async fn deliver_pending(
     db: &Db,
     mailer: &dyn Mailer,
-    now: DateTime<Utc>,
+    clocks: &Clocks,
 ) -> Result<DeliveryReport, AdapterError> {
-    deliver_pending_at(db, mailer, now, Utc::now()).await
-}
-
-/// [`deliver_pending`] with the system clock's instant for the claims given: `wall` decides
-/// which claims have run out ([`CLAIM`] after they were taken). Tools that model time passing
-/// (a check after a crash test: every claim of a killed run has run out) give a later one.
-///
-/// # Errors
-/// As [`deliver_pending`].
-pub async fn deliver_pending_at(
-    db: &Db,
-    mailer: &dyn Mailer,
-    now: DateTime<Utc>,
-    wall: DateTime<Utc>,
-) -> Result<DeliveryReport, AdapterError> {
+    let (now, wall) = (clocks.billing.now(), clocks.process.now());
     let sql = format!(
         "SELECT {OUTBOX_COLUMNS} FROM email_outbox WHERE sent_at IS NULL \
          ORDER BY workspace_id, sequence, kind"
@@ -253,8 +242,7 @@ pub async fn deliver_pending_at(
         let message = row.into_message()?;
         // Claim it first: another run (a concurrent `billing tick`, a second host process)
         // that claimed it, or marked it sent since the select, keeps it. A claim runs out after
-        // CLAIM (a run that died while holding it), by the system clock: leases are about
-        // processes, not about the instant commands happen at.
+        // CLAIM (a run that died while holding it), by the process clock.
         let claimed = on_backend!(db.backend(), |pool| sqlx::query(
             "UPDATE email_outbox SET claimed_until = $1 \
              WHERE workspace_id = $2 AND sequence = $3 AND kind = $4 AND sent_at IS NULL \

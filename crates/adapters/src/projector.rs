@@ -14,16 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use billing_domain::WorkspaceId;
+use billing_domain::{Clock, CloudAccount, MethodId, WorkspaceId};
 use billing_store::{
     Commit, CommitListener, Db, PositionedRow, StoreError, StoreTx, SubscriptionHandler,
-    SubscriptionName,
 };
-use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::AdapterError;
-use crate::view_store::{self, RebuildReport, ViewUpdate};
+use crate::view_store::{self, views_subscription, RebuildReport, ViewUpdate};
 
 enum Msg {
     Update(Box<ViewUpdate>),
@@ -33,6 +31,8 @@ enum Msg {
 /// Projects commits into the billing view, the audit trail and the outbox.
 pub struct Projector {
     db: Db,
+    /// The process clock: the views subscription's lease, and when projected rows are recorded.
+    clock: Arc<dyn Clock>,
     queue: mpsc::Sender<Msg>,
     behind: Arc<AtomicBool>,
 }
@@ -51,17 +51,19 @@ const QUEUE: usize = 10_000;
 const BATCH: usize = 500;
 
 impl Projector {
-    /// Starts a projector over `db` (a background task on the current tokio runtime). It starts
-    /// behind: its first work is to catch up with whatever the log holds.
-    pub fn start(db: Db) -> Arc<Self> {
+    /// Starts a projector over `db` (a background task on the current tokio runtime), running
+    /// by `clock`, the process clock ([`crate::Clocks::process`]). It starts behind: its first
+    /// work is to catch up with whatever the log holds.
+    pub fn start(db: Db, clock: Arc<dyn Clock>) -> Arc<Self> {
         let (queue, receiver) = mpsc::channel(QUEUE);
         let behind = Arc::new(AtomicBool::new(true));
         let projector = Arc::new(Self {
             db: db.clone(),
+            clock: clock.clone(),
             queue,
             behind: behind.clone(),
         });
-        tokio::spawn(run(db, receiver, behind));
+        tokio::spawn(run(db, clock, receiver, behind));
         projector
     }
 
@@ -91,7 +93,7 @@ impl Projector {
     /// # Errors
     /// As [`catch_up`].
     pub async fn catch_up(&self) -> Result<u64, AdapterError> {
-        catch_up(&self.db).await
+        catch_up(&self.db, self.clock.as_ref()).await
     }
 
     /// Rebuilds the views from the log ([`view_store::rebuild`]), then catches up with commits
@@ -100,7 +102,7 @@ impl Projector {
     /// # Errors
     /// As [`view_store::rebuild`].
     pub async fn rebuild(&self, progress: impl FnMut(u64)) -> Result<RebuildReport, AdapterError> {
-        let report = view_store::rebuild(&self.db, progress).await?;
+        let report = view_store::rebuild(&self.db, self.clock.as_ref(), progress).await?;
         self.behind.store(true, Ordering::SeqCst);
         self.flush().await?;
         Ok(report)
@@ -109,23 +111,18 @@ impl Projector {
 
 impl CommitListener for Projector {
     fn committed(&self, commit: &Commit<'_>) {
-        let update =
-            ViewUpdate::for_commit(commit.workspace, commit.state, commit.events, Utc::now());
+        let update = ViewUpdate::for_commit(
+            commit.workspace,
+            commit.state,
+            commit.events,
+            self.clock.now(),
+        );
         let Some(update) = update else { return };
         if self.queue.try_send(Msg::Update(Box::new(update))).is_err() {
             // Full or stopped: the log still has it; catch up later.
             self.behind.store(true, Ordering::SeqCst);
         }
     }
-}
-
-/// The subscription that brings the views up to the log after anything the commit path missed
-/// (SPEC §11: the views run on the same mechanism a host uses). [`catch_up`] runs it.
-pub const VIEWS_SUBSCRIPTION: &str = "billing-views";
-
-pub(crate) fn views_subscription() -> SubscriptionName {
-    // A valid name, checked by the tests.
-    SubscriptionName::parse(VIEWS_SUBSCRIPTION).unwrap_or_else(|_| unreachable!())
 }
 
 /// How long a catch-up holds the views subscription without renewing it (it renews at every
@@ -143,13 +140,14 @@ const CATCH_UP_BATCH: u32 = 500;
 /// The views subscription's handler: re-projects, from its stream, every workspace of the batch
 /// whose view is behind the batch, in the batch's transaction (with the checkpoint). Views the
 /// commit path already brought up to date are left alone: one query per batch finds them.
-struct ProjectBehind {
+struct ProjectBehind<'c> {
     db: Db,
+    clock: &'c dyn Clock,
     projected: AtomicU64,
 }
 
 #[async_trait]
-impl SubscriptionHandler for ProjectBehind {
+impl SubscriptionHandler for ProjectBehind<'_> {
     async fn handle(
         &self,
         events: &[PositionedRow],
@@ -172,7 +170,9 @@ impl SubscriptionHandler for ProjectBehind {
             })?;
             // Events never change, so reading the stream beside the batch's transaction is safe;
             // the update (the whole stream, maybe past this batch) never moves a view back.
-            if let Some(update) = view_store::catch_up_update(&self.db, &id, Utc::now()).await? {
+            if let Some(update) =
+                view_store::catch_up_update(&self.db, &id, self.clock.now()).await?
+            {
                 updates.push(update);
             }
         }
@@ -181,6 +181,24 @@ impl SubscriptionHandler for ProjectBehind {
         view_store::apply_in(tx, &updates).await?;
         Ok(())
     }
+}
+
+/// Every workspace whose billing view settles through `method` with `account` (the same account
+/// id and marketplace instance), in workspace order: the workspaces an ended or resumed cloud
+/// subscription is reported to. The views are brought up to the log first ([`catch_up`]), so a
+/// workspace whose view missed a commit is not left out.
+///
+/// # Errors
+/// As [`catch_up`]; [`AdapterError::Store`]; [`AdapterError::Corrupt`] for a stored workspace id
+/// that does not parse.
+pub async fn workspaces_settling_through(
+    db: &Db,
+    clock: &dyn Clock,
+    method: &MethodId,
+    account: &CloudAccount,
+) -> Result<Vec<WorkspaceId>, AdapterError> {
+    catch_up(db, clock).await?;
+    view_store::settling_through(db, method, account).await
 }
 
 /// A holder name unique to this call.
@@ -195,21 +213,22 @@ fn holder() -> String {
 
 /// Runs the views subscription until nothing readable is left; `Ok(false)` when another
 /// instance holds it (or took it over meanwhile).
-async fn drain(db: &Db, handler: &ProjectBehind) -> Result<bool, AdapterError> {
+async fn drain(db: &Db, handler: &ProjectBehind<'_>) -> Result<bool, AdapterError> {
+    let clock = handler.clock;
     let Some(mut subscriber) = db
-        .subscriber(&views_subscription(), &holder(), Utc::now(), VIEWS_LEASE)
+        .subscriber(&views_subscription(), &holder(), clock.now(), VIEWS_LEASE)
         .await?
     else {
         return Ok(false);
     };
     let drained = loop {
         match subscriber
-            .handle_next(CATCH_UP_BATCH, Utc::now(), handler)
+            .handle_next(CATCH_UP_BATCH, clock.now(), handler)
             .await
         {
             Ok(handled) if handled.events == 0 => break Ok(true),
             Ok(_) => {
-                if !subscriber.renew(Utc::now()).await? {
+                if !subscriber.renew(clock.now()).await? {
                     break Ok(false);
                 }
             }
@@ -224,7 +243,8 @@ async fn drain(db: &Db, handler: &ProjectBehind) -> Result<bool, AdapterError> {
     Ok(drained)
 }
 
-/// Brings the views and the outbox up to the log. When some workspace's view is behind its
+/// Brings the views and the outbox up to the log, running by `clock` (the process clock: the
+/// views subscription's lease). When some workspace's view is behind its
 /// stream, it runs the views subscription ([`VIEWS_SUBSCRIPTION`]) from its checkpoint to the
 /// end of what is readable in the commit order, then checks that no workspace's view is behind its stream — waiting, when one is, for
 /// its events to become readable (on PostgreSQL a transaction that committed late is readable
@@ -236,9 +256,10 @@ async fn drain(db: &Db, handler: &ProjectBehind) -> Result<bool, AdapterError> {
 /// server, or views edited by hand: `billing rebuild-views`); [`AdapterError::Store`]
 /// (the database, or a stream that does not verify); [`AdapterError::Corrupt`] for a
 /// stored workspace id or upgrade that does not parse.
-pub async fn catch_up(db: &Db) -> Result<u64, AdapterError> {
+pub async fn catch_up(db: &Db, clock: &dyn Clock) -> Result<u64, AdapterError> {
     let handler = ProjectBehind {
         db: db.clone(),
+        clock,
         projected: AtomicU64::new(0),
     };
     // Nothing behind (the commit path kept up): the subscription is not needed now, and its
@@ -268,7 +289,12 @@ pub async fn catch_up(db: &Db) -> Result<u64, AdapterError> {
     }
 }
 
-async fn run(db: Db, mut receiver: mpsc::Receiver<Msg>, behind: Arc<AtomicBool>) {
+async fn run(
+    db: Db,
+    clock: Arc<dyn Clock>,
+    mut receiver: mpsc::Receiver<Msg>,
+    behind: Arc<AtomicBool>,
+) {
     let mut backoff = Duration::from_millis(50);
     loop {
         // While behind, wake up now and then even without new commits.
@@ -305,7 +331,7 @@ async fn run(db: Db, mut receiver: mpsc::Receiver<Msg>, behind: Arc<AtomicBool>)
         }
         let mut outcome = Ok(());
         if behind.load(Ordering::SeqCst) {
-            match catch_up(&db).await {
+            match catch_up(&db, clock.as_ref()).await {
                 Ok(_) => {
                     behind.store(false, Ordering::SeqCst);
                     backoff = Duration::from_millis(50);
@@ -330,7 +356,7 @@ mod tests {
     fn the_views_subscription_name_is_valid() {
         assert_eq!(
             super::views_subscription().as_str(),
-            super::VIEWS_SUBSCRIPTION
+            crate::view_store::VIEWS_SUBSCRIPTION
         );
     }
 }

@@ -25,6 +25,7 @@ use futures_util::StreamExt as _;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::clocks::Clocks;
 use crate::error::AdapterError;
 use crate::view_store::{due_countdowns, Deadline, DueCountdown};
 
@@ -60,6 +61,7 @@ pub struct TickReport {
 #[derive(Clone, Debug)]
 pub struct Scheduler {
     store: Arc<BillingStore>,
+    clocks: Clocks,
     retry: RetryPolicy,
 }
 
@@ -74,10 +76,13 @@ enum Fired {
 }
 
 impl Scheduler {
-    /// A scheduler over `store`; it takes its time from the store's services' clock.
-    pub fn new(store: Arc<BillingStore>) -> Self {
+    /// A scheduler over `store`: the deadlines due at `clocks.billing`'s instant (which should
+    /// be the store's services' clock, the one the deadlines' commands are stamped with), the
+    /// views' catch-up by `clocks.process`.
+    pub fn new(store: Arc<BillingStore>, clocks: Clocks) -> Self {
         Self {
             store,
+            clocks,
             retry: RetryPolicy {
                 max_retries: 16,
                 ..RetryPolicy::default()
@@ -96,9 +101,9 @@ impl Scheduler {
     /// [`AdapterError::Corrupt`] reading the billing view. A deadline that cannot be fired is
     /// not an error of the tick: it is in [`TickReport::failed`].
     pub async fn tick(&self) -> Result<TickReport, AdapterError> {
-        let at = self.store.services().clock.now();
+        let at = self.clocks.billing.now();
         let db = self.store.db();
-        crate::projector::catch_up(db).await?;
+        crate::projector::catch_up(db, self.clocks.process.as_ref()).await?;
         let mut report = TickReport {
             at,
             ..TickReport::default()

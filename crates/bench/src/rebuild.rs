@@ -134,7 +134,7 @@ async fn query_replay(pool: &PgPool, expected: u64) -> Result<u64, String> {
 /// One rebuild of both views; returns the events read, failing unless the rebuild read
 /// `log.events` events and wrote `log.workspaces` views.
 async fn rebuild(store: &BillingStore, log: &Log) -> Result<u64, String> {
-    let report = view_store::rebuild(store.db(), |_| {})
+    let report = view_store::rebuild(store.db(), &billing_store::SystemClock, |_| {})
         .await
         .map_err(|e| format!("rebuild failed: {e}"))?;
     if report.events != log.events || report.workspaces != log.workspaces {

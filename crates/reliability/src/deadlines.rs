@@ -306,9 +306,13 @@ pub(crate) async fn seed(args: SeedArgs) -> Result<(serde_json::Value, bool), St
         Ok(Err(e)) => format!("behind: {e}"),
         Err(_) => "behind: flush timed out".to_owned(),
     };
-    let delivered = deliver_pending(embedded.db(), &LogMailer, Utc::now())
-        .await
-        .map_err(|e| format!("delivering the outbox: {e}"))?;
+    let delivered = deliver_pending(
+        embedded.db(),
+        &LogMailer,
+        &billing_adapters::Clocks::at(Utc::now()),
+    )
+    .await
+    .map_err(|e| format!("delivering the outbox: {e}"))?;
     if delivered.failed > 0 {
         counters
             .anomalies

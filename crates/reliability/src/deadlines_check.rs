@@ -23,9 +23,7 @@
 use std::collections::BTreeMap;
 
 use billing_adapters::outbox::{outbox, COUNTDOWN_REMINDER, COUNTDOWN_STARTED, LOCKED, UNLOCKED};
-use billing_adapters::{
-    catch_up, deliver_pending_at, LogMailer, OutboxMessage, BILLING_SYSTEM_ACTOR,
-};
+use billing_adapters::{catch_up, deliver_pending, LogMailer, OutboxMessage, BILLING_SYSTEM_ACTOR};
 use billing_domain::{SitePolicy, WorkspaceEvent};
 use billing_store::record::decode_unverified;
 use billing_store::{Db, Position, StoreOptions};
@@ -349,14 +347,21 @@ pub(crate) async fn run(
         .iter()
         .filter(is_countdown_notice)
         .count() as u64;
-    let projected = catch_up(&db)
+    let projected = catch_up(&db, &billing_store::SystemClock)
         .await
         .map_err(|e| format!("the views' catch-up: {e}"))?;
     // Every claim a killed tick held has run out by now (the check models that much time).
     let after_claims = Utc::now() + billing_adapters::outbox::CLAIM + chrono::Duration::seconds(1);
-    let delivery = deliver_pending_at(&db, &LogMailer, Utc::now(), after_claims)
-        .await
-        .map_err(|e| format!("delivering the outbox: {e}"))?;
+    let delivery = deliver_pending(
+        &db,
+        &LogMailer,
+        &billing_adapters::Clocks {
+            billing: std::sync::Arc::new(billing_domain::memory::ManualClock::new(Utc::now())),
+            process: std::sync::Arc::new(billing_domain::memory::ManualClock::new(after_claims)),
+        },
+    )
+    .await
+    .map_err(|e| format!("delivering the outbox: {e}"))?;
     if delivery.failed > 0 {
         anomalies.add(
             "outbox",

@@ -426,9 +426,13 @@ pub(crate) async fn outbox_check(
     prefix: &str,
 ) -> Result<OutboxFigures, String> {
     let db = embedded.db();
-    let delivery = deliver_pending(db, &LogMailer, chrono::Utc::now())
-        .await
-        .map_err(|e| format!("delivering the outbox: {e}"))?;
+    let delivery = deliver_pending(
+        db,
+        &LogMailer,
+        &billing_adapters::Clocks::at(chrono::Utc::now()),
+    )
+    .await
+    .map_err(|e| format!("delivering the outbox: {e}"))?;
     let messages = outbox(db)
         .await
         .map_err(|e| format!("reading the outbox: {e}"))?;

@@ -36,8 +36,14 @@ async fn a_process_that_died_before_projecting_loses_no_trail_entries() {
     {
         let db = Db::connect(&url, &options).await.unwrap();
         let services = WorkspaceServices {
-            expense_center: Arc::new(EmbeddedExpenseCenter::new(db.clone())),
-            marketplace: Arc::new(EmbeddedMarketplace::new(db.clone())),
+            expense_center: Arc::new(EmbeddedExpenseCenter::new(
+                db.clone(),
+                std::sync::Arc::new(billing_store::SystemClock),
+            )),
+            marketplace: Arc::new(EmbeddedMarketplace::new(
+                db.clone(),
+                std::sync::Arc::new(billing_store::SystemClock),
+            )),
             policy: Arc::new(SitePolicy::builtin()),
             clock: Arc::new(SystemClock),
         };

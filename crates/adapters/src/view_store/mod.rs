@@ -14,6 +14,17 @@ use billing_store::{on_backend, Db, StoreTx, StoredEvent};
 use chrono::{DateTime, Utc};
 
 pub use self::rebuild::{rebuild, RebuildReport};
+
+/// The subscription that brings the views up to the log after anything the commit path missed
+/// (SPEC §11: the views run on the same mechanism a host uses). `catch_up` runs it; a rebuild
+/// moves its checkpoint back to what the rebuild read.
+pub const VIEWS_SUBSCRIPTION: &str = "billing-views";
+
+/// [`VIEWS_SUBSCRIPTION`] as a subscription name.
+pub(crate) fn views_subscription() -> billing_store::SubscriptionName {
+    // A valid name, checked by the tests.
+    billing_store::SubscriptionName::parse(VIEWS_SUBSCRIPTION).unwrap_or_else(|_| unreachable!())
+}
 use self::rows::{bind_trail, bind_view, TrailColumns, TrailRow, ViewColumns, ViewRow};
 pub(crate) use self::rows::{db_int, int, parse};
 use self::rows::{TRAIL_COLUMNS, VIEW_COLUMNS};
@@ -392,20 +403,19 @@ pub async fn catch_up_update(
     Ok(ViewUpdate::for_stream(workspace, &state, &events, now))
 }
 
-/// Every workspace whose billing view settles through `method` with `account` (the same account
-/// id and marketplace instance), in workspace order: the workspaces an ended or resumed cloud
-/// subscription is reported to. The views are brought up to the log first ([`crate::catch_up`]),
-/// so a workspace whose view missed a commit is not left out.
+/// Every workspace whose billing view, as the table holds it now, settles through `method` with
+/// `account` (the same account id and marketplace instance), in workspace order. Bring the views
+/// up to the log first ([`crate::workspaces_settling_through`] does) for the answer to include
+/// every commit.
 ///
 /// # Errors
-/// As [`crate::catch_up`]; [`AdapterError::Store`]; [`AdapterError::Corrupt`] for a stored
-/// workspace id that does not parse.
-pub async fn workspaces_settling_through(
+/// [`AdapterError::Store`]; [`AdapterError::Corrupt`] for a stored workspace id that does not
+/// parse.
+pub async fn settling_through(
     db: &Db,
     method: &billing_domain::MethodId,
     account: &billing_domain::CloudAccount,
 ) -> Result<Vec<WorkspaceId>, AdapterError> {
-    crate::projector::catch_up(db).await?;
     let sql = "SELECT workspace_id FROM billing_view \
                WHERE cloud_account_id = $1 AND settlement_method = $2 \
                  AND coalesce(cloud_instance_id, '') = $3 \

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use billing_adapters::outbox::{outbox, CLAIM};
-use billing_adapters::{deliver_pending, deliver_pending_at, AdapterError, Mailer, OutboxMessage};
+use billing_adapters::{deliver_pending, AdapterError, Mailer, OutboxMessage};
 use chrono::Utc;
 
 use crate::harness::{t, upgrade, Harness};
@@ -41,10 +41,11 @@ pub async fn concurrent_delivery_runs_deliver_each_notice_once(h: &Harness) {
     let db = h.billing.db();
     let mailer = CountingMailer::default();
     let now = t("2026-11-27T10:00:00Z");
+    let clocks = billing_adapters::Clocks::at(now);
     let (a, b, c) = tokio::join!(
-        deliver_pending(db, &mailer, now),
-        deliver_pending(db, &mailer, now),
-        deliver_pending(db, &mailer, now),
+        deliver_pending(db, &mailer, &clocks),
+        deliver_pending(db, &mailer, &clocks),
+        deliver_pending(db, &mailer, &clocks),
     );
     let sent = a.unwrap().sent + b.unwrap().sent + c.unwrap().sent;
     let delivered = mailer.delivered.lock().unwrap().clone();
@@ -69,12 +70,21 @@ pub async fn a_claim_of_a_run_that_died_runs_out(h: &Harness) {
         .unwrap();
     let mailer = CountingMailer::default();
     let now = t("2026-11-27T10:00:00Z");
-    let during = deliver_pending(h.billing.db(), &mailer, now).await.unwrap();
-    assert_eq!(during.sent, 0, "the claim holds");
-    let after = Utc::now() + CLAIM + chrono::Duration::seconds(1);
-    let later = deliver_pending_at(h.billing.db(), &mailer, now, after)
+    let during = deliver_pending(h.billing.db(), &mailer, &billing_adapters::Clocks::at(now))
         .await
         .unwrap();
+    assert_eq!(during.sent, 0, "the claim holds");
+    let after = Utc::now() + CLAIM + chrono::Duration::seconds(1);
+    let later = deliver_pending(
+        h.billing.db(),
+        &mailer,
+        &billing_adapters::Clocks {
+            billing: std::sync::Arc::new(billing_domain::memory::ManualClock::new(now)),
+            process: std::sync::Arc::new(billing_domain::memory::ManualClock::new(after)),
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(later.sent, 1, "the claim ran out");
     assert_eq!(mailer.delivered.lock().unwrap().len(), 1);
 }

@@ -42,7 +42,12 @@ impl BackendHarness for Harness {
         let clock = Arc::new(ManualClock::new(t("2026-11-27T09:00:00Z")));
         let options = StoreOptions::default();
         let db = Db::from_pg_pool(pool.clone(), &options).await.unwrap();
-        let billing = Embedded::over(db, &options, SitePolicy::builtin(), clock.clone());
+        let billing = Embedded::over(
+            db,
+            &options,
+            SitePolicy::builtin(),
+            billing_adapters::Clocks::billing_at(clock.clone()),
+        );
         Self {
             db: TestDb::Postgres(pool),
             clock,
@@ -56,7 +61,12 @@ impl Harness {
     pub async fn reopen(&self) -> Embedded {
         let options = StoreOptions::default();
         let db = self.db.connect(&options).await;
-        Embedded::over(db, &options, SitePolicy::builtin(), self.clock.clone())
+        Embedded::over(
+            db,
+            &options,
+            SitePolicy::builtin(),
+            billing_adapters::Clocks::billing_at(self.clock.clone()),
+        )
     }
 
     /// A fresh, empty database of the same backend, wired like this one (for imports); keep the
@@ -80,8 +90,14 @@ impl Harness {
         let options = StoreOptions::default();
         let db = self.db.connect(&options).await;
         let services = WorkspaceServices {
-            expense_center: Arc::new(billing_adapters::EmbeddedExpenseCenter::new(db.clone())),
-            marketplace: Arc::new(billing_adapters::EmbeddedMarketplace::new(db.clone())),
+            expense_center: Arc::new(billing_adapters::EmbeddedExpenseCenter::new(
+                db.clone(),
+                self.clock.clone(),
+            )),
+            marketplace: Arc::new(billing_adapters::EmbeddedMarketplace::new(
+                db.clone(),
+                self.clock.clone(),
+            )),
             policy: Arc::new(SitePolicy::builtin()),
             clock: self.clock.clone(),
         };

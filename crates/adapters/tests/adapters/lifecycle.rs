@@ -90,10 +90,13 @@ mod scenarios {
     }
 
     async fn tick(h: &Harness) -> TickReport {
-        let report = Scheduler::new(h.billing.store.clone())
-            .tick()
-            .await
-            .unwrap();
+        let report = Scheduler::new(
+            h.billing.store.clone(),
+            billing_adapters::Clocks::billing_at(h.billing.store.clone().services().clock.clone()),
+        )
+        .tick()
+        .await
+        .unwrap();
         assert!(report.failed.is_empty(), "{report:?}");
         report
     }
@@ -197,7 +200,7 @@ mod scenarios {
 
         // The notices: each kind once, in sequence order, with its due time and the facts.
         let db = h.billing.db();
-        catch_up(db).await.unwrap();
+        catch_up(db, &billing_store::SystemClock).await.unwrap();
         assert_eq!(ensure_outbox(db, settle_at).await.unwrap(), 0);
         let sent = notices(db, Some(&ws("acme"))).await.unwrap();
         assert_eq!(
@@ -237,10 +240,12 @@ mod scenarios {
         assert!(sent[2].body.contains("2026-12-15T09:00:00Z") && sent[2].body.contains("B-1"));
         assert!(sent[3].body.contains("12.34 CNY"), "{:?}", sent[3]);
         assert!(sent[4].subject.contains("good standing"), "{:?}", sent[4]);
-        let delivered = deliver_pending(db, &LogMailer, settle_at).await.unwrap();
+        let delivered = deliver_pending(db, &LogMailer, &billing_adapters::Clocks::at(settle_at))
+            .await
+            .unwrap();
         assert_eq!(delivered.sent, 5);
         assert_eq!(
-            deliver_pending(db, &LogMailer, settle_at)
+            deliver_pending(db, &LogMailer, &billing_adapters::Clocks::at(settle_at))
                 .await
                 .unwrap()
                 .sent,
@@ -299,7 +304,7 @@ mod scenarios {
         }
         let db = h.billing.db();
         assert_eq!(
-            workspaces_settling_through(db, &ali, &ali_account)
+            workspaces_settling_through(db, &billing_store::SystemClock, &ali, &ali_account)
                 .await
                 .unwrap(),
             ids(&["ali-a", "ali-b"])
@@ -308,12 +313,17 @@ mod scenarios {
             instance_id: Some(ExternalId::parse("i-2").unwrap()),
             ..ali_account.clone()
         };
-        assert!(workspaces_settling_through(db, &ali, &other_instance)
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(workspaces_settling_through(
+            db,
+            &billing_store::SystemClock,
+            &ali,
+            &other_instance
+        )
+        .await
+        .unwrap()
+        .is_empty());
         assert_eq!(
-            workspaces_settling_through(db, &aws, &aws_account)
+            workspaces_settling_through(db, &billing_store::SystemClock, &aws, &aws_account)
                 .await
                 .unwrap(),
             ids(&["aws-a"])
@@ -347,10 +357,12 @@ mod scenarios {
         let fallen = checked_view(h, "ali-a").await;
         assert_eq!(fallen.standing, Some(Standing::Good));
         assert_eq!(fallen.settlement_changes, 2);
-        assert!(workspaces_settling_through(db, &ali, &ali_account)
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(
+            workspaces_settling_through(db, &billing_store::SystemClock, &ali, &ali_account)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let counting = checked_view(h, "aws-a").await;
         assert_eq!(counting.standing_name(), Some("countdown"));
         assert!(matches!(
@@ -424,7 +436,7 @@ mod scenarios {
             [(OPENING_REMINDER, 4)]
         );
         // The views' catch-up (what a restarted projector runs) records the missing notice.
-        assert_eq!(catch_up(db).await.unwrap(), 1);
+        assert_eq!(catch_up(db, &billing_store::SystemClock).await.unwrap(), 1);
         assert_eq!(
             kinds(&notices(db, None).await.unwrap()),
             [(OPENING_REMINDER, 4), (COUNTDOWN_STARTED, 6)]
@@ -432,7 +444,13 @@ mod scenarios {
         // A scheduler over the dying store fires the reminder and the lock, then the store dies
         // before anything projects them.
         h.clock.set(t(DEADLINE));
-        let report = Scheduler::new(dying.clone()).tick().await.unwrap();
+        let report = Scheduler::new(
+            dying.clone(),
+            billing_adapters::Clocks::billing_at(dying.clone().services().clock.clone()),
+        )
+        .tick()
+        .await
+        .unwrap();
         assert_eq!(
             (report.reminders_sent, report.locked, report.failed),
             (ids(&["acme"]), ids(&["acme"]), vec![])
@@ -441,7 +459,7 @@ mod scenarios {
         assert_eq!(notices(db, None).await.unwrap().len(), 2);
         assert_eq!(ensure_outbox(db, t(DEADLINE)).await.unwrap(), 2);
         assert_eq!(ensure_outbox(db, t(DEADLINE)).await.unwrap(), 0);
-        catch_up(db).await.unwrap();
+        catch_up(db, &billing_store::SystemClock).await.unwrap();
         let after = notices(db, None).await.unwrap();
         assert_eq!(
             kinds(&after),
@@ -469,14 +487,14 @@ mod scenarios {
         assert_eq!(notices(db, None).await.unwrap(), again);
         assert_eq!(ensure_outbox(db, t(DEADLINE)).await.unwrap(), 0);
         assert_eq!(
-            deliver_pending(db, &LogMailer, t(DEADLINE))
+            deliver_pending(db, &LogMailer, &billing_adapters::Clocks::at(t(DEADLINE)))
                 .await
                 .unwrap()
                 .sent,
             4
         );
         assert_eq!(
-            deliver_pending(db, &LogMailer, t(DEADLINE))
+            deliver_pending(db, &LogMailer, &billing_adapters::Clocks::at(t(DEADLINE)))
                 .await
                 .unwrap()
                 .sent,
@@ -526,10 +544,14 @@ mod scenarios {
         );
         assert!(imported.iter().all(|m| m.sent_at.is_some()), "{imported:?}");
         assert_eq!(
-            deliver_pending(target.db(), &LogMailer, t(DEADLINE))
-                .await
-                .unwrap()
-                .sent,
+            deliver_pending(
+                target.db(),
+                &LogMailer,
+                &billing_adapters::Clocks::at(t(DEADLINE))
+            )
+            .await
+            .unwrap()
+            .sent,
             0
         );
         assert_eq!(ensure_outbox(target.db(), t(DEADLINE)).await.unwrap(), 0);
@@ -652,8 +674,16 @@ mod scenarios {
         let other = h.reopen().await;
         h.clock.set(t(DEADLINE) + Duration::hours(1));
         let (first, second) = (
-            Scheduler::new(h.billing.store.clone()),
-            Scheduler::new(other.store.clone()),
+            Scheduler::new(
+                h.billing.store.clone(),
+                billing_adapters::Clocks::billing_at(
+                    h.billing.store.clone().services().clock.clone(),
+                ),
+            ),
+            Scheduler::new(
+                other.store.clone(),
+                billing_adapters::Clocks::billing_at(other.store.clone().services().clock.clone()),
+            ),
         );
         let (a, b) = tokio::join!(first.tick(), second.tick());
         let (a, b) = (a.unwrap(), b.unwrap());

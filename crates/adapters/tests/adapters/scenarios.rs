@@ -160,12 +160,20 @@ pub async fn the_opening_reminder_is_recorded_and_sent_exactly_once(h: &Harness)
     assert_eq!(messages[0].sequence, 4);
     assert!(messages[0].subject.contains("Commercial Plan"));
 
-    let first = deliver_pending(db, &LogMailer, t("2026-11-27T10:00:00Z"))
-        .await
-        .unwrap();
-    let second = deliver_pending(db, &LogMailer, t("2026-11-27T10:01:00Z"))
-        .await
-        .unwrap();
+    let first = deliver_pending(
+        db,
+        &LogMailer,
+        &billing_adapters::Clocks::at(t("2026-11-27T10:00:00Z")),
+    )
+    .await
+    .unwrap();
+    let second = deliver_pending(
+        db,
+        &LogMailer,
+        &billing_adapters::Clocks::at(t("2026-11-27T10:01:00Z")),
+    )
+    .await
+    .unwrap();
     assert_eq!((first.sent, second.sent), (1, 0));
     let sent = outbox(db).await.unwrap();
     assert_eq!(sent[0].sent_at, Some(t("2026-11-27T10:00:00Z")));
@@ -206,13 +214,21 @@ pub async fn a_crash_between_commit_and_projection_is_caught_up(h: &Harness) {
     assert_eq!(view.plan, Plan::Commercial);
     assert_eq!(audit_trail(next.db(), &ws("acme")).await.unwrap().len(), 4);
     // The reminder survived the crash; a failed delivery keeps it pending, then it is sent once.
-    let failed = deliver_pending(next.db(), &FailingMailer, t("2026-11-27T10:00:00Z"))
-        .await
-        .unwrap();
+    let failed = deliver_pending(
+        next.db(),
+        &FailingMailer,
+        &billing_adapters::Clocks::at(t("2026-11-27T10:00:00Z")),
+    )
+    .await
+    .unwrap();
     assert_eq!((failed.sent, failed.failed), (0, 1));
-    let sent = deliver_pending(next.db(), &LogMailer, t("2026-11-27T10:05:00Z"))
-        .await
-        .unwrap();
+    let sent = deliver_pending(
+        next.db(),
+        &LogMailer,
+        &billing_adapters::Clocks::at(t("2026-11-27T10:05:00Z")),
+    )
+    .await
+    .unwrap();
     assert_eq!(sent.sent, 1);
     let messages = outbox(next.db()).await.unwrap();
     assert_eq!(messages.len(), 1);
@@ -552,9 +568,13 @@ pub async fn a_stored_value_that_does_not_parse_is_an_integrity_error(h: &Harnes
         "{text}"
     );
     let text = integrity(
-        deliver_pending(db, &LogMailer, t("2026-11-27T10:00:00Z"))
-            .await
-            .unwrap_err(),
+        deliver_pending(
+            db,
+            &LogMailer,
+            &billing_adapters::Clocks::at(t("2026-11-27T10:00:00Z")),
+        )
+        .await
+        .unwrap_err(),
     );
     assert!(text.contains("email_outbox.created_at"), "{text}");
 
@@ -681,10 +701,14 @@ pub async fn an_imported_store_does_not_send_reminders_again(h: &Harness) {
     upgrade(h, "beta", "us1").await;
     h.billing.projector.flush().await.unwrap();
     assert_eq!(
-        deliver_pending(h.billing.db(), &LogMailer, t("2026-11-27T10:00:00Z"))
-            .await
-            .unwrap()
-            .sent,
+        deliver_pending(
+            h.billing.db(),
+            &LogMailer,
+            &billing_adapters::Clocks::at(t("2026-11-27T10:00:00Z"))
+        )
+        .await
+        .unwrap()
+        .sent,
         2
     );
     let mut export = Vec::new();
@@ -712,10 +736,14 @@ pub async fn an_imported_store_does_not_send_reminders_again(h: &Harness) {
         "{messages:?}"
     );
     assert_eq!(
-        deliver_pending(target.db(), &LogMailer, t("2026-11-27T11:00:00Z"))
-            .await
-            .unwrap()
-            .sent,
+        deliver_pending(
+            target.db(),
+            &LogMailer,
+            &billing_adapters::Clocks::at(t("2026-11-27T11:00:00Z"))
+        )
+        .await
+        .unwrap()
+        .sent,
         0
     );
     // A new upgrade in the imported store gets its reminder as usual.
@@ -750,10 +778,14 @@ pub async fn an_imported_store_does_not_send_reminders_again(h: &Harness) {
         .unwrap();
     target.projector.flush().await.unwrap();
     assert_eq!(
-        deliver_pending(target.db(), &LogMailer, t("2026-11-27T12:00:00Z"))
-            .await
-            .unwrap()
-            .sent,
+        deliver_pending(
+            target.db(),
+            &LogMailer,
+            &billing_adapters::Clocks::at(t("2026-11-27T12:00:00Z"))
+        )
+        .await
+        .unwrap()
+        .sent,
         1
     );
 }

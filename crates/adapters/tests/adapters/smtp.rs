@@ -81,12 +81,20 @@ async fn the_opening_reminder_goes_out_over_smtp_once() {
         "billing@workspace-billing.example",
         Box::new(move |user| (*user == finance).then(|| email.clone())),
     );
-    let first = deliver_pending(h.billing.db(), &mailer, t("2026-11-27T10:00:00Z"))
-        .await
-        .unwrap();
-    let second = deliver_pending(h.billing.db(), &mailer, t("2026-11-27T10:01:00Z"))
-        .await
-        .unwrap();
+    let first = deliver_pending(
+        h.billing.db(),
+        &mailer,
+        &billing_adapters::Clocks::at(t("2026-11-27T10:00:00Z")),
+    )
+    .await
+    .unwrap();
+    let second = deliver_pending(
+        h.billing.db(),
+        &mailer,
+        &billing_adapters::Clocks::at(t("2026-11-27T10:01:00Z")),
+    )
+    .await
+    .unwrap();
     assert_eq!((first.sent, second.sent), (1, 0));
     let messages = received.lock().unwrap().clone();
     assert_eq!(messages.len(), 1);

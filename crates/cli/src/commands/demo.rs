@@ -3,7 +3,7 @@
 
 use billing_adapters::outbox::outbox;
 use billing_adapters::view_store::{audit_trail, billing_view};
-use billing_adapters::{deliver_pending, Embedded, LogMailer};
+use billing_adapters::{Embedded, LogMailer};
 use billing_domain::{
     Action, Actor, ActorId, AgreementVersion, CloudAccount, DomainError, Email, ExternalId,
     MethodId, Registration, Role, SettlementRequest, SiteId, UserName, WorkspaceCommand,
@@ -11,7 +11,6 @@ use billing_domain::{
 };
 use billing_store::audit::{audit_store, AuditOptions};
 use billing_store::{StoreError, StoreOptions, StoredEvent};
-use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::log::audit_report;
@@ -256,7 +255,7 @@ async fn walk(
         },
     )?;
     let (outcome, delivered) = run_command(embedded, &workspace, &accept).await?;
-    let again = deliver_pending(embedded.db(), &LogMailer, Utc::now()).await?;
+    let again = embedded.deliver_pending(&LogMailer).await?;
     let reminder = reminder_for(embedded, &workspace, &outcome.events).await?;
     let reminders = outbox(embedded.db())
         .await?

@@ -5,7 +5,7 @@
 
 use billing_adapters::outbox::notices as outbox_notices;
 use billing_adapters::{
-    workspaces_settling_through, Embedded, OutboxMessage, Scheduler, BILLING_SYSTEM_ACTOR,
+    workspaces_settling_through, Embedded, OutboxMessage, BILLING_SYSTEM_ACTOR,
 };
 use billing_domain::{
     Action, Actor, ActorId, CloudAccount, ExternalId, MethodId, MethodKind, MethodSpec, Role,
@@ -41,7 +41,13 @@ async fn report_to_workspaces(
     account: &CloudAccount,
     action: impl Fn() -> Action,
 ) -> Result<Vec<Reported>, CliError> {
-    let workspaces = workspaces_settling_through(embedded.db(), method, account).await?;
+    let workspaces = workspaces_settling_through(
+        embedded.db(),
+        embedded.clocks.process.as_ref(),
+        method,
+        account,
+    )
+    .await?;
     let actor = system_actor()?;
     let base = fresh_command_id();
     let mut reported = Vec::with_capacity(workspaces.len());
@@ -138,7 +144,7 @@ pub(super) async fn cloud(
     })
     .await?;
     if !reported.is_empty() {
-        settle(&embedded, ctx.instant()).await;
+        settle(&embedded).await;
     }
     let mut json_reports = Vec::new();
     for r in &reported {
@@ -183,9 +189,9 @@ pub(super) async fn cloud(
 /// `billing tick`: fires every deadline due at `--now` (or the system clock).
 pub(super) async fn tick(ctx: &Context) -> Result<Report, CliError> {
     let embedded = open(ctx).await?;
-    let report = Scheduler::new(embedded.store.clone()).tick().await?;
+    let report = embedded.scheduler().tick().await?;
     let at = report.at;
-    settle(&embedded, at).await;
+    settle(&embedded).await;
     let mut human = format!(
         "Tick at {}: {} reminder(s) sent, {} workspace(s) locked, {} already done, {} failed\n",
         instant(at),

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use billing_adapters::outbox::notices;
-use billing_adapters::{Embedded, Scheduler};
+use billing_adapters::Embedded;
 use billing_domain::memory::ManualClock;
 use billing_domain::{
     Action, Actor, ActorId, AgreementVersion, BillId, Currency, Email, ExternalId, Money,
@@ -160,8 +160,8 @@ async fn walk(
         ("billing tick: the deadline passed", deadline),
     ] {
         clock.set(when);
-        let report = Scheduler::new(embedded.store.clone()).tick().await?;
-        super::settle(embedded, when).await;
+        let report = embedded.scheduler().tick().await?;
+        super::settle(embedded).await;
         let lines = format!(
             "{} reminder(s) sent, {} workspace(s) locked, {} already done",
             report.reminders_sent.len(),

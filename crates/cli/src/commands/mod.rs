@@ -14,7 +14,7 @@ mod workspace;
 use billing_adapters::outbox::DeliveryReport;
 use std::sync::Arc;
 
-use billing_adapters::{deliver_pending, Embedded, LogMailer};
+use billing_adapters::{Embedded, LogMailer};
 use billing_domain::memory::ManualClock;
 use billing_domain::{Clock, SitePolicy};
 use billing_store::{StoreOptions, SystemClock};
@@ -97,7 +97,7 @@ async fn open(ctx: &Context) -> Result<Embedded, CliError> {
 ///
 /// The write itself is durable by then; if the views or the outbox cannot catch up now, the next
 /// run catches up from the log, so this warns instead of failing the command.
-async fn settle(embedded: &Embedded, now: DateTime<Utc>) -> Option<DeliveryReport> {
+async fn settle(embedded: &Embedded) -> Option<DeliveryReport> {
     if let Err(e) = embedded.projector.flush().await {
         output::stderr(&format!(
             "warning: the change is stored, but the views are not up to date yet ({e}); \
@@ -105,7 +105,7 @@ async fn settle(embedded: &Embedded, now: DateTime<Utc>) -> Option<DeliveryRepor
         ));
         return None;
     }
-    match deliver_pending(embedded.db(), &LogMailer, now).await {
+    match embedded.deliver_pending(&LogMailer).await {
         Ok(report) => Some(report),
         Err(e) => {
             output::stderr(&format!(

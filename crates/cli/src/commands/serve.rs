@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use billing_adapters::{deliver_pending, Embedded, LogMailer};
+use billing_adapters::{Embedded, LogMailer};
 use billing_domain::{
     ActorId, CloudAccount, Email, ExternalId, MethodId, Role, UserName, WorkspaceId,
 };
@@ -218,7 +218,7 @@ pub(super) async fn serve(ctx: &Context, options: &ServeOptions<'_>) -> Result<R
     }
     served.map_err(|e| CliError::usage("listen", e.to_string()))?;
     // Notices of the last requests, before exiting.
-    let _ = deliver_pending(embedded.db(), &LogMailer, Utc::now()).await;
+    let _ = embedded.deliver_pending(&LogMailer).await;
     Ok(Report::done(
         "billing serve: stopped\n".to_owned(),
         json!({ "stopped": true, "listen": address.to_string() }),
@@ -229,7 +229,7 @@ pub(super) async fn serve(ctx: &Context, options: &ServeOptions<'_>) -> Result<R
 async fn deliver_forever(embedded: Embedded, interval: Duration) {
     loop {
         tokio::time::sleep(interval).await;
-        if let Err(e) = deliver_pending(embedded.db(), &LogMailer, Utc::now()).await {
+        if let Err(e) = embedded.deliver_pending(&LogMailer).await {
             tracing::warn!(error = %e, "pending notices not delivered; they stay in the outbox");
         }
     }

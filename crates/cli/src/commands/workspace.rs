@@ -129,7 +129,7 @@ pub(super) async fn run_command(
         .store
         .execute_with_retry(workspace, command, RetryPolicy::default())
         .await?;
-    let delivery = settle(embedded, embedded.store.services().clock.now()).await;
+    let delivery = settle(embedded).await;
     Ok((outcome, delivery))
 }
 

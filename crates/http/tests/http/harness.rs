@@ -111,7 +111,12 @@ impl BackendHarness for Harness {
         let db = Db::from_pg_pool(pool.clone(), &options)
             .await
             .expect("migrating the test's PostgreSQL database");
-        let embedded = Embedded::over(db, &options, SitePolicy::builtin(), clock.clone());
+        let embedded = Embedded::over(
+            db,
+            &options,
+            SitePolicy::builtin(),
+            billing_adapters::Clocks::billing_at(clock.clone()),
+        );
         Self::over(TestDb::Postgres(pool), clock, embedded).await
     }
 }

@@ -11,6 +11,8 @@ mod schema;
 
 use billing_store::{on_backend, Backend, Db};
 
+use billing_domain::Clock;
+
 use crate::error::AdapterError;
 
 /// What a rebuild did.
@@ -58,6 +60,7 @@ const SWAP: &str =
 /// error.
 pub async fn rebuild(
     db: &Db,
+    clock: &dyn Clock,
     mut progress: impl FnMut(u64),
 ) -> Result<RebuildReport, AdapterError> {
     // Every event readable in the commit order now is committed, so the read below includes
@@ -100,12 +103,8 @@ pub async fn rebuild(
     }
     // The views subscription may have handled events the rebuilt views do not hold (committed
     // after the read began): it handles everything after `readable` again.
-    db.rewind_checkpoint(
-        &crate::projector::views_subscription(),
-        readable,
-        chrono::Utc::now(),
-    )
-    .await?;
+    db.rewind_checkpoint(&super::views_subscription(), readable, clock.now())
+        .await?;
     Ok(report)
 }
 
