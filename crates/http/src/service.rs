@@ -97,6 +97,22 @@ impl Billing {
         Ok(Done { outcome, view })
     }
 
+    /// [`Billing::actor`], then [`Billing::execute`] as that actor: for a door whose action is
+    /// made before the caller's role is known to be granted (the console's forms).
+    ///
+    /// # Errors
+    /// As both.
+    pub(crate) async fn execute_as(
+        &self,
+        identity: &Identity,
+        workspace: &WorkspaceId,
+        key: &ExternalId,
+        action: Action,
+    ) -> Result<Done, ApiError> {
+        let actor = self.actor(identity, workspace)?;
+        self.execute(actor, workspace, key, action, None).await
+    }
+
     /// Whether `identity` may read `workspace`.
     pub(crate) fn may_read(
         &self,

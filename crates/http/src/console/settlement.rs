@@ -152,20 +152,13 @@ pub(crate) async fn change(
             e.code(),
             words::domain(&e, w.cx(&billing)),
         ),
-        Ok(action) => {
-            let sent = match billing.actor(&session.identity, &w.id) {
-                Ok(actor) => {
-                    billing
-                        .execute(actor, &w.id, &posted.command_id, action, None)
-                        .await
-                }
-                Err(e) => Err(e),
-            };
-            match sent {
-                Ok(_) => return Ok(see_other(&w.path(&billing, ""))),
-                Err(e) => words::refusal(&e, w.cx(&billing)),
-            }
-        }
+        Ok(action) => match billing
+            .execute_as(&session.identity, &w.id, &posted.command_id, action)
+            .await
+        {
+            Ok(_) => return Ok(see_other(&w.path(&billing, ""))),
+            Err(e) => words::refusal(&e, w.cx(&billing)),
+        },
     };
     if said.status == StatusCode::FORBIDDEN {
         return Ok(refused_page(&billing, session, &w, said));

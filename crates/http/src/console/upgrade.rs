@@ -177,15 +177,10 @@ async fn run<T>(
             return Ok(upgrade_page(billing, session, &w, Some(said), entered));
         }
     };
-    let sent = match billing.actor(&session.identity, &w.id) {
-        Ok(actor) => {
-            billing
-                .execute(actor, &w.id, &posted.command_id, action, None)
-                .await
-        }
-        Err(e) => Err(e),
-    };
-    match sent {
+    match billing
+        .execute_as(&session.identity, &w.id, &posted.command_id, action)
+        .await
+    {
         Ok(done) => {
             let location = match next {
                 Next::NextStep => w.path(billing, "/upgrade"),
