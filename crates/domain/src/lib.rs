@@ -51,6 +51,7 @@ mod commands;
 mod decide;
 mod error;
 mod events;
+mod every_variant;
 pub mod instant;
 pub mod memory;
 mod ports;
