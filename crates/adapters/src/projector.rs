@@ -244,11 +244,12 @@ async fn drain(db: &Db, handler: &ProjectBehind<'_>) -> Result<bool, AdapterErro
 }
 
 /// Brings the views and the outbox up to the log, running by `clock` (the process clock: the
-/// views subscription's lease). When some workspace's view is behind its
-/// stream, it runs the views subscription ([`VIEWS_SUBSCRIPTION`]) from its checkpoint to the
-/// end of what is readable in the commit order, then checks that no workspace's view is behind its stream — waiting, when one is, for
-/// its events to become readable (on PostgreSQL a transaction that committed late is readable
-/// once every older transaction has ended) or for another process's catch-up to finish. Returns
+/// views subscription's lease). When some workspace's view is behind its stream, it runs the
+/// views subscription ([`VIEWS_SUBSCRIPTION`](crate::view_store::VIEWS_SUBSCRIPTION)) from its
+/// checkpoint to the end of what is readable in the commit order, then checks that no
+/// workspace's view is behind its stream — waiting, when one is, for its events to become
+/// readable (on PostgreSQL a transaction that committed late is readable once every older
+/// transaction has ended) or for another process's catch-up to finish. Returns
 /// how many workspaces it re-projected.
 ///
 /// # Errors
