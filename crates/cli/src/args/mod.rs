@@ -146,13 +146,13 @@ pub(crate) enum Command {
     /// List the notices in the outbox: workspace, kind, when it was due, when it was sent.
     Notices {
         /// Only this workspace's.
-        #[arg(long, value_name = "W", value_parser = named("workspace", WorkspaceId::parse))]
+        #[arg(long, value_name = "W")]
         workspace: Option<WorkspaceId>,
     },
     /// Show a workspace's billing view, now or as of an instant.
     Show {
         /// The workspace.
-        #[arg(long, value_name = "W", value_parser = named("workspace", WorkspaceId::parse))]
+        #[arg(long, value_name = "W")]
         workspace: WorkspaceId,
         /// Show the view as of this instant (RFC 3339, e.g. `2026-11-27T09:00:00Z`).
         #[arg(long, value_name = "RFC3339", value_parser = values::as_of)]
@@ -164,7 +164,7 @@ pub(crate) enum Command {
     /// Show a workspace's audit trail: every event with actor, role and time.
     History {
         /// The workspace.
-        #[arg(long, value_name = "W", value_parser = named("workspace", WorkspaceId::parse))]
+        #[arg(long, value_name = "W")]
         workspace: WorkspaceId,
     },
     /// Export every event as JSON Lines (ordered by workspace, then sequence).
@@ -276,15 +276,14 @@ pub(crate) enum TokenCommand {
     /// workspace, or the billing system.
     Issue {
         /// The actor id (`sub`).
-        #[arg(long, value_name = "A", value_parser = named("actor", ActorId::parse))]
+        #[arg(long, value_name = "A")]
         actor: ActorId,
         /// The workspace the role is in (with `--role`).
         #[arg(
             long,
             value_name = "W",
             required_unless_present = "system",
-            conflicts_with = "system",
-            value_parser = named("workspace", WorkspaceId::parse)
+            conflicts_with = "system"
         )]
         workspace: Option<WorkspaceId>,
         /// The role in that workspace (default: owner).

@@ -10,7 +10,7 @@ use billing_domain::{
 };
 use clap::Args;
 
-use super::values::{external_id, named, role};
+use super::values::{external_id, role};
 
 /// A workspace command's own arguments: its name (as the output says it) and what it asks.
 pub(crate) trait Ask: Args {
@@ -29,7 +29,7 @@ pub(crate) trait Ask: Args {
 #[derive(Debug, Args)]
 pub(crate) struct On<A: Args> {
     /// The workspace.
-    #[arg(long, value_name = "W", value_parser = named("workspace", WorkspaceId::parse))]
+    #[arg(long, value_name = "W")]
     pub(crate) workspace: WorkspaceId,
     /// What the command asks.
     #[command(flatten)]
@@ -43,7 +43,7 @@ pub(crate) struct On<A: Args> {
 #[derive(Debug, Args)]
 pub(crate) struct Who {
     /// The id of the person acting (as the host application knows them).
-    #[arg(long, default_value = "cli", value_name = "ID", value_parser = named("actor", ActorId::parse))]
+    #[arg(long, default_value = "cli", value_name = "ID")]
     pub(crate) actor: ActorId,
 
     /// The actor's role in the workspace; `system` is the billing system itself (it reports
@@ -134,7 +134,7 @@ impl Ask for SetSettlement {
 #[derive(Debug, Args)]
 pub(crate) struct RecordArrears {
     /// The Expense Center's bill id.
-    #[arg(long, value_name = "B", value_parser = named("bill", BillId::parse))]
+    #[arg(long, value_name = "B")]
     bill: BillId,
     /// The amount owed, e.g. `12.34` (at most two decimals).
     #[arg(long, value_name = "AMOUNT")]
@@ -159,7 +159,7 @@ impl Ask for RecordArrears {
 #[derive(Debug, Args)]
 pub(crate) struct SettleArrears {
     /// The bill id.
-    #[arg(long, value_name = "B", value_parser = named("bill", BillId::parse))]
+    #[arg(long, value_name = "B")]
     bill: BillId,
     /// The Huawei Cloud stored-value card order that paid the recharge.
     #[arg(long, value_name = "ORDER", value_parser = external_id("stored-value-card"))]
